@@ -1,0 +1,411 @@
+/**
+ * The `effect/Schema` definitions of the daemon config, for code that composes
+ * with Schema (platform packages, tools). Daemons do not need this entry:
+ * `DaemonConfig.decode`/`load` load it on demand, which keeps Schema out of a
+ * daemon's cold start.
+ *
+ * ```ts
+ * import { DaemonConfig, decodeSync } from "@duende/core/DaemonConfigSchema"
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as JSONSchema from "effect/JSONSchema"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { ConfigError } from "./ConfigError.js"
+import { formatIssues } from "./internal/configIssues.js"
+import { daemonNamePattern, defaults } from "./internal/defaults.js"
+import {
+  Bool,
+  ByteSize,
+  DurationInput,
+  Int,
+  NonEmptyText,
+  Num,
+  OneOf,
+  show,
+  Text,
+  withDefault
+} from "./internal/schemas.js"
+
+const expectedName = (issue: { readonly actual: unknown }) => ({
+  message: `expected lowercase letters, digits and "-" (1 to 63 characters, starting and ending with a letter or digit, e.g. "my-daemon"), got ${
+    show(issue.actual)
+  }`,
+  override: true
+})
+
+/**
+ * A daemon name: a DNS label (lowercase letters, digits, `-`; 1–63 characters).
+ * The one name is then valid as a systemd unit, a launchd label part, a container
+ * name, a Kubernetes object name and a file name.
+ *
+ * @since 0.1.0
+ */
+export const DaemonName = Schema.String.pipe(Schema.pattern(daemonNamePattern)).annotations({
+  message: expectedName,
+  description: "Lowercase letters, digits and '-', 1-63 characters, starting and ending with a letter or digit."
+})
+
+const Version = Schema.String.pipe(
+  Schema.pattern(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/)
+).annotations({
+  message: (issue) => ({ message: `expected a semantic version such as "1.2.3", got ${show(issue.actual)}`, override: true })
+})
+
+const EnvName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/)).annotations({
+  message: (issue) => ({
+    message: `expected an environment variable name (letters, digits, "_", not starting with a digit), got ${
+      show(issue.actual)
+    }`,
+    override: true
+  })
+})
+
+const EnvValue = Text.annotations({
+  message: (issue) => ({
+    message: typeof issue.actual === "number" || typeof issue.actual === "boolean"
+      ? `expected a string, got ${show(issue.actual)}: quote it as "${String(issue.actual)}"`
+      : `expected a string without NUL characters, got ${show(issue.actual)}`,
+    override: true
+  })
+})
+
+const Account = Schema.String.pipe(Schema.pattern(/^(?:[a-z_][a-z0-9_-]{0,31}|\d{1,10})$/)).annotations({
+  message: (issue) => ({
+    message: `expected a user or group name (lowercase letters, digits, "_", "-") or a numeric id, got ${
+      show(issue.actual)
+    }`,
+    override: true
+  })
+})
+
+/**
+ * The program to run and its arguments. In a config file either
+ * `["node", "server.js"]` or `{ "program": "node", "args": ["server.js"] }`.
+ *
+ * @since 0.1.0
+ */
+export const Command = Schema.Struct({
+  program: NonEmptyText.annotations({ description: "The executable: a path or a name looked up in PATH." }),
+  args: withDefault(Schema.Array(Text), () => [])
+})
+
+/** @since 0.1.0 */
+export type Command = Schema.Schema.Type<typeof Command>
+
+const CommandArray = Schema.NonEmptyArray(NonEmptyText)
+
+const CommandInput = Schema.transformOrFail(Schema.Unknown, Schema.typeSchema(Command), {
+  strict: true,
+  decode: (input, options, ast) =>
+    Array.isArray(input)
+      ? ParseResult.map(ParseResult.decodeUnknown(CommandArray)(input, options), ([program, ...args]) => ({
+        program,
+        args
+      }))
+      : input !== null && typeof input === "object"
+      ? ParseResult.decodeUnknown(Command)(input, options)
+      : ParseResult.fail(
+        new ParseResult.Type(
+          ast,
+          input,
+          `expected ["program", "arg", ...] or { "program": ..., "args": [...] }, got ${show(input)}${
+            typeof input === "string" ? ` (split it: ${show(input.trim().split(/\s+/))})` : ""
+          }`
+        )
+      ),
+  encode: (command) => ParseResult.succeed(command)
+}).annotations({
+  description: `The command: ["node", "server.js"] or { "program": "node", "args": ["server.js"] }.`,
+  jsonSchema: {
+    description: `The command: ["node", "server.js"] or { "program": "node", "args": ["server.js"] }.`,
+    anyOf: [
+      { type: "array", minItems: 1, items: { type: "string", minLength: 1 } },
+      {
+        type: "object",
+        required: ["program"],
+        properties: { program: { type: "string", minLength: 1 }, args: { type: "array", items: { type: "string" } } },
+        additionalProperties: false
+      }
+    ]
+  }
+}) as unknown as Schema.Schema<Command, Schema.Schema.Encoded<typeof Command> | ReadonlyArray<string>>
+
+/**
+ * Resource limits, applied by the platform (cgroups under systemd and in
+ * containers, rlimits natively, VM size under pepita).
+ *
+ * @since 0.1.0
+ */
+export const Resources = Schema.Struct({
+  memory: Schema.optional(ByteSize("a memory limit")).annotations({ description: "Memory limit (MemoryMax)." }),
+  memorySwap: Schema.optional(ByteSize("a swap limit")),
+  cpuQuota: Schema.optional(Num(1, 100_000, " (percent of one CPU: 150 = one and a half cores)")),
+  cpuWeight: Schema.optional(Int(1, 10_000, " (relative CPU weight, default 100)")),
+  ioReadBandwidth: Schema.optional(ByteSize("a read bandwidth per second")),
+  ioWriteBandwidth: Schema.optional(ByteSize("a write bandwidth per second")),
+  pidsMax: Schema.optional(Int(1, 4_194_304, " (maximum number of processes and threads)")),
+  openFilesMax: Schema.optional(Int(1, 1_073_741_816, " (maximum open file descriptors)")),
+  lockMemory: withDefault(Bool, () => false).annotations({
+    description: "Lock the daemon's memory so it is never swapped (needs CAP_IPC_LOCK)."
+  })
+})
+
+/** @since 0.1.0 */
+export type Resources = Schema.Schema.Type<typeof Resources>
+
+/**
+ * The health check: how often the daemon's `health` is called, how long it may
+ * take, how many consecutive failures make it unhealthy, and a start period
+ * during which failures do not count.
+ *
+ * @since 0.1.0
+ */
+export const HealthCheck = Schema.Struct({
+  enabled: withDefault(Bool, () => defaults.health.enabled),
+  interval: withDefault(DurationInput({ min: 1 }), () => Duration.millis(defaults.health.intervalMs)),
+  timeout: withDefault(DurationInput({ min: 1 }), () => Duration.millis(defaults.health.timeoutMs)),
+  retries: withDefault(Int(1, 1000, " (consecutive failures before unhealthy)"), () => defaults.health.retries),
+  startPeriod: withDefault(DurationInput(), () => Duration.millis(defaults.health.startPeriodMs))
+})
+
+/** @since 0.1.0 */
+export type HealthCheck = Schema.Schema.Type<typeof HealthCheck>
+
+/**
+ * When a stopped daemon is started again.
+ * - `never`: not restarted.
+ * - `on-failure`: restarted after a non-zero exit, a crash by signal, a missed watchdog or failed health.
+ * - `always`: restarted whenever it exits, unless stopped by the user.
+ * - `unless-stopped`: as `always`, and also restarted when the supervisor comes back
+ *   unless the user had stopped it.
+ *
+ * @since 0.1.0
+ */
+export const RestartPolicyName = OneOf("never", "on-failure", "always", "unless-stopped")
+
+/** @since 0.1.0 */
+export type RestartPolicyName = Schema.Schema.Type<typeof RestartPolicyName>
+
+/**
+ * Restart policy: exponential backoff (initial delay × multiplier^n, capped at
+ * max, ± jitter), a crash-loop limit (more than `burst` restarts within
+ * `interval` → Failed) and a minimum uptime after which the backoff resets.
+ *
+ * @since 0.1.0
+ */
+export const Restart = Schema.Struct({
+  policy: withDefault(RestartPolicyName, () => defaults.restart.policy),
+  backoff: withDefault(
+    Schema.Struct({
+      initial: withDefault(DurationInput(), () => Duration.millis(defaults.restart.backoff.initialMs)),
+      max: withDefault(DurationInput(), () => Duration.millis(defaults.restart.backoff.maxMs)),
+      multiplier: withDefault(Num(1, 100), () => defaults.restart.backoff.multiplier),
+      jitter: withDefault(Num(0, 1, " (fraction of the delay, 0.2 = ±20%)"), () => defaults.restart.backoff.jitter)
+    }),
+    () => ({
+      initial: Duration.millis(defaults.restart.backoff.initialMs),
+      max: Duration.millis(defaults.restart.backoff.maxMs),
+      multiplier: defaults.restart.backoff.multiplier,
+      jitter: defaults.restart.backoff.jitter
+    })
+  ),
+  crashLoop: withDefault(
+    Schema.Struct({
+      burst: withDefault(Int(1, 10_000, " (restarts allowed within the interval)"), () => defaults.restart.crashLoop.burst),
+      interval: withDefault(DurationInput({ min: 1 }), () => Duration.millis(defaults.restart.crashLoop.intervalMs))
+    }),
+    () => ({ burst: defaults.restart.crashLoop.burst, interval: Duration.millis(defaults.restart.crashLoop.intervalMs) })
+  ),
+  minUptime: withDefault(DurationInput(), () => Duration.millis(defaults.restart.minUptimeMs))
+})
+
+/** @since 0.1.0 */
+export type Restart = Schema.Schema.Type<typeof Restart>
+
+/**
+ * Per-platform settings. Each section is read only by its platform.
+ *
+ * @since 0.1.0
+ */
+export const PlatformSections = Schema.Struct({
+  native: Schema.optional(Schema.Struct({
+    logs: withDefault(
+      Schema.Struct({
+        maxSize: withDefault(ByteSize("a log file size"), () => defaults.native.logs.maxSizeBytes),
+        keep: withDefault(Int(0, 1000, " (rotated log files to keep)"), () => defaults.native.logs.keep)
+      }),
+      () => ({ maxSize: defaults.native.logs.maxSizeBytes, keep: defaults.native.logs.keep })
+    )
+  })),
+  systemd: Schema.optional(Schema.Struct({
+    scope: withDefault(OneOf("system", "user"), () => "system" as const)
+  })),
+  launchd: Schema.optional(Schema.Struct({
+    label: Schema.optional(
+      Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$/)).annotations({
+        message: (issue) => ({
+          message: `expected a reverse-DNS label such as "com.example.my-daemon", got ${show(issue.actual)}`,
+          override: true
+        })
+      })
+    ),
+    domain: withDefault(OneOf("gui", "system"), () => "gui" as const)
+  })),
+  container: Schema.optional(Schema.Struct({
+    image: Schema.optional(NonEmptyText),
+    runtime: Schema.optional(OneOf("runc", "crun", "podman", "docker"))
+  })),
+  pepita: Schema.optional(Schema.Struct({
+    kernel: Schema.optional(NonEmptyText),
+    rootfs: Schema.optional(NonEmptyText),
+    vcpus: withDefault(Int(1, 64, " (virtual CPUs)"), () => defaults.pepita.vcpus),
+    memory: withDefault(ByteSize("a VM memory size"), () => defaults.pepita.memoryBytes)
+  })),
+  wos: Schema.optional(Schema.Struct({
+    priority: withDefault(Int(0, 7, " (0 is the highest priority, 7 the lowest)"), () => defaults.wos.priority)
+  }))
+})
+
+/** @since 0.1.0 */
+export type PlatformSections = Schema.Schema.Type<typeof PlatformSections>
+
+/**
+ * The schema of a daemon config file.
+ *
+ * @example
+ * ```ts
+ * import { DaemonConfig } from "@duende/core/DaemonConfigSchema"
+ * import * as Schema from "effect/Schema"
+ *
+ * const config = Schema.decodeUnknownSync(DaemonConfig)({
+ *   name: "api",
+ *   command: ["node", "dist/server.js"],
+ *   shutdownTimeout: "10s"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const DaemonConfig = Schema.Struct({
+  $schema: Schema.optional(Schema.String),
+  name: DaemonName,
+  version: withDefault(Version, () => defaults.version),
+  description: Schema.optional(Text),
+  command: CommandInput,
+  env: withDefault(Schema.Record({ key: EnvName, value: EnvValue }), () => ({})),
+  workingDirectory: Schema.optional(NonEmptyText.annotations({
+    description: "Working directory; relative paths are resolved against the config file's directory."
+  })),
+  user: Schema.optional(Account),
+  group: Schema.optional(Account),
+  resources: withDefault(Resources, () => ({ lockMemory: false })),
+  health: withDefault(HealthCheck, () => ({
+    enabled: defaults.health.enabled,
+    interval: Duration.millis(defaults.health.intervalMs),
+    timeout: Duration.millis(defaults.health.timeoutMs),
+    retries: defaults.health.retries,
+    startPeriod: Duration.millis(defaults.health.startPeriodMs)
+  })),
+  restart: withDefault(Restart, () => Schema.decodeSync(Restart)({})),
+  initTimeout: withDefault(DurationInput({ min: 1 }), () => Duration.millis(defaults.initTimeoutMs)),
+  shutdownTimeout: withDefault(DurationInput({ min: 1 }), () => Duration.millis(defaults.shutdownTimeoutMs)),
+  watchdogInterval: Schema.optional(DurationInput({ min: 2 }).annotations({
+    description: "The manager restarts the daemon when no watchdog ping arrives within this interval; the daemon pings every half of it."
+  })),
+  pidFile: Schema.optional(NonEmptyText.annotations({ description: "Write the daemon's pid here while it runs." })),
+  platform: withDefault(PlatformSections, () => ({}))
+}).annotations({ identifier: "DaemonConfig", title: "Duende daemon config" })
+
+/**
+ * A decoded daemon config: durations are `Duration`s, sizes are bytes and every
+ * default is filled in.
+ *
+ * @since 0.1.0
+ */
+export type DaemonConfig = Schema.Schema.Type<typeof DaemonConfig>
+
+/**
+ * A daemon config as written by a user (JSON or `defineConfig`): durations as
+ * "30s" or milliseconds, sizes as "512M" or bytes, defaults optional.
+ *
+ * @since 0.1.0
+ */
+export type Input = Schema.Schema.Encoded<typeof DaemonConfig>
+
+/**
+ * Decodes a config synchronously; throws a {@link ConfigError} naming every bad field.
+ *
+ * @example
+ * ```ts
+ * import { decodeSync } from "@duende/core/DaemonConfigSchema"
+ *
+ * const config = decodeSync({ name: "api", command: ["node", "api.js"] })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const decodeSync = (input: unknown, source = "config"): DaemonConfig => {
+  const result = decodeEither(input, source)
+  if (Either.isLeft(result)) throw result.left
+  return result.right
+}
+
+/**
+ * Decodes a config, reporting every bad field (unknown keys included).
+ *
+ * @example
+ * ```ts
+ * import { decodeEither } from "@duende/core/DaemonConfigSchema"
+ *
+ * const result = decodeEither({ name: "Bad Name" })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const decodeEither = (input: unknown, source = "config"): Either.Either<DaemonConfig, ConfigError> => {
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    return Either.left(
+      new ConfigError({
+        source,
+        problems: [{ path: "", message: `expected an object with at least "name" and "command", got ${show(input)}` }]
+      })
+    )
+  }
+  return Either.mapLeft(
+    Schema.decodeUnknownEither(DaemonConfig, { errors: "all", onExcessProperty: "error" })(input),
+    (error) => new ConfigError({ source, problems: formatIssues(DaemonConfig.ast, error.issue) })
+  )
+}
+
+/**
+ * Encodes a decoded config back to its file form (durations as "30s", sizes as "512M").
+ *
+ * @example
+ * ```ts
+ * import { decodeSync, encode } from "@duende/core/DaemonConfigSchema"
+ *
+ * const json = JSON.stringify(encode(decodeSync({ name: "api", command: ["api"] })))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const encode = (config: DaemonConfig): Input => Schema.encodeSync(DaemonConfig)(config)
+
+/**
+ * The JSON Schema (draft-07) of config files.
+ *
+ * @example
+ * ```ts
+ * import { jsonSchema } from "@duende/core/DaemonConfigSchema"
+ *
+ * console.log(JSON.stringify(jsonSchema(), null, 2))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const jsonSchema = (): JSONSchema.JsonSchema7Root => JSONSchema.make(DaemonConfig)

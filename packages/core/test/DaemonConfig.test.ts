@@ -1,0 +1,429 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as fc from "fast-check"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { ConfigError } from "../src/ConfigError.js"
+import * as DaemonConfig from "../src/DaemonConfig.js"
+import { decodeEither, decodeSync, encode, jsonSchema } from "../src/DaemonConfigSchema.js"
+
+/** A config that sets every field. */
+const full = {
+  name: "api-server",
+  version: "1.2.3-rc.1",
+  description: "the API",
+  command: ["node", "dist/server.js", "--port", "8080"],
+  env: { PORT: "8080", NODE_ENV: "production" },
+  workingDirectory: "/srv/api",
+  user: "api",
+  group: "1000",
+  resources: {
+    memory: "512M",
+    memorySwap: "1G",
+    cpuQuota: 150,
+    cpuWeight: 200,
+    ioReadBandwidth: "10M",
+    ioWriteBandwidth: 1048576,
+    pidsMax: 64,
+    openFilesMax: 4096,
+    lockMemory: false
+  },
+  health: { enabled: true, interval: "10s", timeout: "2s", retries: 3, startPeriod: "30s" },
+  restart: {
+    policy: "always",
+    backoff: { initial: "500ms", max: "1m", multiplier: 2, jitter: 0.1 },
+    crashLoop: { burst: 5, interval: "2m" },
+    minUptime: "10s"
+  },
+  initTimeout: "1m",
+  shutdownTimeout: "15s",
+  watchdogInterval: "20s",
+  pidFile: "/run/api.pid",
+  platform: {
+    native: { logs: { maxSize: "10M", keep: 3 } },
+    systemd: { scope: "user" },
+    launchd: { label: "com.example.api", domain: "gui" },
+    container: { image: "localhost/api:1", runtime: "runc" },
+    pepita: { kernel: "/boot/vmlinuz", rootfs: "/srv/rootfs", vcpus: 2, memory: "256M" },
+    wos: { priority: 3 }
+  }
+} as const
+
+const problemsOf = (input: unknown) => {
+  const result = decodeEither(input, "test")
+  if (Either.isRight(result)) throw new Error(`expected a failure for ${JSON.stringify(input)}`)
+  return result.left.problems
+}
+
+describe("DaemonConfig decoding", () => {
+  it("decodes a full config", () => {
+    const config = decodeSync(full)
+    expect(config.command).toEqual({ program: "node", args: ["dist/server.js", "--port", "8080"] })
+    expect(Duration.toMillis(config.shutdownTimeout)).toBe(15_000)
+    expect(config.resources.memory).toBe(512 * 1024 ** 2)
+    expect(config.resources.ioWriteBandwidth).toBe(1048576)
+    expect(config.platform.wos?.priority).toBe(3)
+  })
+
+  it("fills every default from name and command alone", () => {
+    const config = decodeSync({ name: "x", command: { program: "/bin/x" } })
+    expect(config.command.args).toEqual([])
+    expect(config.version).toBe("0.0.0")
+    expect(config.restart.policy).toBe("on-failure")
+    expect(Duration.toMillis(config.restart.backoff.initial)).toBe(1_000)
+    expect(config.restart.crashLoop.burst).toBe(5)
+    expect(Duration.toMillis(config.health.interval)).toBe(30_000)
+    expect(Duration.toMillis(config.shutdownTimeout)).toBe(30_000)
+    expect(config.watchdogInterval).toBeUndefined()
+    expect(config.env).toEqual({})
+  })
+
+  it("encodes back to the file form and decodes to the same config", () => {
+    const config = decodeSync(full)
+    const encoded = encode(config)
+    expect(encoded.shutdownTimeout).toBe("15s")
+    expect(decodeSync(JSON.parse(JSON.stringify(encoded)))).toEqual(config)
+  })
+
+  it("reports every bad field at once, by path, with what was expected", () => {
+    const problems = problemsOf({
+      name: "My_Daemon",
+      command: [],
+      env: { PORT: 8080, "1BAD": "x" },
+      restart: { polcy: "always", backoff: { multiplier: "two" } },
+      resources: { memory: "512MB" },
+      shutdownTimeout: "soon",
+      extra: true
+    })
+    const byPath = Object.fromEntries(problems.map((p) => [p.path, p.message]))
+    expect(byPath["name"]).toMatch(/expected lowercase letters.*got "My_Daemon"/)
+    expect(byPath["command[0]"]).toMatch(/at least 1 item/)
+    expect(byPath["env.PORT"]).toMatch(/quote it as "8080"/)
+    expect(byPath['env["1BAD"]']).toMatch(/environment variable name/)
+    expect(byPath["restart.polcy"]).toBe(`unknown field; did you mean "policy"?`)
+    expect(byPath["restart.backoff.multiplier"]).toMatch(/expected a number from 1 to 100, got "two"/)
+    expect(byPath["resources.memory"]).toMatch(/ambiguous: write 512M/)
+    expect(byPath["shutdownTimeout"]).toMatch(/expected a duration such as "30s".*got "soon"/)
+    expect(byPath["extra"]).toMatch(/unknown field/)
+    expect(problems).toHaveLength(9)
+  })
+
+  it("names a missing required field and what it should be", () => {
+    const problems = problemsOf({ command: ["x"] })
+    expect(problems).toEqual([{ path: "name", message: expect.stringMatching(/^is required: Lowercase letters/) }])
+  })
+
+  it("explains a command written as one string", () => {
+    const [problem] = problemsOf({ name: "x", command: "node server.js" })
+    expect(problem).toEqual({ path: "command", message: expect.stringContaining(`split it: ["node","server.js"]`) })
+  })
+
+  it("refuses input that is not an object", () => {
+    for (const input of [null, 3, "x", [1], undefined]) {
+      expect(problemsOf(input)).toEqual([{ path: "", message: expect.stringMatching(/^expected an object/) }])
+    }
+  })
+
+  it("renders a message with no stack trace", () => {
+    const error = new ConfigError({ source: "duende.json", problems: problemsOf({ name: "x" }) })
+    expect(error.message).toBe(
+      `Invalid daemon config (duende.json):\n  - command: is required: The command: ["node", "server.js"] or { "program": "node", "args": ["server.js"] }.`
+    )
+    expect(error.message).not.toMatch(/at .*\.ts:\d+/)
+  })
+})
+
+// ---- property tests ---------------------------------------------------------
+
+type Kind =
+  | "name"
+  | "version"
+  | "text"
+  | "nonEmpty"
+  | "account"
+  | "bytes"
+  | "duration"
+  | "positiveDuration"
+  | "bool"
+  | "int"
+  | "number"
+  | "enum"
+  | "label"
+
+/** Every leaf of `full` with the kind of value it takes and its bounds. */
+const leaves: ReadonlyArray<{ path: ReadonlyArray<string>; kind: Kind; min?: number; max?: number; values?: ReadonlyArray<string> }> = [
+  { path: ["name"], kind: "name" },
+  { path: ["version"], kind: "version" },
+  { path: ["description"], kind: "text" },
+  { path: ["env", "PORT"], kind: "text" },
+  { path: ["workingDirectory"], kind: "nonEmpty" },
+  { path: ["user"], kind: "account" },
+  { path: ["group"], kind: "account" },
+  { path: ["resources", "memory"], kind: "bytes" },
+  { path: ["resources", "memorySwap"], kind: "bytes" },
+  { path: ["resources", "cpuQuota"], kind: "number", min: 1, max: 100_000 },
+  { path: ["resources", "cpuWeight"], kind: "int", min: 1, max: 10_000 },
+  { path: ["resources", "ioReadBandwidth"], kind: "bytes" },
+  { path: ["resources", "ioWriteBandwidth"], kind: "bytes" },
+  { path: ["resources", "pidsMax"], kind: "int", min: 1, max: 4_194_304 },
+  { path: ["resources", "openFilesMax"], kind: "int", min: 1, max: 1_073_741_816 },
+  { path: ["resources", "lockMemory"], kind: "bool" },
+  { path: ["health", "enabled"], kind: "bool" },
+  { path: ["health", "interval"], kind: "positiveDuration" },
+  { path: ["health", "timeout"], kind: "positiveDuration" },
+  { path: ["health", "retries"], kind: "int", min: 1, max: 1000 },
+  { path: ["health", "startPeriod"], kind: "duration" },
+  { path: ["restart", "policy"], kind: "enum", values: ["never", "on-failure", "always", "unless-stopped"] },
+  { path: ["restart", "backoff", "initial"], kind: "duration" },
+  { path: ["restart", "backoff", "max"], kind: "duration" },
+  { path: ["restart", "backoff", "multiplier"], kind: "number", min: 1, max: 100 },
+  { path: ["restart", "backoff", "jitter"], kind: "number", min: 0, max: 1 },
+  { path: ["restart", "crashLoop", "burst"], kind: "int", min: 1, max: 10_000 },
+  { path: ["restart", "crashLoop", "interval"], kind: "positiveDuration" },
+  { path: ["restart", "minUptime"], kind: "duration" },
+  { path: ["initTimeout"], kind: "positiveDuration" },
+  { path: ["shutdownTimeout"], kind: "positiveDuration" },
+  { path: ["watchdogInterval"], kind: "positiveDuration" },
+  { path: ["pidFile"], kind: "nonEmpty" },
+  { path: ["platform", "native", "logs", "maxSize"], kind: "bytes" },
+  { path: ["platform", "native", "logs", "keep"], kind: "int", min: 0, max: 1000 },
+  { path: ["platform", "systemd", "scope"], kind: "enum", values: ["system", "user"] },
+  { path: ["platform", "launchd", "label"], kind: "label" },
+  { path: ["platform", "launchd", "domain"], kind: "enum", values: ["gui", "system"] },
+  { path: ["platform", "container", "image"], kind: "nonEmpty" },
+  { path: ["platform", "container", "runtime"], kind: "enum", values: ["runc", "crun", "podman", "docker"] },
+  { path: ["platform", "pepita", "kernel"], kind: "nonEmpty" },
+  { path: ["platform", "pepita", "vcpus"], kind: "int", min: 1, max: 64 },
+  { path: ["platform", "pepita", "memory"], kind: "bytes" },
+  { path: ["platform", "wos", "priority"], kind: "int", min: 0, max: 7 }
+]
+
+const notString = fc.oneof(
+  fc.integer(),
+  fc.double({ noNaN: false }),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.string(), { maxLength: 2 }),
+  fc.dictionary(fc.string(), fc.string(), { maxKeys: 2 })
+)
+const notNumber = fc.oneof(
+  fc.string(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.constant(Number.NaN),
+  fc.constant(Number.POSITIVE_INFINITY),
+  fc.array(fc.integer(), { maxLength: 2 })
+)
+
+/** A value the field must refuse. */
+const badValue = (leaf: (typeof leaves)[number]): fc.Arbitrary<unknown> => {
+  switch (leaf.kind) {
+    case "name":
+      return fc.oneof(notString, fc.string().filter((s) => !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(s)))
+    case "version":
+      return fc.oneof(notString, fc.string().filter((s) => !/^\d+\.\d+\.\d+/.test(s)))
+    case "text":
+      return fc.oneof(notString, fc.string().map((s) => `${s}\u0000`))
+    case "nonEmpty":
+      return fc.oneof(notString, fc.constant(""))
+    case "account":
+      return fc.oneof(notString, fc.string().filter((s) => !/^(?:[a-z_][a-z0-9_-]{0,31}|\d{1,10})$/.test(s)))
+    case "label":
+      return fc.oneof(notString, fc.string().filter((s) => !/^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$/.test(s)))
+    case "bytes":
+      return fc.oneof(
+        fc.boolean(),
+        fc.constant(null),
+        fc.integer({ max: 0 }),
+        fc.double({ min: 0.1, max: 0.9 }),
+        fc.string().filter((s) => !/^\s*\d+(\.\d+)?\s*[a-zA-Z]*\s*$/.test(s)),
+        fc.constantFrom("512MB", "1GB", "10 parsecs")
+      )
+    case "duration":
+    case "positiveDuration":
+      return fc.oneof(
+        fc.boolean(),
+        fc.constant(null),
+        fc.integer({ max: leaf.kind === "duration" ? -1 : 0 }),
+        fc.string().filter((s) => !/^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$/.test(s)),
+        fc.array(fc.string(), { maxLength: 1 })
+      )
+    case "bool":
+      return fc.oneof(fc.string(), fc.integer(), fc.constant(null))
+    case "int":
+      return fc.oneof(
+        notNumber,
+        fc.integer({ max: leaf.min! - 1 }),
+        fc.integer({ min: leaf.max! + 1 }),
+        fc.double({ min: leaf.min!, max: leaf.max!, noInteger: true, noNaN: true })
+      )
+    case "number":
+      return fc.oneof(
+        notNumber,
+        fc.double({ max: leaf.min!, maxExcluded: true, noNaN: true }),
+        fc.double({ min: leaf.max!, minExcluded: true, noNaN: true })
+      )
+    case "enum":
+      return fc.oneof(notString, fc.string().filter((s) => !leaf.values!.includes(s)))
+  }
+}
+
+const setAt = (target: Record<string, unknown>, path: ReadonlyArray<string>, value: unknown) => {
+  let node = target
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string, unknown>
+  node[path[path.length - 1]!] = value
+}
+
+const pathText = (path: ReadonlyArray<string>) => path.join(".")
+
+describe("DaemonConfig decoding, fuzzed", () => {
+  it("names every field given a bad value, and only fails", () => {
+    const mutation = fc.uniqueArray(fc.integer({ min: 0, max: leaves.length - 1 }), { minLength: 1, maxLength: 4 })
+      .chain((indexes) =>
+        fc.tuple(...indexes.map((i) => badValue(leaves[i]!).map((value) => ({ leaf: leaves[i]!, value }))))
+      )
+    fc.assert(
+      fc.property(mutation, (changes) => {
+        const input = structuredClone(full) as unknown as Record<string, unknown>
+        for (const { leaf, value } of changes) setAt(input, leaf.path, value)
+        const problems = problemsOf(input)
+        const paths = problems.map((problem) => problem.path)
+        for (const { leaf } of changes) expect(paths).toContain(pathText(leaf.path))
+        for (const problem of problems) expect(problem.message).toMatch(/^(expected|unknown field|is required|is missing)/)
+      }),
+      { numRuns: 400 }
+    )
+  })
+
+  it("names every unknown key with its path", () => {
+    const objects = [[], ["resources"], ["health"], ["restart"], ["restart", "backoff"], ["restart", "crashLoop"], [
+      "platform"
+    ], ["platform", "pepita"]]
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...objects),
+        fc.string({ minLength: 1 }).filter((k) => /^[a-zA-Z_]\w*$/.test(k) && !["__proto__", "constructor"].includes(k)),
+        fc.jsonValue(),
+        (at, key, value) => {
+          const input = structuredClone(full) as unknown as Record<string, unknown>
+          let node = input
+          for (const part of at) node = node[part] as Record<string, unknown>
+          fc.pre(!(key in node))
+          node[key] = value
+          const problems = problemsOf(input)
+          expect(problems).toContainEqual({
+            path: [...at, key].join("."),
+            message: expect.stringMatching(/^unknown field/)
+          })
+        }
+      ),
+      { numRuns: 200 }
+    )
+  })
+
+  it("never throws on arbitrary input", () => {
+    fc.assert(
+      fc.property(fc.anything({ withNullPrototype: true, withBigInt: true, withDate: true, withMap: true }), (input) => {
+        const result = decodeEither(input)
+        if (Either.isLeft(result)) {
+          expect(result.left.problems.length).toBeGreaterThan(0)
+          for (const problem of result.left.problems) expect(problem.message.length).toBeGreaterThan(0)
+        }
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("never throws on arbitrary JSON in any field of a valid config", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...leaves), fc.jsonValue(), (leaf, value) => {
+        const input = structuredClone(full) as unknown as Record<string, unknown>
+        setAt(input, leaf.path, value)
+        const result = decodeEither(input)
+        if (Either.isLeft(result)) {
+          expect(result.left.problems.map((p) => p.path)).toContain(pathText(leaf.path))
+        }
+      }),
+      { numRuns: 500 }
+    )
+  })
+})
+
+// ---- files ------------------------------------------------------------------
+
+describe("DaemonConfig.load", () => {
+  const dir = mkdtempSync(join(tmpdir(), "duende-config-"))
+
+  it.effect("loads JSON and resolves the working directory against the file", () =>
+    Effect.gen(function*() {
+      const file = join(dir, "ok.json")
+      writeFileSync(file, JSON.stringify({ name: "ok", command: ["node", "x.js"], workingDirectory: "app" }))
+      const config = yield* DaemonConfig.load(file)
+      expect(config.workingDirectory).toBe(join(dir, "app"))
+      const bare = join(dir, "bare.json")
+      writeFileSync(bare, JSON.stringify({ name: "ok", command: ["x"] }))
+      expect((yield* DaemonConfig.load(bare)).workingDirectory).toBe(dir)
+    }))
+
+  it.effect("loads a TypeScript config written with defineConfig", () =>
+    Effect.gen(function*() {
+      const file = join(dir, "duende.config.ts")
+      writeFileSync(
+        file,
+        `const port: number = 8080\nexport default { name: "typed", command: ["node", "server.js"], env: { PORT: String(port) } }\n`
+      )
+      const config = yield* DaemonConfig.load(file)
+      expect(config.name).toBe("typed")
+      expect(config.env).toEqual({ PORT: "8080" })
+    }))
+
+  it.effect("loads an ES module config", () =>
+    Effect.gen(function*() {
+      const file = join(dir, "duende.config.mjs")
+      writeFileSync(file, `export default { name: "esm", command: ["node"] }\n`)
+      expect((yield* DaemonConfig.load(file)).name).toBe("esm")
+    }))
+
+  it.effect("says where JSON is broken", () =>
+    Effect.gen(function*() {
+      const file = join(dir, "broken.json")
+      writeFileSync(file, `{\n  "name": "x",\n  "command": ["x"],,\n}`)
+      const error = yield* Effect.flip(DaemonConfig.load(file))
+      expect(error.message).toMatch(/not valid JSON at line 3, column 20/)
+    }))
+
+  it.effect("says when the file is missing or of an unknown type", () =>
+    Effect.gen(function*() {
+      expect((yield* Effect.flip(DaemonConfig.load(join(dir, "none.json")))).message).toMatch(/no such file/)
+      expect((yield* Effect.flip(DaemonConfig.load(join(dir, "x.yaml")))).message).toMatch(/unsupported config file type ".yaml"/)
+    }))
+
+  it.effect("reports bad fields with the file name", () =>
+    Effect.gen(function*() {
+      const file = join(dir, "bad.json")
+      writeFileSync(file, JSON.stringify({ name: "x", command: ["x"], health: { retries: 0 } }))
+      const error = yield* Effect.flip(DaemonConfig.load(file))
+      expect(error.message).toBe(
+        `Invalid daemon config (${file}):\n  - health.retries: expected a whole number from 1 to 1000 (consecutive failures before unhealthy), got 0`
+      )
+    }))
+})
+
+describe("the JSON Schema for editors", () => {
+  it("ships up to date (regenerate with `pnpm --filter @duende/core gen:schema`)", () => {
+    const shipped = JSON.parse(readFileSync(new URL("../daemon-config.schema.json", import.meta.url), "utf8"))
+    expect(shipped).toEqual(JSON.parse(JSON.stringify(jsonSchema())))
+  })
+
+  it("describes the fields and their forms", () => {
+    const schema = jsonSchema() as { $defs: { DaemonConfig: { properties: Record<string, any>; required: Array<string> } } }
+    const root = schema.$defs.DaemonConfig
+    expect(root.required).toEqual(["name", "command"])
+    expect(root.properties.name.pattern).toBe("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    expect(root.properties.shutdownTimeout.anyOf).toHaveLength(2)
+    expect(root.properties.resources.properties.cpuWeight).toMatchObject({ type: "integer", minimum: 1, maximum: 10000 })
+  })
+})
