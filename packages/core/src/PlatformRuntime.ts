@@ -1,0 +1,203 @@
+/**
+ * How a daemon process tells its manager what happens: ready, reloading,
+ * stopping, status text, health, watchdog pings, and which listen sockets the
+ * manager handed over. Core declares the service; each platform package
+ * provides a layer (`SystemdRuntime.layer` speaks sd_notify, the native
+ * supervisor's speaks a notify pipe). A notification never fails the daemon:
+ * an implementation logs its own transport errors.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { createRequire } from "node:module"
+import { resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import type { HealthStatus } from "./HealthStatus.js"
+import * as Platform from "./Platform.js"
+
+/**
+ * A listen socket handed over by the manager (socket activation): a file
+ * descriptor to pass to `server.listen({ fd })`, and its name.
+ *
+ * @since 0.1.0
+ */
+export interface ListenSocket {
+  readonly fd: number
+  readonly name: string
+}
+
+/**
+ * The health of a daemon as its health loop sees it.
+ * `state` is "starting" during the start period before the first success.
+ *
+ * @since 0.1.0
+ */
+export interface HealthReport {
+  readonly state: "starting" | "healthy" | "unhealthy"
+  readonly status: HealthStatus
+  readonly consecutiveFailures: number
+  readonly latencyMs: number
+}
+
+/**
+ * The daemon-side channel to the manager.
+ *
+ * @since 0.1.0
+ */
+export interface PlatformRuntime {
+  /** The platform this implementation talks to. */
+  readonly platform: Platform.Kind
+  /** Init is done; the daemon serves. */
+  readonly ready: Effect.Effect<void>
+  /** A reload started; `ready` follows when it is done. */
+  readonly reloading: Effect.Effect<void>
+  /** Shutdown started. */
+  readonly stopping: Effect.Effect<void>
+  /** A one-line status text for the manager ("serving 12 clients"). */
+  readonly status: (text: string) => Effect.Effect<void>
+  /** A health result, sent when the health state changes and on each failure. */
+  readonly health: (report: HealthReport) => Effect.Effect<void>
+  /** Ask the manager for `duration` more before it gives up on init or shutdown. */
+  readonly extendTimeout: (duration: Duration.Duration) => Effect.Effect<void>
+  /** The watchdog timeout the manager enforces, if it set one (systemd: WATCHDOG_USEC). */
+  readonly watchdogTimeout: Option.Option<Duration.Duration>
+  /** "I am alive." */
+  readonly watchdogPing: Effect.Effect<void>
+  /** Listen sockets handed over by the manager, in order. */
+  readonly listenSockets: ReadonlyArray<ListenSocket>
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.1.0
+ */
+export const PlatformRuntime: Context.Tag<PlatformRuntime, PlatformRuntime> = Context.GenericTag<PlatformRuntime>(
+  "@duende/core/PlatformRuntime"
+)
+
+/**
+ * Builds a runtime from the parts a platform supports; the rest do nothing.
+ *
+ * @example
+ * ```ts
+ * import { PlatformRuntime } from "@duende/core"
+ * import { Effect } from "effect"
+ *
+ * const logging = PlatformRuntime.make({
+ *   platform: "native",
+ *   ready: Effect.log("READY=1"),
+ *   status: (text) => Effect.log(`STATUS=${text}`)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = (parts: Partial<PlatformRuntime> & Pick<PlatformRuntime, "platform">): PlatformRuntime => ({
+  ready: Effect.void,
+  reloading: Effect.void,
+  stopping: Effect.void,
+  status: () => Effect.void,
+  health: () => Effect.void,
+  extendTimeout: () => Effect.void,
+  watchdogTimeout: Option.none(),
+  watchdogPing: Effect.void,
+  listenSockets: [],
+  ...parts
+})
+
+/**
+ * A runtime that tells nobody anything: for plain processes with no manager.
+ *
+ * @example
+ * ```ts
+ * import { Daemon, PlatformRuntime } from "@duende/core"
+ *
+ * // Daemon.runMain(daemon, { platform: PlatformRuntime.layerNoop })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerNoop: Layer.Layer<PlatformRuntime> = Layer.succeed(PlatformRuntime, make({ platform: "native" }))
+
+/**
+ * What a platform package exports for {@link layerDetect} to find it:
+ * `export const platformRuntime: Layer<PlatformRuntime>`.
+ *
+ * @since 0.1.0
+ */
+export interface PlatformPackage {
+  readonly platformRuntime: Layer.Layer<PlatformRuntime>
+}
+
+/**
+ * Where to find the runtime layer of each platform. Core provides `native`;
+ * the others come from `@duende/platform-<kind>` packages.
+ *
+ * @since 0.1.0
+ */
+export type Providers = Partial<Record<Platform.Kind, Layer.Layer<PlatformRuntime>>>
+
+const loadPlatformPackage = (kind: Platform.Kind): Effect.Effect<Layer.Layer<PlatformRuntime>, string> =>
+  Effect.tryPromise({
+    try: async () => {
+      // Resolve from the application, not from core: under pnpm's strict layout core
+      // cannot see packages it does not depend on.
+      const base = process.argv[1] ? resolve(process.argv[1]) : resolve("index.js")
+      const path = createRequire(base).resolve(`@duende/platform-${kind}`)
+      const module = (await import(pathToFileURL(path).href)) as Partial<PlatformPackage>
+      if (module.platformRuntime === undefined) throw new Error("it exports no platformRuntime layer")
+      return module.platformRuntime
+    },
+    catch: (error) => (error instanceof Error ? error.message : String(error)).split("\n")[0]!
+  })
+
+/**
+ * Detects the platform (see {@link Platform.detect}) and provides its runtime:
+ * from `providers` when given, else core's own for `native`, else the
+ * `platformRuntime` export of `@duende/platform-<kind>` if the application has
+ * it installed. When that package is missing the daemon still runs, with a
+ * warning that its manager will not hear from it.
+ *
+ * @example
+ * ```ts
+ * import { Daemon, PlatformRuntime } from "@duende/core"
+ * import * as Layer from "effect/Layer"
+ *
+ * // Force the noop runtime under containers, detect everything else.
+ * const platform = PlatformRuntime.layerDetect({ container: PlatformRuntime.layerNoop })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerDetect = (
+  providers: Providers = {},
+  probe: Platform.Probe = Platform.processProbe()
+): Layer.Layer<PlatformRuntime> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const invalid = Platform.invalidOverride(probe.env)
+    if (invalid !== undefined) {
+      yield* Effect.logWarning(
+        `DUENDE_PLATFORM=${invalid} is not a platform (expected one of ${Platform.kinds.join(", ")}); detecting instead`
+      )
+    }
+    const { kind, markers } = Platform.detect(probe)
+    yield* Effect.logDebug(`platform: ${kind}${markers.length ? ` (${markers.join(", ")})` : ""}`)
+    const given = providers[kind]
+    if (given !== undefined) return given
+    if (kind === "native") return layerNoop
+    return yield* loadPlatformPackage(kind).pipe(
+      Effect.catchAll((reason) => {
+        // Only a missing channel the manager is waiting on deserves a warning; a container
+        // or launchd job without its package just runs as a plain process.
+        const listening = kind === "systemd" ? probe.env.NOTIFY_SOCKET !== undefined : kind === "pepita" || kind === "wos"
+        const message = `running under ${kind} (${markers.join(", ")}) without @duende/platform-${kind} (${reason})` +
+          (listening ? `: the ${kind} manager will not hear readiness or status. Install it, or set DUENDE_PLATFORM.` : "")
+        return Effect.as(listening ? Effect.logWarning(message) : Effect.logDebug(message), layerNoop)
+      })
+    )
+  }))

@@ -1,0 +1,105 @@
+/**
+ * `Daemon.runMain`: config, PID file, signals, platform runtime and logger
+ * around the lifecycle, then `process.exit` with the exit reason's code.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import type { Daemon, MainOptions } from "../Daemon.js"
+import * as DaemonConfig from "../DaemonConfig.js"
+import { ConfigError } from "../ConfigError.js"
+import * as ExitReason from "../ExitReason.js"
+import * as PidFile from "../PidFile.js"
+import * as PlatformRuntime from "../PlatformRuntime.js"
+import * as ProcessSignals from "../ProcessSignals.js"
+import { defaultConfig } from "./defaultConfig.js"
+import { daemonNamePattern } from "./defaults.js"
+import * as lifecycle from "./lifecycle.js"
+import * as Logger from "./logger.js"
+
+interface Resolved {
+  readonly config: DaemonConfig.DaemonConfig
+  readonly reloadConfig?: Effect.Effect<DaemonConfig.DaemonConfig, ConfigError>
+}
+
+const thisCommand = () => ({ program: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)] })
+
+/** The config from a file, from options (both decoded with the lazily loaded schema), or all defaults. */
+const resolveConfig = <R>(daemon: Daemon<unknown, R>, options: MainOptions<R>): Effect.Effect<Resolved, ConfigError> => {
+  const file = options.configFile ?? process.env.DUENDE_CONFIG
+  if (file !== undefined && file !== "") {
+    return Effect.gen(function*() {
+      const config = yield* DaemonConfig.load(file)
+      if (config.name !== daemon.name) {
+        yield* Effect.logWarning(`config ${file} names the daemon "${config.name}"; the code calls it "${daemon.name}"`)
+      }
+      return { config, reloadConfig: DaemonConfig.load(file) }
+    })
+  }
+  if (options.config !== undefined) {
+    return Effect.map(
+      DaemonConfig.decode({ name: daemon.name, command: thisCommand(), ...options.config }, "Daemon.runMain options"),
+      (config) => ({ config })
+    )
+  }
+  if (!daemonNamePattern.test(daemon.name)) {
+    return Effect.fail(
+      new ConfigError({
+        source: "Daemon.make",
+        problems: [{
+          path: "name",
+          message: `expected lowercase letters, digits and "-" (1 to 63 characters, e.g. "my-daemon"), got ${
+            JSON.stringify(daemon.name)
+          }`
+        }]
+      })
+    )
+  }
+  return Effect.succeed({ config: defaultConfig(daemon.name, thisCommand()) })
+}
+
+const program = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>) =>
+  Effect.gen(function*() {
+    const resolved = yield* Effect.either(resolveConfig(daemon, options))
+    if (Either.isLeft(resolved)) {
+      yield* Effect.logError(resolved.left.message)
+      return ExitReason.ConfigInvalid({ message: resolved.left.message })
+    }
+    const { config, reloadConfig } = resolved.right
+    const pidFile = options.pidFile ?? config.pidFile
+    if (pidFile !== undefined) {
+      const held = yield* Effect.either(PidFile.acquire(pidFile))
+      if (Either.isLeft(held)) {
+        yield* Effect.logError(held.left.message)
+        return held.left._tag === "AlreadyRunning"
+          ? ExitReason.AlreadyRunning({ pid: held.left.pid, pidFile })
+          : ExitReason.InitFailed({ message: held.left.message })
+      }
+    }
+    return yield* lifecycle.run(daemon, {
+      config,
+      ...(reloadConfig ? { reloadConfig } : {}),
+      ...(options.layer ? { layer: options.layer } : {})
+    } as Parameters<typeof lifecycle.run<E, R>>[1])
+  }).pipe(
+    Effect.tap((reason) => Effect.log(`exit ${ExitReason.exitCode(reason)}: ${ExitReason.describe(reason)}`)),
+    Effect.annotateLogs("daemon", daemon.name),
+    Effect.scoped
+  )
+
+export const runMain = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>): void => {
+  const runnable = program(daemon, options).pipe(
+    Effect.provide(Layer.merge(ProcessSignals.layerNode, options.platform ?? PlatformRuntime.layerDetect())),
+    Effect.provide(Logger.layer())
+  )
+  Effect.runFork(runnable).addObserver((exit) => {
+    if (Exit.isFailure(exit)) {
+      // Only a defect in Duende itself gets here: the lifecycle turns every daemon failure into a reason.
+      process.stderr.write(`duende: internal error: ${lifecycle.causeMessage(exit.cause)}\n`)
+    }
+    process.exit(Exit.isSuccess(exit) ? ExitReason.exitCode(exit.value) : ExitReason.codes.error)
+  })
+}

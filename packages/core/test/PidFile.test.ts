@@ -1,0 +1,112 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as PidFile from "../src/PidFile.js"
+
+const dir = mkdtempSync(join(tmpdir(), "duende-pid-"))
+
+/** A real process that lives until killed. */
+const sleeper = () => {
+  const child = spawn("sleep", ["60"], { stdio: "ignore" })
+  return { pid: child.pid!, stop: () => child.kill("SIGKILL") }
+}
+
+describe("PidFile", () => {
+  it.effect("exists holding our pid while the scope is open, and is gone after", () =>
+    Effect.gen(function*() {
+      const path = join(dir, "a", "nested", "daemon.pid")
+      const scope = yield* Scope.make()
+      yield* Scope.extend(PidFile.acquire(path), scope)
+      expect(readFileSync(path, "utf8")).toBe(`${process.pid}\n`)
+      yield* Scope.close(scope, Exit.void)
+      expect(existsSync(path)).toBe(false)
+      expect(readdirSync(join(dir, "a", "nested"))).toEqual([]) // no temporary file left
+    }))
+
+  it.effect("refuses a second instance while the owner lives", () =>
+    Effect.gen(function*() {
+      const path = join(dir, "live.pid")
+      const other = sleeper()
+      writeFileSync(path, `${other.pid}\n`)
+      const error = yield* Effect.flip(Effect.scoped(PidFile.acquire(path)))
+      other.stop()
+      expect(error).toBeInstanceOf(PidFile.AlreadyRunning)
+      expect(error.message).toBe(`another instance is running as pid ${other.pid} (PID file ${path}); stop it first`)
+      expect(readFileSync(path, "utf8")).toBe(`${other.pid}\n`) // untouched
+    }))
+
+  it.effect("replaces a file whose process is dead", () =>
+    Effect.gen(function*() {
+      const path = join(dir, "dead.pid")
+      const gone = sleeper()
+      gone.stop()
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+      writeFileSync(path, `${gone.pid}\n`)
+      expect(PidFile.owner(path)).toEqual({ _tag: "Stale", pid: gone.pid, why: `pid ${gone.pid} is not running` })
+      yield* Effect.scoped(Effect.zipRight(
+        PidFile.acquire(path),
+        Effect.sync(() => expect(readFileSync(path, "utf8")).toBe(`${process.pid}\n`))
+      ))
+    }))
+
+  it("treats a reused pid, our own pid and garbage as stale", () => {
+    const reused = join(dir, "reused.pid")
+    const other = sleeper()
+    writeFileSync(reused, `${other.pid}\n`)
+    // The file claims to be an hour older than the process now holding that pid.
+    const anHourAgo = new Date(Date.now() - 3_600_000)
+    utimesSync(reused, anHourAgo, anHourAgo)
+    expect(PidFile.owner(reused)).toMatchObject({ _tag: "Stale", why: expect.stringMatching(/was reused/) })
+    other.stop()
+
+    const own = join(dir, "own.pid")
+    writeFileSync(own, `${process.pid}\n`)
+    expect(PidFile.owner(own)).toMatchObject({ _tag: "Stale", why: "it names this process, which did not write it" })
+
+    const garbage = join(dir, "garbage.pid")
+    writeFileSync(garbage, "hello")
+    expect(PidFile.owner(garbage)).toMatchObject({ _tag: "Stale", pid: undefined })
+    expect(PidFile.owner(join(dir, "none.pid"))).toEqual({ _tag: "None" })
+  })
+
+  it.effect("reports a directory it cannot write", () =>
+    Effect.gen(function*() {
+      const file = join(dir, "not-a-dir")
+      writeFileSync(file, "")
+      const error = yield* Effect.flip(Effect.scoped(PidFile.acquire(join(file, "x.pid"))))
+      expect(error).toBeInstanceOf(PidFile.PidFileError)
+      expect(error.message).toMatch(/^cannot create PID file .*x\.pid: /)
+    }))
+
+  it.effect("lets only one of many racing processes win", () =>
+    Effect.promise(async () => {
+      const path = join(dir, "race.pid")
+      const script = `
+        const { Effect, Scope, Exit } = require("effect")
+        const PidFile = require(${JSON.stringify(join(__dirname, "..", "dist", "index.cjs"))}).PidFile
+        Effect.runPromise(Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const won = yield* Effect.either(Scope.extend(PidFile.acquire(${JSON.stringify(path)}), scope))
+          process.stdout.write(won._tag === "Right" ? "won" : won.left._tag)
+          yield* Effect.sleep("600 millis")
+          yield* Scope.close(scope, Exit.void)
+        }))`
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          new Promise<string>((resolve) => {
+            const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] })
+            let out = ""
+            child.stdout.on("data", (d) => (out += d))
+            child.on("exit", () => resolve(out))
+          }))
+      )
+      expect(results.filter((r) => r === "won")).toHaveLength(1)
+      expect(results.filter((r) => r === "AlreadyRunning")).toHaveLength(7)
+      expect(existsSync(path)).toBe(false)
+    }))
+})
