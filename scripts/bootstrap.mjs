@@ -26,6 +26,8 @@ const env = {
   DO_NOT_TRACK: "1"
 }
 if (env.npm_config_nodedir === undefined) delete env.npm_config_nodedir
+// turbo looks for the package manager on PATH; the install puts the pinned pnpm in node_modules/.bin.
+env.PATH = [join(root, "node_modules", ".bin"), env.PATH].join(process.platform === "win32" ? ";" : ":")
 
 const step = (title, command, args) => {
   console.error(`\n> ${title}`)

@@ -1,5 +1,5 @@
 import { packageConfig } from "../../tsup.config.base.js"
 
-// Two entries and code splitting: a daemon importing "@duende/core" does not load
-// effect/Schema until a config has to be decoded (the schema is its own chunk).
-export default packageConfig(["src/index.ts", "src/DaemonConfigSchema.ts"], { splitting: true })
+// Three entries (runtime, manager, schema) and code splitting: a daemon importing
+// "@duende/core" loads neither manager code nor effect/Schema (loaded on first decode).
+export default packageConfig(["src/index.ts", "src/manager.ts", "src/DaemonConfigSchema.ts"], { splitting: true })

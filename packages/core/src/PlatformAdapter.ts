@@ -1,0 +1,165 @@
+/**
+ * The manager half: how Duende controls a daemon on a platform. Render the
+ * platform's artifact (unit file, plist, OCI spec, VM spec), install, start,
+ * stop within a timeout, restart, reload, signal, read status and logs, watch
+ * events, uninstall. Core declares the service; `NativeAdapter` (core) and the
+ * platform packages provide it. Every adapter runs the user's real command.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import type { AdapterError } from "./AdapterError.js"
+import type { DaemonConfig } from "./DaemonConfig.js"
+import type { DaemonId } from "./DaemonId.js"
+import type { DaemonStatus } from "./DaemonStatus.js"
+import type * as Platform from "./Platform.js"
+import type { HealthReport } from "./PlatformRuntime.js"
+import type { Signal } from "./Signal.js"
+
+/**
+ * A file a platform needs for a daemon, as rendered from its config.
+ *
+ * @since 0.1.0
+ */
+export interface Artifact {
+  /** A file name for it: "duende-api.service", "com.example.api.plist", "config.json". */
+  readonly name: string
+  /** What it is, for people: "systemd unit", "launchd plist", "OCI runtime spec". */
+  readonly kind: string
+  readonly content: string
+}
+
+/**
+ * An installed daemon as an adapter knows it.
+ *
+ * @since 0.1.0
+ */
+export interface DaemonHandle {
+  readonly id: DaemonId
+  readonly name: string
+  readonly platform: Platform.Kind
+  /** The platform's own name for it: unit name, launchd label, container id, VM name, WOS pid. */
+  readonly ref: string
+}
+
+/**
+ * How one run of a daemon ended.
+ *
+ * @since 0.1.0
+ */
+export interface ExitInfo {
+  /** The exit code, or null when a signal ended it. */
+  readonly code: number | null
+  readonly signal: Signal | null
+  /** Epoch milliseconds. */
+  readonly at: number
+  /** "stopped by SIGTERM", "forced: shutdown deadline (exit 4)", "killed by SIGKILL (watchdog timeout)". */
+  readonly description: string
+}
+
+/**
+ * What a daemon is doing now.
+ *
+ * @since 0.1.0
+ */
+export interface DaemonState {
+  readonly status: DaemonStatus
+  readonly pid: number | undefined
+  /** When the current run started (epoch ms). */
+  readonly startedAt: number | undefined
+  readonly lastExit: ExitInfo | undefined
+  /** Restarts counted by the platform itself (systemd's NRestarts); 0 where Duende restarts. */
+  readonly restarts: number
+  /** The daemon's last STATUS= text. */
+  readonly statusText: string | undefined
+  readonly health: HealthReport["state"] | undefined
+}
+
+/**
+ * A line a daemon wrote.
+ *
+ * @since 0.1.0
+ */
+export interface LogLine {
+  /** Epoch milliseconds (when known; 0 otherwise). */
+  readonly at: number
+  readonly stream: "stdout" | "stderr"
+  readonly text: string
+}
+
+/**
+ * What happens to a running daemon, as it happens.
+ *
+ * @since 0.1.0
+ */
+export type DaemonEvent =
+  | { readonly _tag: "Started"; readonly pid: number | undefined; readonly at: number }
+  | { readonly _tag: "Ready"; readonly at: number }
+  | { readonly _tag: "Reloading"; readonly at: number }
+  | { readonly _tag: "Stopping"; readonly at: number }
+  | { readonly _tag: "StatusText"; readonly text: string; readonly at: number }
+  | {
+    readonly _tag: "Health"
+    readonly state: HealthReport["state"]
+    readonly consecutiveFailures: number
+    readonly summary: string
+    readonly at: number
+  }
+  | { readonly _tag: "WatchdogMissed"; readonly timeoutMs: number; readonly at: number }
+  | { readonly _tag: "Exited"; readonly exit: ExitInfo }
+
+/**
+ * A platform adapter.
+ *
+ * `start` returns once the daemon runs: after it reported ready when it speaks
+ * the platform's readiness protocol, else once started. `stop` asks politely
+ * (SIGTERM or the platform's equivalent), waits up to `timeout`, then kills the
+ * whole process tree; stopping a stopped daemon does nothing. `events` is a
+ * stream of what happens from now on, for as long as it is consumed.
+ *
+ * @since 0.1.0
+ */
+export interface PlatformAdapter {
+  readonly platform: Platform.Kind
+  /**
+   * Who restarts a daemon that died: the platform itself (systemd `Restart=`,
+   * launchd `KeepAlive`, podman `--restart`) or Duende's `DaemonManager`.
+   */
+  readonly restarts: "platform" | "manager"
+  readonly render: (config: DaemonConfig) => Effect.Effect<ReadonlyArray<Artifact>, AdapterError>
+  readonly install: (config: DaemonConfig) => Effect.Effect<DaemonHandle, AdapterError>
+  readonly start: (handle: DaemonHandle) => Effect.Effect<void, AdapterError>
+  readonly stop: (handle: DaemonHandle, timeout: Duration.Duration) => Effect.Effect<void, AdapterError>
+  readonly restart: (handle: DaemonHandle, timeout: Duration.Duration) => Effect.Effect<void, AdapterError>
+  readonly reload: (handle: DaemonHandle) => Effect.Effect<void, AdapterError>
+  readonly signal: (handle: DaemonHandle, signal: Signal) => Effect.Effect<void, AdapterError>
+  readonly status: (handle: DaemonHandle) => Effect.Effect<DaemonState, AdapterError>
+  readonly logs: (
+    handle: DaemonHandle,
+    options?: { readonly lines?: number }
+  ) => Effect.Effect<ReadonlyArray<LogLine>, AdapterError>
+  readonly followLogs: (handle: DaemonHandle) => Stream.Stream<LogLine, AdapterError>
+  readonly events: (handle: DaemonHandle) => Stream.Stream<DaemonEvent, AdapterError>
+  readonly uninstall: (handle: DaemonHandle) => Effect.Effect<void, AdapterError>
+}
+
+/**
+ * The service tag.
+ *
+ * @example
+ * ```ts
+ * import { PlatformAdapter } from "@duende/core/manager"
+ * import { Effect } from "effect"
+ *
+ * const statusOf = (handle: PlatformAdapter.DaemonHandle) =>
+ *   Effect.flatMap(PlatformAdapter.PlatformAdapter, (adapter) => adapter.status(handle))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const PlatformAdapter: Context.Tag<PlatformAdapter, PlatformAdapter> = Context.GenericTag<PlatformAdapter>(
+  "@duende/core/PlatformAdapter"
+)

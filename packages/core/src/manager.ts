@@ -1,0 +1,12 @@
+/**
+ * @duende/core/manager: the manager half. Controlling daemons from outside:
+ * the PlatformAdapter contract and its errors. Kept apart from the runtime
+ * entry (`@duende/core`) so a daemon process never loads manager code.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * from "./AdapterError.js"
+/** @since 0.1.0 */
+export * as PlatformAdapter from "./PlatformAdapter.js"
