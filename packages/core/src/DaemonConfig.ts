@@ -44,6 +44,8 @@ export type Restart = S.Restart
 export type RestartPolicyName = S.RestartPolicyName
 /** @since 0.1.0 */
 export type PlatformSections = S.PlatformSections
+/** @since 0.1.0 */
+export type Readiness = S.Readiness
 
 const schema = Effect.promise(() => import("./DaemonConfigSchema.js"))
 

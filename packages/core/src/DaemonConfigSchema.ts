@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as JSONSchema from "effect/JSONSchema"
 import * as ParseResult from "effect/ParseResult"
@@ -227,6 +228,91 @@ export const Restart = Schema.Struct({
 /** @since 0.1.0 */
 export type Restart = Schema.Schema.Type<typeof Restart>
 
+type ReadinessValue =
+  | "auto"
+  | "notify"
+  | "started"
+  | { readonly tcp: number; readonly host?: string }
+  | { readonly http: string }
+
+/**
+ * When the native supervisor considers a daemon ready:
+ * - `"auto"` (default): a daemon built on Duende says so (READY=1 on its notify
+ *   pipe); any other command is ready once it has stayed up for 2 seconds.
+ * - `"notify"`: only when it sends READY=1.
+ * - `"started"`: as soon as it runs.
+ * - `{ "tcp": 8080, "host"?: "127.0.0.1" }`: when the port accepts connections.
+ * - `{ "http": "http://127.0.0.1:8080/healthz" }`: when the URL answers 2xx/3xx.
+ *
+ * @since 0.1.0
+ */
+export const Readiness = Schema.transformOrFail(
+  Schema.Unknown,
+  Schema.Union(
+    Schema.Literal("auto", "notify", "started"),
+    Schema.Struct({ tcp: Schema.Number, host: Schema.optional(Schema.String) }),
+    Schema.Struct({ http: Schema.String })
+  ),
+  {
+    strict: true,
+    decode: (input, _, ast): Effect.Effect<ReadinessValue, ParseResult.ParseIssue> => {
+      const fail = (why: string) =>
+        ParseResult.fail(
+          new ParseResult.Type(
+            ast,
+            input,
+            `expected "auto", "notify", "started", { "tcp": <port>, "host"?: <host> } or { "http": <url> }${why}, got ${
+              show(input)
+            }`
+          )
+        )
+      if (input === "auto" || input === "notify" || input === "started") return ParseResult.succeed(input as ReadinessValue)
+      if (input === null || typeof input !== "object" || Array.isArray(input)) return fail("")
+      const probe = input as Record<string, unknown>
+      const keys = Object.keys(probe).sort().join(",")
+      if (keys === "tcp" || keys === "host,tcp") {
+        const port = probe.tcp
+        if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+          return fail(" (tcp: a port from 1 to 65535)")
+        }
+        if (probe.host !== undefined && (typeof probe.host !== "string" || probe.host === "")) {
+          return fail(" (host: a host name or address)")
+        }
+        return ParseResult.succeed(probe.host === undefined ? { tcp: port } : { tcp: port, host: probe.host as string })
+      }
+      if (keys === "http") {
+        const url = probe.http
+        if (typeof url !== "string" || !/^https?:\/\/[^\s]+$/.test(url)) return fail(" (http: an http:// or https:// URL)")
+        return ParseResult.succeed({ http: url })
+      }
+      return fail("")
+    },
+    encode: (value) => ParseResult.succeed(value)
+  }
+).annotations({
+  jsonSchema: {
+    description: "When the native supervisor considers the daemon ready.",
+    anyOf: [
+      { enum: ["auto", "notify", "started"] },
+      {
+        type: "object",
+        required: ["tcp"],
+        properties: { tcp: { type: "integer", minimum: 1, maximum: 65535 }, host: { type: "string", minLength: 1 } },
+        additionalProperties: false
+      },
+      {
+        type: "object",
+        required: ["http"],
+        properties: { http: { type: "string", pattern: "^https?://" } },
+        additionalProperties: false
+      }
+    ]
+  }
+}) as unknown as Schema.Schema<ReadinessValue, ReadinessValue>
+
+/** @since 0.1.0 */
+export type Readiness = Schema.Schema.Type<typeof Readiness>
+
 /**
  * Per-platform settings. Each section is read only by its platform.
  *
@@ -234,6 +320,7 @@ export type Restart = Schema.Schema.Type<typeof Restart>
  */
 export const PlatformSections = Schema.Struct({
   native: Schema.optional(Schema.Struct({
+    ready: withDefault(Readiness, () => "auto" as const),
     logs: withDefault(
       Schema.Struct({
         maxSize: withDefault(ByteSize("a log file size"), () => defaults.native.logs.maxSizeBytes),
@@ -318,6 +405,9 @@ export const DaemonConfig = Schema.Struct({
     description: "The manager restarts the daemon when no watchdog ping arrives within this interval; the daemon pings every half of it."
   })),
   pidFile: Schema.optional(NonEmptyText.annotations({ description: "Write the daemon's pid here while it runs." })),
+  after: withDefault(Schema.Array(DaemonName), () => []).annotations({
+    description: "Daemons (by name) that must be running before this one starts; stopped after it."
+  }),
   platform: withDefault(PlatformSections, () => ({}))
 }).annotations({ identifier: "DaemonConfig", title: "Duende daemon config" })
 

@@ -10,6 +10,7 @@
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { AdapterError } from "./AdapterError.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
@@ -117,8 +118,9 @@ export type DaemonEvent =
  * `start` returns once the daemon runs: after it reported ready when it speaks
  * the platform's readiness protocol, else once started. `stop` asks politely
  * (SIGTERM or the platform's equivalent), waits up to `timeout`, then kills the
- * whole process tree; stopping a stopped daemon does nothing. `events` is a
- * stream of what happens from now on, for as long as it is consumed.
+ * whole process tree; stopping a stopped daemon does nothing. `events` and
+ * `followLogs` subscribe when run (nothing that happens afterwards is missed)
+ * and stay subscribed until their scope closes.
  *
  * @since 0.1.0
  */
@@ -130,7 +132,8 @@ export interface PlatformAdapter {
    */
   readonly restarts: "platform" | "manager"
   readonly render: (config: DaemonConfig) => Effect.Effect<ReadonlyArray<Artifact>, AdapterError>
-  readonly install: (config: DaemonConfig) => Effect.Effect<DaemonHandle, AdapterError>
+  /** Makes the daemon known to the platform (writes its unit, plist, bundle…); `id` keeps a known identity. */
+  readonly install: (config: DaemonConfig, id?: DaemonId) => Effect.Effect<DaemonHandle, AdapterError>
   readonly start: (handle: DaemonHandle) => Effect.Effect<void, AdapterError>
   readonly stop: (handle: DaemonHandle, timeout: Duration.Duration) => Effect.Effect<void, AdapterError>
   readonly restart: (handle: DaemonHandle, timeout: Duration.Duration) => Effect.Effect<void, AdapterError>
@@ -141,8 +144,10 @@ export interface PlatformAdapter {
     handle: DaemonHandle,
     options?: { readonly lines?: number }
   ) => Effect.Effect<ReadonlyArray<LogLine>, AdapterError>
-  readonly followLogs: (handle: DaemonHandle) => Stream.Stream<LogLine, AdapterError>
-  readonly events: (handle: DaemonHandle) => Stream.Stream<DaemonEvent, AdapterError>
+  /** Subscribes now, for the life of the scope, to the lines the daemon writes from this moment. */
+  readonly followLogs: (handle: DaemonHandle) => Effect.Effect<Stream.Stream<LogLine>, AdapterError, Scope.Scope>
+  /** Subscribes now, for the life of the scope, to what happens to the daemon from this moment. */
+  readonly events: (handle: DaemonHandle) => Effect.Effect<Stream.Stream<DaemonEvent>, AdapterError, Scope.Scope>
   readonly uninstall: (handle: DaemonHandle) => Effect.Effect<void, AdapterError>
 }
 

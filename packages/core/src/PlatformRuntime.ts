@@ -17,6 +17,8 @@ import { createRequire } from "node:module"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import type { HealthStatus } from "./HealthStatus.js"
+import { isNotifyFd, make as makeNative } from "./internal/nativeRuntime.js"
+import { notifyFdVariable } from "./internal/notifyProtocol.js"
 import * as Platform from "./Platform.js"
 
 /**
@@ -125,6 +127,40 @@ export const make = (parts: Partial<PlatformRuntime> & Pick<PlatformRuntime, "pl
 export const layerNoop: Layer.Layer<PlatformRuntime> = Layer.succeed(PlatformRuntime, make({ platform: "native" }))
 
 /**
+ * The runtime for daemons started by Duende's native supervisor: notifications
+ * go as `KEY=VALUE` lines to the pipe the supervisor passed as the fd named by
+ * `DUENDE_NOTIFY_FD`. The supervisor's variables are removed from
+ * `process.env` once read, so the daemon's own children do not inherit them.
+ * Without such an fd it behaves as {@link layerNoop}.
+ *
+ * @example
+ * ```ts
+ * import { Daemon, PlatformRuntime } from "@duende/core"
+ *
+ * // Daemon.runMain(daemon, { platform: PlatformRuntime.layerNative })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerNative: Layer.Layer<PlatformRuntime> = Layer.effect(
+  PlatformRuntime,
+  Effect.suspend(() => {
+    const text = process.env[notifyFdVariable]
+    const fd = Number(text)
+    if (text === undefined || text === "") return Effect.succeed(make({ platform: "native" }))
+    delete process.env[notifyFdVariable]
+    if (process.env.DUENDE_PLATFORM === "native") delete process.env.DUENDE_PLATFORM
+    if (!Number.isInteger(fd) || fd < 3 || !isNotifyFd(fd)) {
+      return Effect.as(
+        Effect.logWarning(`${notifyFdVariable}=${text} is not an inherited pipe; the supervisor will not hear from this daemon`),
+        make({ platform: "native" })
+      )
+    }
+    return makeNative(fd, make({ platform: "native" }))
+  })
+)
+
+/**
  * What a platform package exports for {@link layerDetect} to find it:
  * `export const platformRuntime: Layer<PlatformRuntime>`.
  *
@@ -158,7 +194,7 @@ const loadPlatformPackage = (kind: Platform.Kind): Effect.Effect<Layer.Layer<Pla
 
 /**
  * Detects the platform (see {@link Platform.detect}) and provides its runtime:
- * from `providers` when given, else core's own for `native`, else the
+ * from `providers` when given, else core's own for `native` ({@link layerNative}), else the
  * `platformRuntime` export of `@duende/platform-<kind>` if the application has
  * it installed. When that package is missing the daemon still runs, with a
  * warning that its manager will not hear from it.
@@ -189,7 +225,7 @@ export const layerDetect = (
     yield* Effect.logDebug(`platform: ${kind}${markers.length ? ` (${markers.join(", ")})` : ""}`)
     const given = providers[kind]
     if (given !== undefined) return given
-    if (kind === "native") return layerNoop
+    if (kind === "native") return layerNative
     return yield* loadPlatformPackage(kind).pipe(
       Effect.catchAll((reason) => {
         // Only a missing channel the manager is waiting on deserves a warning; a container

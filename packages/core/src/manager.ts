@@ -10,3 +10,5 @@
 export * from "./AdapterError.js"
 /** @since 0.1.0 */
 export * as PlatformAdapter from "./PlatformAdapter.js"
+/** @since 0.1.0 */
+export * as NativeAdapter from "./NativeAdapter.js"

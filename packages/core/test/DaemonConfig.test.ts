@@ -419,7 +419,7 @@ describe("the JSON Schema for editors", () => {
   })
 
   it("describes the fields and their forms", () => {
-    const schema = jsonSchema() as { $defs: { DaemonConfig: { properties: Record<string, any>; required: Array<string> } } }
+    const schema = jsonSchema() as unknown as { $defs: { DaemonConfig: { properties: Record<string, any>; required: Array<string> } } }
     const root = schema.$defs.DaemonConfig
     expect(root.required).toEqual(["name", "command"])
     expect(root.properties.name.pattern).toBe("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")

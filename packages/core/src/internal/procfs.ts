@@ -3,7 +3,7 @@
  *
  * @internal
  */
-import { readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 
 const readOr = (path: string): string | undefined => {
   try {
@@ -40,3 +40,50 @@ export const pidExists = (pid: number): boolean => {
     return (error as NodeJS.ErrnoException).code === "EPERM"
   }
 }
+
+/** One process as /proc/<pid>/stat describes it. */
+export interface ProcessEntry {
+  readonly pid: number
+  readonly ppid: number
+  readonly pgid: number
+  readonly sid: number
+  /** R, S, D, Z (zombie), T (stopped)… */
+  readonly state: string
+}
+
+/** Parses /proc/<pid>/stat (comm may contain spaces and parentheses). */
+export const parseStat = (text: string): ProcessEntry | undefined => {
+  const close = text.lastIndexOf(")")
+  if (close < 0) return undefined
+  const pid = Number(text.slice(0, text.indexOf(" ")))
+  const fields = text.slice(close + 2).split(" ")
+  const entry = {
+    pid,
+    state: fields[0] ?? "?",
+    ppid: Number(fields[1]),
+    pgid: Number(fields[2]),
+    sid: Number(fields[3])
+  }
+  return Number.isInteger(entry.pid) && Number.isInteger(entry.ppid) ? entry : undefined
+}
+
+/** Every process visible in /proc (empty off Linux). */
+export const scanProcesses = (): ReadonlyArray<ProcessEntry> => {
+  let names: Array<string>
+  try {
+    names = readdirSync("/proc")
+  } catch {
+    return []
+  }
+  const out: Array<ProcessEntry> = []
+  for (const name of names) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue
+    const stat = readOr(`/proc/${name}/stat`)
+    const entry = stat === undefined ? undefined : parseStat(stat)
+    if (entry !== undefined) out.push(entry)
+  }
+  return out
+}
+
+/** Whether /proc can be read here (Linux). */
+export const hasProcfs = (): boolean => existsSync("/proc/self/stat")

@@ -16,9 +16,25 @@ import * as PidFile from "../PidFile.js"
 import * as PlatformRuntime from "../PlatformRuntime.js"
 import * as ProcessSignals from "../ProcessSignals.js"
 import { defaultConfig } from "./defaultConfig.js"
+import { fromHandoff, handoffInput } from "./handoff.js"
 import { daemonNamePattern } from "./defaults.js"
 import * as lifecycle from "./lifecycle.js"
 import * as Logger from "./logger.js"
+import { configVariable } from "./notifyProtocol.js"
+
+/** Where configs come from, read from the environment once, before any layer changes it. */
+interface ConfigSources {
+  readonly file: string | undefined
+  readonly handoff: string | undefined
+}
+
+const takeConfigSources = <R>(options: MainOptions<R>): ConfigSources => {
+  const sources = { file: options.configFile ?? process.env.DUENDE_CONFIG, handoff: process.env[configVariable] }
+  // Meant for this process only: a daemon's own children must not inherit them.
+  delete process.env.DUENDE_CONFIG
+  delete process.env[configVariable]
+  return sources
+}
 
 interface Resolved {
   readonly config: DaemonConfig.DaemonConfig
@@ -27,9 +43,17 @@ interface Resolved {
 
 const thisCommand = () => ({ program: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)] })
 
-/** The config from a file, from options (both decoded with the lazily loaded schema), or all defaults. */
-const resolveConfig = <R>(daemon: Daemon<unknown, R>, options: MainOptions<R>): Effect.Effect<Resolved, ConfigError> => {
-  const file = options.configFile ?? process.env.DUENDE_CONFIG
+/**
+ * The config, from the first of: a config file (option or DUENDE_CONFIG), the
+ * supervisor's handoff (DUENDE_DAEMON_CONFIG), config options in code, defaults.
+ * A file or handoff replaces the in-code options entirely: the file is the source of truth.
+ */
+const resolveConfig = <R>(
+  daemon: Daemon<unknown, R>,
+  options: MainOptions<R>,
+  sources: ConfigSources
+): Effect.Effect<Resolved, ConfigError> => {
+  const file = sources.file
   if (file !== undefined && file !== "") {
     return Effect.gen(function*() {
       const config = yield* DaemonConfig.load(file)
@@ -38,6 +62,14 @@ const resolveConfig = <R>(daemon: Daemon<unknown, R>, options: MainOptions<R>): 
       }
       return { config, reloadConfig: DaemonConfig.load(file) }
     })
+  }
+  const handoff = sources.handoff
+  if (handoff !== undefined && handoff !== "") {
+    // Set by Duende's supervisor: trusted and normalized, read without effect/Schema.
+    const config = fromHandoff(handoff)
+    return config !== undefined
+      ? Effect.succeed({ config })
+      : Effect.map(DaemonConfig.decode(handoffInput(handoff), configVariable), (decoded) => ({ config: decoded }))
   }
   if (options.config !== undefined) {
     return Effect.map(
@@ -61,9 +93,9 @@ const resolveConfig = <R>(daemon: Daemon<unknown, R>, options: MainOptions<R>): 
   return Effect.succeed({ config: defaultConfig(daemon.name, thisCommand()) })
 }
 
-const program = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>) =>
+const program = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>, sources: ConfigSources) =>
   Effect.gen(function*() {
-    const resolved = yield* Effect.either(resolveConfig(daemon, options))
+    const resolved = yield* Effect.either(resolveConfig(daemon, options, sources))
     if (Either.isLeft(resolved)) {
       yield* Effect.logError(resolved.left.message)
       return ExitReason.ConfigInvalid({ message: resolved.left.message })
@@ -91,7 +123,7 @@ const program = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>) =>
   )
 
 export const runMain = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>): void => {
-  const runnable = program(daemon, options).pipe(
+  const runnable = program(daemon, options, takeConfigSources(options)).pipe(
     Effect.provide(Layer.merge(ProcessSignals.layerNode, options.platform ?? PlatformRuntime.layerDetect())),
     Effect.provide(Logger.layer())
   )

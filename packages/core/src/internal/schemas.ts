@@ -132,5 +132,5 @@ export const ByteSize = (what = "a size") =>
   }) as unknown as Schema.Schema<number, string | number>
 
 /** A struct whose optional fields fall back to defaults; unknown keys are reported by the decoder. */
-export const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: () => A) =>
+export const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: () => NoInfer<A>) =>
   Schema.optionalWith(schema, { default: value })

@@ -1,0 +1,180 @@
+/**
+ * The native platform: Duende's own supervisor runs the user's real command as
+ * a child in a session (and process group) of its own, with its env, working
+ * directory, user and group. stdout/stderr go to a per-daemon log file with
+ * size-based rotation. Readiness comes over a notify pipe (Duende daemons send
+ * READY=1) or, for other commands, from a start grace, a TCP port or an HTTP
+ * URL. Stop is SIGTERM to the group, then after the timeout SIGKILL to the
+ * whole tree; on Linux the supervisor is a child subreaper (through the
+ * optional koffi dependency) and reaps what daemons leave behind, so no
+ * process and no zombie remains.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { DaemonNotFound, OperationUnsupported } from "./AdapterError.js"
+import * as DaemonId from "./DaemonId.js"
+import type { DaemonEvent, DaemonHandle, LogLine } from "./PlatformAdapter.js"
+import { PlatformAdapter } from "./PlatformAdapter.js"
+import { NativeDaemon } from "./internal/native/nativeDaemon.js"
+import { reaper } from "./internal/native/reaper.js"
+
+/**
+ * Options of the native adapter.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Where each daemon's `<name>.log` (and rotated `<name>.log.N`) is written. */
+  readonly logDirectory: string
+  /** The environment daemons inherit before their own `env` (default: this process's). */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** How long a command that is not a Duende daemon must stay up to count as ready (readiness "auto"; default 2s). */
+  readonly readyGrace?: Duration.DurationInput
+}
+
+/**
+ * The native adapter as a scoped value: closing the scope stops every daemon
+ * it started (each within its shutdown timeout) and closes their logs.
+ *
+ * @example
+ * ```ts
+ * import { NativeAdapter } from "@duende/core/manager"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.scoped(
+ *   Effect.gen(function*() {
+ *     const adapter = yield* NativeAdapter.make({ logDirectory: "/tmp/duende-logs" })
+ *     // adapter.install(config), adapter.start(handle), ...
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const fork = yield* FiberSet.makeRuntime<never>()
+    const reap = reaper()
+    if (!reap.active) yield* Effect.logDebug(`native adapter: not a child subreaper (${reap.reason})`)
+    const daemons = new Map<string, NativeDaemon>()
+    const context = {
+      logDirectory: options.logDirectory,
+      env: options.env ?? process.env,
+      readyGraceMs: Duration.toMillis(Duration.decode(options.readyGrace ?? Duration.seconds(2))),
+      reaper: reap,
+      sessions: new Set<number>(),
+      fork: <A, E>(effect: Effect.Effect<A, E>) => void fork(effect)
+    }
+    if (reap.active) {
+      // Orphans of daemons may die at any time: reap them now and then.
+      yield* Effect.forkScoped(
+        Effect.forever(Effect.zipRight(Effect.sleep(Duration.seconds(1)), Effect.sync(() => reap.reap(context.sessions))))
+      )
+    }
+    const find = (handle: DaemonHandle) =>
+      Effect.suspend(() => {
+        const daemon = daemons.get(handle.name)
+        return daemon === undefined
+          ? Effect.fail(new DaemonNotFound({ name: handle.name, platform: "native" }))
+          : Effect.succeed(daemon)
+      })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(
+        [...daemons.values()],
+        (daemon) => Effect.zipRight(daemon.stop(daemon.config.shutdownTimeout), Effect.sync(() => daemon.close())),
+        { concurrency: "unbounded", discard: true }
+      )
+    )
+
+    const adapter: PlatformAdapter = {
+      platform: "native",
+      restarts: "manager",
+      render: (config) =>
+        Effect.succeed([{
+          name: `${config.name}.launch.json`,
+          kind: "native launch spec",
+          content: `${
+            JSON.stringify(
+              {
+                program: config.command.program,
+                args: config.command.args,
+                workingDirectory: config.workingDirectory,
+                env: config.env,
+                user: config.user,
+                group: config.group,
+                ready: config.platform.native?.ready ?? "auto",
+                log: `${options.logDirectory}/${config.name}.log`
+              },
+              null,
+              2
+            )
+          }\n`
+        }]),
+      install: (config, id) =>
+        Effect.gen(function*() {
+          const existing = daemons.get(config.name)
+          if (existing !== undefined) {
+            existing.config = config
+            return existing.handle
+          }
+          const handle: DaemonHandle = { id: id ?? DaemonId.random(), name: config.name, platform: "native", ref: config.name }
+          const events = yield* PubSub.sliding<DaemonEvent>(1024)
+          const lines = yield* PubSub.sliding<LogLine>(4096)
+          daemons.set(config.name, new NativeDaemon(handle, config, context, events, lines))
+          return handle
+        }),
+      start: (handle) => Effect.flatMap(find(handle), (daemon) => daemon.start()),
+      stop: (handle, timeout) => Effect.flatMap(find(handle), (daemon) => daemon.stop(timeout)),
+      restart: (handle, timeout) =>
+        Effect.flatMap(find(handle), (daemon) => Effect.zipRight(daemon.stop(timeout), daemon.start())),
+      reload: (handle) => Effect.flatMap(find(handle), (daemon) => daemon.reload()),
+      signal: (handle, signal) => Effect.flatMap(find(handle), (daemon) => daemon.signal(signal)),
+      status: (handle) => Effect.map(find(handle), (daemon) => daemon.state()),
+      logs: (handle, logOptions) => Effect.map(find(handle), (daemon) => daemon.logs(logOptions?.lines ?? 100)),
+      followLogs: (handle) =>
+        Effect.flatMap(find(handle), (daemon) => Effect.map(PubSub.subscribe(daemon.lines), Stream.fromQueue)),
+      events: (handle) =>
+        Effect.flatMap(find(handle), (daemon) => Effect.map(PubSub.subscribe(daemon.events), Stream.fromQueue)),
+      uninstall: (handle) =>
+        Effect.flatMap(find(handle), (daemon) =>
+          daemon.running
+            ? Effect.fail(
+              new OperationUnsupported({
+                operation: `uninstall ${handle.name} while it runs`,
+                platform: "native",
+                hint: "stop it first"
+              })
+            )
+            : Effect.sync(() => {
+              daemon.close()
+              daemons.delete(handle.name)
+            }))
+    }
+    return adapter
+  })
+
+/**
+ * The native adapter as a layer providing {@link PlatformAdapter}.
+ *
+ * @example
+ * ```ts
+ * import { NativeAdapter, PlatformAdapter } from "@duende/core/manager"
+ * import { Effect } from "effect"
+ *
+ * const adapter = NativeAdapter.layer({ logDirectory: "/tmp/duende-logs" })
+ * const program = Effect.flatMap(PlatformAdapter.PlatformAdapter, (a) => Effect.log(a.platform)).pipe(
+ *   Effect.provide(adapter)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options): Layer.Layer<PlatformAdapter> => Layer.scoped(PlatformAdapter, make(options))

@@ -1,0 +1,451 @@
+/**
+ * One daemon under the native adapter: its child process (in a session of its
+ * own), the notify pipe, the log file, readiness, stop with a deadline and a
+ * tree kill, the watchdog, and the events it publishes.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { DaemonAlreadyRunning, StartFailed } from "../../AdapterError.js"
+import type { DaemonConfig } from "../../DaemonConfig.js"
+import * as DaemonStatus from "../../DaemonStatus.js"
+import * as ExitReason from "../../ExitReason.js"
+import type { DaemonEvent, DaemonHandle, DaemonState, ExitInfo, LogLine } from "../../PlatformAdapter.js"
+import * as Signal from "../../Signal.js"
+import { toHandoff } from "../handoff.js"
+import { configVariable, decode, type NotifyMessage, notifyFdVariable } from "../notifyProtocol.js"
+import { resolveAccount } from "./accounts.js"
+import { httpOnce, tcpOnce } from "./probe.js"
+import { living, signalAll, treeOf } from "./processTree.js"
+import type { Reaper } from "./reaper.js"
+import { RotatingLog, tail } from "./rotatingLog.js"
+
+export interface Context {
+  readonly logDirectory: string
+  readonly env: Readonly<Record<string, string | undefined>>
+  readonly readyGraceMs: number
+  readonly reaper: Reaper
+  /** Sessions of every daemon started so far (the reaper reaps only their orphans). */
+  readonly sessions: Set<number>
+  /** Forks a fiber that lives as long as the adapter. */
+  readonly fork: <A, E>(effect: Effect.Effect<A, E>) => void
+}
+
+/** Exits that mean "it stopped because it was told to", as systemd counts them. */
+const cleanExit = (code: number | null, signal: Signal.Signal | null) =>
+  code === 0 || code === 130 || code === 143 ||
+  (signal !== null && ["SIGHUP", "SIGINT", "SIGTERM", "SIGPIPE"].includes(signal))
+
+interface Run {
+  readonly child: ChildProcess
+  readonly pid: number
+  readonly startedAt: number
+  readonly ready: Deferred.Deferred<void, StartFailed>
+  readonly exited: Deferred.Deferred<ExitInfo>
+  helloSeen: boolean
+  lastPing: number
+  /** Epoch ms until which the current start or stop deadline is extended (EXTEND_TIMEOUT_USEC). */
+  extendedUntil: number
+  killedFor: string | undefined
+  stopRequested: boolean
+  recentErrors: Array<string>
+}
+
+export class NativeDaemon {
+  status: DaemonStatus.DaemonStatus = DaemonStatus.Created()
+  private run: Run | undefined
+  private lastExit: ExitInfo | undefined
+  private statusText: string | undefined
+  private health: DaemonState["health"]
+  private readonly log: RotatingLog
+
+  constructor(
+    readonly handle: DaemonHandle,
+    public config: DaemonConfig,
+    private readonly context: Context,
+    readonly events: PubSub.PubSub<DaemonEvent>,
+    readonly lines: PubSub.PubSub<LogLine>
+  ) {
+    mkdirSync(context.logDirectory, { recursive: true, mode: 0o700 })
+    const logs = config.platform.native?.logs ?? { maxSize: 10 * 1024 * 1024, keep: 5 }
+    this.log = new RotatingLog(this.logPath, logs.maxSize, logs.keep, (line) => {
+      Effect.runSync(PubSub.publish(this.lines, line))
+    })
+  }
+
+  get logPath(): string {
+    return join(this.context.logDirectory, `${this.handle.name}.log`)
+  }
+
+  private publish(event: DaemonEvent): void {
+    Effect.runSync(PubSub.publish(this.events, event))
+  }
+
+  private moveTo(next: DaemonStatus.DaemonStatus): void {
+    const result = DaemonStatus.transition(this.status, next)
+    // An impossible transition means a bug here; keep the process consistent rather than crash the supervisor.
+    this.status = Either.isRight(result) ? result.right : next
+  }
+
+  get running(): boolean {
+    return this.run !== undefined && !Effect.runSync(Deferred.isDone(this.run.exited))
+  }
+
+  state(): DaemonState {
+    const run = this.run
+    const alive = this.running
+    return {
+      status: this.status,
+      pid: alive ? run?.pid : undefined,
+      startedAt: alive ? run?.startedAt : undefined,
+      lastExit: this.lastExit,
+      restarts: 0,
+      statusText: this.statusText,
+      health: alive ? this.health : undefined
+    }
+  }
+
+  logs(count: number): ReadonlyArray<LogLine> {
+    const keep = this.config.platform.native?.logs.keep ?? 5
+    return tail(this.logPath, keep, count)
+  }
+
+  /** Starts the command; succeeds once it is ready (see the readiness modes in the config). */
+  start(): Effect.Effect<void, DaemonAlreadyRunning | StartFailed> {
+    return Effect.gen(this, function*() {
+      if (this.running) return yield* new DaemonAlreadyRunning({ name: this.handle.name, pid: this.run?.pid })
+      const { config } = this
+      const account = resolveAccount(config.user, config.group)
+      if (typeof account === "string") return yield* new StartFailed({ name: this.handle.name, reason: account })
+      const ready = yield* Deferred.make<void, StartFailed>()
+      const exited = yield* Deferred.make<ExitInfo>()
+      const now = yield* Clock.currentTimeMillis
+      const env: Record<string, string> = {}
+      for (const [key, value] of Object.entries(this.context.env)) {
+        if (value !== undefined && !key.startsWith("DUENDE_") && key !== "NOTIFY_SOCKET") env[key] = value
+      }
+      Object.assign(env, config.env, {
+        DUENDE_PLATFORM: "native",
+        [notifyFdVariable]: "3",
+        [configVariable]: toHandoff(config)
+      })
+      let child: ChildProcess
+      try {
+        child = spawn(config.command.program, [...config.command.args], {
+          cwd: config.workingDirectory,
+          env,
+          detached: true,
+          stdio: ["ignore", "pipe", "pipe", "pipe"],
+          ...account
+        })
+      } catch (error) {
+        return yield* new StartFailed({ name: this.handle.name, reason: (error as Error).message })
+      }
+      const spawned = yield* Effect.async<number, StartFailed>((resume) => {
+        child.once("spawn", () => resume(Effect.succeed(child.pid!)))
+        child.once("error", (error: NodeJS.ErrnoException) =>
+          resume(Effect.fail(
+            new StartFailed({
+              name: this.handle.name,
+              reason: error.code === "ENOENT"
+                ? `cannot run "${config.command.program}": not found${
+                  config.command.program.includes("/") ? "" : " in PATH"
+                } (cwd ${config.workingDirectory ?? process.cwd()})`
+                : `cannot run "${config.command.program}": ${error.message}`
+            })
+          )))
+      })
+      const run: Run = {
+        child,
+        pid: spawned,
+        startedAt: now,
+        ready,
+        exited,
+        helloSeen: false,
+        lastPing: now,
+        extendedUntil: 0,
+        killedFor: undefined,
+        stopRequested: false,
+        recentErrors: []
+      }
+      this.run = run
+      this.context.sessions.add(run.pid)
+      this.health = undefined
+      this.moveTo(DaemonStatus.Starting())
+      this.publish({ _tag: "Started", pid: run.pid, at: now })
+      this.wire(run)
+      this.context.fork(this.readiness(run))
+      return yield* Deferred.await(ready)
+    })
+  }
+
+  private wire(run: Run): void {
+    const { child } = run
+    child.stdout!.on("data", (chunk: Buffer) => this.log.write("stdout", chunk.toString(), Date.now()))
+    child.stderr!.on("data", (chunk: Buffer) => {
+      const text = chunk.toString()
+      this.log.write("stderr", text, Date.now())
+      run.recentErrors.push(...text.split("\n").filter((l) => l.trim() !== ""))
+      if (run.recentErrors.length > 8) run.recentErrors.splice(0, run.recentErrors.length - 8)
+    })
+    let partial = ""
+    const notify = child.stdio[3] as NodeJS.ReadableStream
+    notify.on("data", (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split("\n")
+      partial = lines.pop()!
+      for (const line of lines) {
+        const message = decode(line)
+        if (message !== undefined) this.onMessage(run, message)
+      }
+    })
+    notify.on("error", () => undefined)
+    child.once("exit", (code, signalName) => this.onExit(run, code, signalName as Signal.Signal | null))
+  }
+
+  private onMessage(run: Run, message: NotifyMessage): void {
+    const now = Date.now()
+    switch (message._tag) {
+      case "Hello":
+        run.helloSeen = true
+        return
+      case "Ready":
+        run.lastPing = now
+        if (this.status._tag === "Starting") {
+          this.moveTo(DaemonStatus.Running())
+          Effect.runSync(Deferred.succeed(run.ready, undefined))
+        }
+        this.publish({ _tag: "Ready", at: now })
+        return
+      case "Reloading":
+        this.publish({ _tag: "Reloading", at: now })
+        return
+      case "Stopping":
+        this.publish({ _tag: "Stopping", at: now })
+        return
+      case "Status":
+        this.statusText = message.text
+        this.publish({ _tag: "StatusText", text: message.text, at: now })
+        return
+      case "Watchdog":
+        run.lastPing = now
+        return
+      case "ExtendTimeout":
+        run.extendedUntil = Math.max(run.extendedUntil, now + message.micros / 1000)
+        return
+      case "Health":
+        this.health = message.state
+        this.publish({
+          _tag: "Health",
+          state: message.state,
+          consecutiveFailures: message.consecutiveFailures,
+          summary: message.summary,
+          at: now
+        })
+        return
+    }
+  }
+
+  private onExit(run: Run, code: number | null, signal: Signal.Signal | null): void {
+    const now = Date.now()
+    this.log.flush(now)
+    const described = ExitReason.describeExit(code, signal)
+    const exit: ExitInfo = {
+      code,
+      signal,
+      at: now,
+      description: run.killedFor ? `${described} (${run.killedFor})` : described
+    }
+    this.lastExit = exit
+    if (run.stopRequested || (cleanExit(code, signal) && run.killedFor === undefined)) this.moveTo(DaemonStatus.Stopped())
+    else this.moveTo(DaemonStatus.Failed({ reason: exit.description }))
+    this.publish({ _tag: "Exited", exit })
+    Effect.runSync(Deferred.succeed(run.exited, exit))
+    const stderr = run.recentErrors.length > 0 ? `; last stderr: ${run.recentErrors.slice(-3).join(" | ")}` : ""
+    const reason = run.killedFor !== undefined && run.stopRequested
+      ? run.killedFor
+      : `${exit.description} before it was ready${stderr}`
+    Effect.runSync(Deferred.fail(run.ready, new StartFailed({ name: this.handle.name, reason })))
+    // Whatever the daemon left behind in its session goes too, and its zombies are reaped.
+    if (!run.stopRequested) this.context.fork(this.killTree(run, Duration.millis(this.shutdownBoundMs())))
+    else this.context.reaper.reap(this.context.sessions)
+  }
+
+  private shutdownBoundMs(): number {
+    return Math.min(Duration.toMillis(this.config.shutdownTimeout), 10_000)
+  }
+
+  /** Readiness per the config; fails the start (and stops the process) at initTimeout. */
+  private readiness(run: Run): Effect.Effect<void> {
+    const mode = this.config.platform.native?.ready ?? "auto"
+    const done = Deferred.isDone(run.ready)
+    const succeed = Effect.suspend(() => {
+      if (this.status._tag === "Starting") {
+        this.moveTo(DaemonStatus.Running())
+        this.publish({ _tag: "Ready", at: Date.now() })
+      }
+      return Deferred.succeed(run.ready, undefined)
+    })
+    const poll = (attempt: Effect.Effect<boolean>): Effect.Effect<void> =>
+      Effect.flatMap(done, (isDone) =>
+        isDone ? Effect.void : Effect.flatMap(attempt, (ok) =>
+          ok ? succeed : Effect.zipRight(Effect.sleep(Duration.millis(100)), poll(attempt))))
+    const waitForReady: Effect.Effect<void> = mode === "started"
+      ? succeed
+      : mode === "notify"
+      ? Effect.void // READY=1 arrives through the notify pipe
+      : mode === "auto"
+      ? Effect.zipRight(
+        Effect.sleep(Duration.millis(this.context.readyGraceMs)),
+        Effect.suspend(() => (run.helloSeen ? Effect.void : succeed))
+      )
+      : "tcp" in mode
+      ? poll(tcpOnce(mode.tcp, mode.host ?? "127.0.0.1"))
+      : poll(httpOnce(mode.http))
+    const initTimeoutMs = Duration.toMillis(this.config.initTimeout)
+    const deadline: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const end = Math.max(run.startedAt + initTimeoutMs, run.extendedUntil)
+      return now >= end ? Effect.void : Effect.zipRight(Effect.sleep(Duration.millis(end - now)), deadline)
+    })
+    const timedOut = Effect.gen(this, function*() {
+      if (yield* done) return
+      run.killedFor = `not ready within ${Duration.format(this.config.initTimeout)}`
+      // Stop it first, so that when start fails nothing of it is left running.
+      yield* this.stopRun(run, this.config.shutdownTimeout)
+      yield* Deferred.fail(run.ready, new StartFailed({ name: this.handle.name, reason: run.killedFor }))
+    })
+    return Effect.raceFirst(
+      Effect.zipRight(waitForReady, Deferred.await(run.ready).pipe(Effect.ignore)),
+      Effect.zipRight(deadline, timedOut)
+    ).pipe(Effect.zipRight(Effect.suspend(() => this.watchdog(run))))
+  }
+
+  /** Kills the daemon when its pings stop (like systemd's WatchdogSec: SIGABRT, then the tree). */
+  private watchdog(run: Run): Effect.Effect<void> {
+    const timeout = this.config.watchdogInterval
+    if (timeout === undefined) return Effect.void
+    const timeoutMs = Duration.toMillis(timeout)
+    const check: Effect.Effect<void> = Effect.gen(this, function*() {
+      if (yield* Deferred.isDone(run.exited)) return
+      const now = yield* Clock.currentTimeMillis
+      if (now - run.lastPing <= timeoutMs || run.stopRequested) {
+        yield* Effect.sleep(Duration.millis(Math.max(50, timeoutMs / 4)))
+        return yield* check
+      }
+      run.killedFor = "watchdog timeout"
+      this.publish({ _tag: "WatchdogMissed", timeoutMs, at: now })
+      try {
+        process.kill(run.pid, "SIGABRT")
+      } catch {
+        // already gone
+      }
+      yield* Effect.raceFirst(Deferred.await(run.exited), Effect.sleep(this.config.shutdownTimeout))
+      yield* this.killTree(run, Duration.zero)
+    })
+    return Effect.flatMap(Effect.either(Deferred.await(run.ready)), (ready) =>
+      Either.isLeft(ready) ? Effect.void : Effect.zipRight(Effect.sync(() => (run.lastPing = Date.now())), check))
+  }
+
+  /** SIGTERM to the session's group, wait for the tree to end (deadline extendable), then SIGKILL it all. */
+  private stopRun(run: Run, timeout: Duration.Duration): Effect.Effect<void> {
+    return Effect.gen(this, function*() {
+      if (yield* Deferred.isDone(run.exited)) {
+        yield* this.killTree(run, Duration.zero)
+        return
+      }
+      run.stopRequested = true
+      if (this.status._tag !== "Stopping") this.moveTo(DaemonStatus.Stopping())
+      try {
+        process.kill(-run.pid, "SIGCONT") // a paused daemon cannot handle SIGTERM
+      } catch {
+        // gone
+      }
+      yield* this.killTree(run, timeout)
+    })
+  }
+
+  /** Ends the run's whole tree: SIGTERM, wait up to `grace` (extendable), SIGKILL, wait, reap. */
+  private killTree(run: Run, grace: Duration.Duration): Effect.Effect<void> {
+    return Effect.gen(this, function*() {
+      const members = () => living(treeOf(run.pid)).map((entry) => entry.pid)
+      const gone = Effect.gen(function*() {
+        const exited = yield* Deferred.isDone(run.exited)
+        return exited && members().length === 0
+      })
+      const start = yield* Clock.currentTimeMillis
+      const graceMs = Duration.toMillis(grace)
+      if (graceMs > 0) signalAll(run.pid, members(), "SIGTERM")
+      const waitUntil = (end: () => number): Effect.Effect<boolean> =>
+        Effect.gen(function*() {
+          while (true) {
+            if (yield* gone) return true
+            if ((yield* Clock.currentTimeMillis) >= end()) return false
+            yield* Effect.sleep(Duration.millis(25))
+          }
+        })
+      const graceful = yield* waitUntil(() => Math.max(start + graceMs, run.extendedUntil))
+      if (!graceful) {
+        signalAll(run.pid, [run.pid, ...members()], "SIGKILL")
+        const killedAt = yield* Clock.currentTimeMillis
+        yield* waitUntil(() => killedAt + 5_000)
+      }
+      this.context.reaper.reap(this.context.sessions)
+    })
+  }
+
+  stop(timeout: Duration.Duration): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const run = this.run
+      if (run === undefined) return Effect.void
+      return this.stopRun(run, timeout)
+    })
+  }
+
+  signal(signal: Signal.Signal): Effect.Effect<void, StartFailed> {
+    return Effect.suspend(() => {
+      const run = this.run
+      if (run === undefined || !this.running) {
+        return Effect.fail(new StartFailed({ name: this.handle.name, reason: `not running: cannot send ${signal}` }))
+      }
+      try {
+        process.kill(run.pid, signal)
+      } catch (error) {
+        return Effect.fail(new StartFailed({ name: this.handle.name, reason: (error as Error).message }))
+      }
+      if (signal === "SIGSTOP" && this.status._tag === "Running") this.moveTo(DaemonStatus.Paused())
+      if (signal === "SIGCONT" && this.status._tag === "Paused") this.moveTo(DaemonStatus.Running())
+      return Effect.void
+    })
+  }
+
+  /** SIGHUP; for a Duende daemon, waits until it reported RELOADING and then READY (bounded). */
+  reload(): Effect.Effect<void, StartFailed> {
+    return Effect.scoped(Effect.gen(this, function*() {
+      const run = this.run
+      if (run === undefined || !this.running) {
+        return yield* new StartFailed({ name: this.handle.name, reason: "not running: cannot reload" })
+      }
+      if (!run.helloSeen) return yield* this.signal("SIGHUP")
+      // Subscribe before signalling so that neither answer can be missed.
+      const events = yield* PubSub.subscribe(this.events)
+      yield* this.signal("SIGHUP")
+      const next = (tag: DaemonEvent["_tag"]): Effect.Effect<void> =>
+        Effect.flatMap(events.take, (event) => (event._tag === tag ? Effect.void : next(tag)))
+      const reloading = yield* Effect.timeout(next("Reloading"), Duration.seconds(2)).pipe(Effect.option)
+      // No RELOADING: the daemon has no reload hook; it logged and ignored SIGHUP.
+      if (Option.isSome(reloading)) yield* Effect.timeout(next("Ready"), this.config.initTimeout).pipe(Effect.ignore)
+    }))
+  }
+
+  close(): void {
+    this.log.close(Date.now())
+  }
+}

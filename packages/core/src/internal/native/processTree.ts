@@ -1,0 +1,53 @@
+/**
+ * The process tree of a daemon started by the native adapter. The daemon is
+ * started in a new session (detached), so its tree is every process in that
+ * session plus every descendant of its pid (a child that left the session
+ * with setsid is still found while its parent lives). Off Linux only the
+ * process group is known.
+ *
+ * @internal
+ */
+import { type ProcessEntry, scanProcesses } from "../procfs.js"
+
+/** The daemon's tree: its session and the descendants of `root`, without `exclude` (the supervisor). */
+export const treeOf = (root: number, processes: ReadonlyArray<ProcessEntry> = scanProcesses()): ReadonlyArray<ProcessEntry> => {
+  const children = new Map<number, Array<ProcessEntry>>()
+  for (const entry of processes) {
+    const list = children.get(entry.ppid)
+    if (list) list.push(entry)
+    else children.set(entry.ppid, [entry])
+  }
+  const found = new Map<number, ProcessEntry>()
+  for (const entry of processes) if (entry.sid === root) found.set(entry.pid, entry)
+  const queue = [root]
+  while (queue.length > 0) {
+    const pid = queue.pop()!
+    for (const child of children.get(pid) ?? []) {
+      if (!found.has(child.pid)) {
+        found.set(child.pid, child)
+        queue.push(child.pid)
+      }
+    }
+  }
+  const self = processes.find((entry) => entry.pid === root)
+  if (self) found.set(root, self)
+  found.delete(process.pid)
+  return [...found.values()]
+}
+
+/** Members that still run (zombies have finished; only reaping removes them). */
+export const living = (tree: ReadonlyArray<ProcessEntry>): ReadonlyArray<ProcessEntry> =>
+  tree.filter((entry) => entry.state !== "Z" && entry.state !== "X")
+
+/** Sends a signal to a process group and to each pid; "no such process" is not an error. */
+export const signalAll = (pgid: number, pids: ReadonlyArray<number>, signal: NodeJS.Signals): void => {
+  const attempt = (target: number) => {
+    try {
+      process.kill(target, signal)
+    } catch {
+      // gone already, or not ours to signal
+    }
+  }
+  attempt(-pgid)
+  for (const pid of pids) attempt(pid)
+}

@@ -1,0 +1,65 @@
+/**
+ * Makes the supervisor a child subreaper (Linux prctl PR_SET_CHILD_SUBREAPER,
+ * through koffi, loaded lazily) so that processes orphaned by a daemon are
+ * re-parented to the supervisor instead of to PID 1, and reaps them. Without
+ * it an orphan ends as a zombie of PID 1, and some PID 1s (minimal container
+ * inits, sandboxes) never reap. Only orphans of daemon sessions are reaped,
+ * never Node's own children (libuv waits for those by pid).
+ *
+ * @internal
+ */
+import { createRequire } from "node:module"
+import { scanProcesses } from "../procfs.js"
+
+export interface Reaper {
+  /** Whether this process is a subreaper (false off Linux or without koffi). */
+  readonly active: boolean
+  /** Why not, when not active. */
+  readonly reason: string | undefined
+  /** Reaps zombie children of this process that belong to one of `sessions` and are not session leaders. */
+  readonly reap: (sessions: ReadonlySet<number>) => number
+}
+
+const PR_SET_CHILD_SUBREAPER = 36
+const WNOHANG = 1
+
+let shared: Reaper | undefined
+
+export const reaper = (): Reaper => {
+  if (shared !== undefined) return shared
+  shared = load()
+  return shared
+}
+
+const inactive = (reason: string): Reaper => ({ active: false, reason, reap: () => 0 })
+
+const load = (): Reaper => {
+  if (process.platform !== "linux") return inactive("subreaping needs Linux")
+  let koffi: { load: (name: string) => { func: (signature: string) => (...args: Array<unknown>) => number } }
+  try {
+    koffi = createRequire(import.meta.url ?? __filename)("koffi")
+  } catch (error) {
+    return inactive(`the optional dependency koffi is not installed (${(error as Error).message.split("\n")[0]})`)
+  }
+  try {
+    const libc = koffi.load("libc.so.6")
+    const prctl = libc.func("int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)")
+    const waitpid = libc.func("int waitpid(int pid, _Out_ int *status, int options)")
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) !== 0) return inactive("prctl(PR_SET_CHILD_SUBREAPER) failed")
+    return {
+      active: true,
+      reason: undefined,
+      reap: (sessions) => {
+        let reaped = 0
+        for (const entry of scanProcesses()) {
+          if (entry.ppid !== process.pid || entry.state !== "Z") continue
+          if (!sessions.has(entry.sid) || entry.pid === entry.sid) continue
+          if (waitpid(entry.pid, [0], WNOHANG) === entry.pid) reaped++
+        }
+        return reaped
+      }
+    }
+  } catch (error) {
+    return inactive(`libc could not be loaded through koffi (${(error as Error).message})`)
+  }
+}
