@@ -12,3 +12,7 @@ export * from "./AdapterError.js"
 export * as PlatformAdapter from "./PlatformAdapter.js"
 /** @since 0.1.0 */
 export * as NativeAdapter from "./NativeAdapter.js"
+/** @since 0.1.0 */
+export * as DaemonManager from "./DaemonManager.js"
+/** @since 0.1.0 */
+export * as RestartPolicy from "./RestartPolicy.js"

@@ -150,7 +150,7 @@ export class NativeDaemon {
       } catch (error) {
         return yield* new StartFailed({ name: this.handle.name, reason: (error as Error).message })
       }
-      const spawned = yield* Effect.async<number, StartFailed>((resume) => {
+      const spawned = yield* Effect.tapError(Effect.async<number, StartFailed>((resume) => {
         child.once("spawn", () => resume(Effect.succeed(child.pid!)))
         child.once("error", (error: NodeJS.ErrnoException) =>
           resume(Effect.fail(
@@ -163,7 +163,7 @@ export class NativeDaemon {
                 : `cannot run "${config.command.program}": ${error.message}`
             })
           )))
-      })
+      }), (error) => Effect.sync(() => this.failedToSpawn(error.reason)))
       const run: Run = {
         child,
         pid: spawned,
@@ -186,6 +186,15 @@ export class NativeDaemon {
       this.context.fork(this.readiness(run))
       return yield* Deferred.await(ready)
     })
+  }
+
+  /** A command that could not even be run ends like a run that exited at once. */
+  private failedToSpawn(reason: string): void {
+    const exit: ExitInfo = { code: null, signal: null, at: Date.now(), description: reason }
+    this.lastExit = exit
+    this.moveTo(DaemonStatus.Starting())
+    this.moveTo(DaemonStatus.Failed({ reason }))
+    this.publish({ _tag: "Exited", exit })
   }
 
   private wire(run: Run): void {

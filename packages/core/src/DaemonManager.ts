@@ -1,0 +1,499 @@
+/**
+ * Many daemons on one platform adapter: a registry, the wanted state of each
+ * (running or stopped), restarts by policy with backoff (where the platform
+ * does not restart by itself), a crash-loop limit, restarts when a daemon
+ * turns unhealthy, and `after` dependencies: started in dependency order,
+ * stopped in reverse.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import type * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleIntervals from "effect/ScheduleIntervals"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { AdapterError } from "./AdapterError.js"
+import type { DaemonConfig } from "./DaemonConfig.js"
+import type { DaemonId } from "./DaemonId.js"
+import * as DaemonStatus from "./DaemonStatus.js"
+import { type DaemonEvent, type DaemonHandle, type DaemonState, type ExitInfo, PlatformAdapter } from "./PlatformAdapter.js"
+import * as RestartPolicy from "./RestartPolicy.js"
+import type { Signal } from "./Signal.js"
+
+/**
+ * A daemon as the manager sees it.
+ *
+ * @since 0.1.0
+ */
+export interface Managed {
+  readonly handle: DaemonHandle
+  readonly config: DaemonConfig
+  /** What the user asked for. */
+  readonly desired: "running" | "stopped"
+  /** The platform's view; Failed with the reason when the manager gave up (crash loop). */
+  readonly state: DaemonState
+  /** Restarts so far (by the manager, or the platform's own count). */
+  readonly restarts: number
+  /** When the next restart is due (epoch ms), while waiting out a backoff. */
+  readonly nextRestartAt: number | undefined
+}
+
+/**
+ * What happens in the manager: every daemon event, and the manager's own decisions.
+ *
+ * @since 0.1.0
+ */
+export type ManagerEvent =
+  | { readonly _tag: "Daemon"; readonly name: string; readonly event: DaemonEvent }
+  | {
+    readonly _tag: "Restarting"
+    readonly name: string
+    readonly attempt: number
+    readonly delayMs: number
+    readonly reason: string
+  }
+  | { readonly _tag: "GaveUp"; readonly name: string; readonly reason: string }
+  | { readonly _tag: "Changed"; readonly name: string; readonly desired: "running" | "stopped" | "removed" }
+
+/**
+ * No daemon of that name is registered.
+ *
+ * @since 0.1.0
+ */
+export class UnknownDaemon extends Data.TaggedError("UnknownDaemon")<{
+  readonly name: string
+  readonly known: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `no daemon named "${this.name}"${this.known.length ? ` (known: ${this.known.join(", ")})` : " (none registered)"}`
+  }
+}
+
+/**
+ * `after` dependencies that cannot be met: a missing daemon or a cycle.
+ *
+ * @since 0.1.0
+ */
+export class DependencyError extends Data.TaggedError("DependencyError")<{
+  readonly name: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `${this.name}: ${this.reason}`
+  }
+}
+
+/**
+ * What manager operations fail with.
+ *
+ * @since 0.1.0
+ */
+export type ManagerError = UnknownDaemon | DependencyError | AdapterError
+
+/**
+ * The daemon manager.
+ *
+ * @since 0.1.0
+ */
+export interface DaemonManager {
+  readonly adapter: PlatformAdapter
+  /** Registers (or updates) a daemon and installs it on the platform; it is not started. */
+  readonly add: (config: DaemonConfig, options?: { readonly id?: DaemonId }) => Effect.Effect<Managed, AdapterError>
+  /** Starts a daemon after starting what it runs `after`; it is then kept running per its policy. */
+  readonly start: (name: string) => Effect.Effect<void, ManagerError>
+  /** Stops a daemon (within `timeout`, default its shutdownTimeout); it stays stopped. */
+  readonly stop: (name: string, timeout?: Duration.Duration) => Effect.Effect<void, ManagerError>
+  readonly restart: (name: string) => Effect.Effect<void, ManagerError>
+  readonly reload: (name: string) => Effect.Effect<void, ManagerError>
+  readonly signal: (name: string, signal: Signal) => Effect.Effect<void, ManagerError>
+  /** Stops, uninstalls and forgets a daemon. */
+  readonly remove: (name: string) => Effect.Effect<void, ManagerError>
+  readonly get: (name: string) => Effect.Effect<Managed, ManagerError>
+  readonly list: Effect.Effect<ReadonlyArray<Managed>, AdapterError>
+  /** Starts every daemon whose desired state is running, dependencies first. */
+  readonly startAll: Effect.Effect<void, ManagerError>
+  /**
+   * Stops every daemon, dependents before what they depend on, independent ones
+   * at once, and restarts nothing afterwards. Desired states are kept, so a
+   * supervisor that restores them later starts the same daemons again.
+   */
+  readonly shutdownAll: Effect.Effect<void>
+  /** Subscribes now, for the life of the scope, to what happens from this moment. */
+  readonly events: Effect.Effect<Stream.Stream<ManagerEvent>, never, Scope.Scope>
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.1.0
+ */
+export const DaemonManager: Context.Tag<DaemonManager, DaemonManager> = Context.GenericTag<DaemonManager>(
+  "@duende/core/DaemonManager"
+)
+
+interface Entry {
+  config: DaemonConfig
+  handle: DaemonHandle
+  desired: "running" | "stopped"
+  restarts: number
+  restartTimes: Array<number>
+  gaveUp: string | undefined
+  nextRestartAt: number | undefined
+  lastStartAt: number
+  /** Exits the manager caused itself (health restarts, restart()) and must not treat as crashes. */
+  expectedExits: number
+  schedule: Schedule.Schedule<Duration.Duration>
+  scheduleState: unknown
+  /** Holds the event subscription and the supervising fiber; closed on remove. */
+  scope: Scope.CloseableScope
+}
+
+/**
+ * Orders daemons so that each comes after everything it runs `after`. Fails on
+ * a missing dependency or a cycle. Returns levels: daemons in one level do not
+ * depend on each other.
+ *
+ * @example
+ * ```ts
+ * import { DaemonManager } from "@duende/core/manager"
+ *
+ * DaemonManager.dependencyLevels([
+ *   { name: "api", after: ["db"] },
+ *   { name: "db", after: [] }
+ * ]) // Either.right([["db"], ["api"]])
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const dependencyLevels = (
+  daemons: ReadonlyArray<{ readonly name: string; readonly after: ReadonlyArray<string> }>
+): Effect.Effect<ReadonlyArray<ReadonlyArray<string>>, DependencyError> =>
+  Effect.suspend(() => {
+    const byName = new Map(daemons.map((d) => [d.name, d]))
+    for (const daemon of daemons) {
+      for (const dependency of daemon.after) {
+        if (!byName.has(dependency)) {
+          return Effect.fail(
+            new DependencyError({ name: daemon.name, reason: `runs after "${dependency}", which is not registered` })
+          )
+        }
+      }
+    }
+    const level = new Map<string, number>()
+    const visiting: Array<string> = []
+    const depth = (name: string): number | DependencyError => {
+      const known = level.get(name)
+      if (known !== undefined) return known
+      if (visiting.includes(name)) {
+        const cycle = [...visiting.slice(visiting.indexOf(name)), name].join(" → ")
+        return new DependencyError({ name, reason: `dependency cycle: ${cycle}` })
+      }
+      visiting.push(name)
+      let mine = 0
+      for (const dependency of byName.get(name)!.after) {
+        const d = depth(dependency)
+        if (typeof d !== "number") return d
+        mine = Math.max(mine, d + 1)
+      }
+      visiting.pop()
+      level.set(name, mine)
+      return mine
+    }
+    for (const daemon of daemons) {
+      const d = depth(daemon.name)
+      if (typeof d !== "number") return Effect.fail(d)
+    }
+    const levels: Array<Array<string>> = []
+    for (const [name, l] of level) (levels[l] ??= []).push(name)
+    return Effect.succeed(levels.map((names) => names.sort()))
+  })
+
+/**
+ * A manager over the {@link PlatformAdapter} in context. Closing the scope
+ * stops supervising (it does not stop daemons: use `shutdownAll`).
+ *
+ * @example
+ * ```ts
+ * import { DaemonConfig } from "@duende/core"
+ * import { DaemonManager, NativeAdapter } from "@duende/core/manager"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const manager = yield* DaemonManager.make
+ *   const config = yield* DaemonConfig.load("examples/http-counter/duende.json")
+ *   yield* manager.add(config)
+ *   yield* manager.start(config.name)
+ * }).pipe(Effect.scoped, Effect.provide(NativeAdapter.layer({ logDirectory: "/tmp/duende-logs" })))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.Scope> = Effect.gen(function*() {
+  const adapter = yield* PlatformAdapter
+  const scope = yield* Effect.scope
+  const hub = yield* PubSub.sliding<ManagerEvent>(4096)
+  const entries = new Map<string, Entry>()
+  let shuttingDown = false
+  const publish = (event: ManagerEvent) => PubSub.publish(hub, event)
+
+  const find = (name: string) =>
+    Effect.suspend(() => {
+      const entry = entries.get(name)
+      return entry === undefined
+        ? Effect.fail(new UnknownDaemon({ name, known: [...entries.keys()].sort() }))
+        : Effect.succeed(entry)
+    })
+
+  /** Restarts after a delay from the backoff schedule, unless the crash-loop limit is reached. */
+  const restartLater = (entry: Entry, reason: string) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      if (now - entry.lastStartAt >= Duration.toMillis(entry.config.restart.minUptime)) {
+        entry.scheduleState = entry.schedule.initial
+      }
+      const loop = RestartPolicy.crashLoop(entry.config.restart.crashLoop, [...entry.restartTimes, now], now)
+      if (loop.looping) {
+        entry.gaveUp = `crash loop: ${loop.recent.length} restarts within ${
+          Duration.format(entry.config.restart.crashLoop.interval)
+        } (last: ${reason})`
+        yield* Effect.logError(`${entry.handle.name}: giving up, ${entry.gaveUp}`)
+        yield* publish({ _tag: "GaveUp", name: entry.handle.name, reason: entry.gaveUp })
+        return
+      }
+      const [state, , decision] = yield* entry.schedule.step(now, undefined, entry.scheduleState)
+      entry.scheduleState = state
+      const delayMs = ScheduleDecision.isDone(decision)
+        ? Duration.toMillis(entry.config.restart.backoff.max)
+        : Math.max(0, ScheduleIntervals.start(decision.intervals) - now)
+      entry.restartTimes = [...loop.recent]
+      entry.nextRestartAt = now + delayMs
+      yield* Effect.logWarning(`${entry.handle.name}: ${reason}; restarting in ${Duration.format(Duration.millis(delayMs))}`)
+      yield* publish({ _tag: "Restarting", name: entry.handle.name, attempt: entry.restarts + 1, delayMs, reason })
+      yield* Effect.sleep(Duration.millis(delayMs))
+      entry.nextRestartAt = undefined
+      if (entry.desired !== "running" || shuttingDown) return
+      entry.restarts++
+      entry.lastStartAt = yield* Clock.currentTimeMillis
+      // A failed start ends in an Exited event of its own, which schedules the next attempt.
+      yield* adapter.start(entry.handle).pipe(
+        Effect.catchAll((error) =>
+          error._tag === "DaemonAlreadyRunning"
+            ? Effect.void
+            : Effect.logWarning(`${entry.handle.name}: restart failed: ${error.message}`)
+        )
+      )
+    })
+
+  const onExit = (entry: Entry, exit: ExitInfo) =>
+    Effect.suspend(() => {
+      if (entry.expectedExits > 0) {
+        entry.expectedExits--
+        return Effect.void
+      }
+      if (entry.desired !== "running" || shuttingDown) return Effect.void
+      if (!RestartPolicy.shouldRestart(entry.config.restart.policy, exit, false)) return Effect.void
+      return restartLater(entry, exit.description)
+    })
+
+  const onUnhealthy = (entry: Entry, summary: string) =>
+    Effect.gen(function*() {
+      if (entry.desired !== "running" || shuttingDown || entry.config.restart.policy === "never") return
+      const reason = `unhealthy (${summary})`
+      const now = yield* Clock.currentTimeMillis
+      const loop = RestartPolicy.crashLoop(entry.config.restart.crashLoop, [...entry.restartTimes, now], now)
+      if (loop.looping) {
+        entry.gaveUp = `crash loop: ${loop.recent.length} restarts within ${
+          Duration.format(entry.config.restart.crashLoop.interval)
+        } (last: ${reason})`
+        yield* publish({ _tag: "GaveUp", name: entry.handle.name, reason: entry.gaveUp })
+        return
+      }
+      entry.restartTimes = [...loop.recent]
+      entry.restarts++
+      yield* Effect.logWarning(`${entry.handle.name}: ${reason}; restarting`)
+      yield* publish({ _tag: "Restarting", name: entry.handle.name, attempt: entry.restarts, delayMs: 0, reason })
+      entry.expectedExits++
+      entry.lastStartAt = now
+      yield* adapter.restart(entry.handle, entry.config.shutdownTimeout).pipe(
+        Effect.catchAll((error) => Effect.logWarning(`${entry.handle.name}: restart failed: ${error.message}`))
+      )
+    })
+
+  const supervise = (entry: Entry, events: Stream.Stream<DaemonEvent>) =>
+    Stream.runForEach(events, (event) =>
+      Effect.gen(function*() {
+        yield* publish({ _tag: "Daemon", name: entry.handle.name, event })
+        if (adapter.restarts !== "manager") return
+        if (event._tag === "Exited") yield* onExit(entry, event.exit)
+        if (event._tag === "Health" && event.state === "unhealthy") yield* onUnhealthy(entry, event.summary)
+      })).pipe(Effect.catchAllCause((cause) => Effect.logError(`supervision of ${entry.handle.name} ended`, cause)))
+
+  const view = (entry: Entry): Effect.Effect<Managed, AdapterError> =>
+    Effect.map(adapter.status(entry.handle), (state) => ({
+      handle: entry.handle,
+      config: entry.config,
+      desired: entry.desired,
+      state: entry.gaveUp !== undefined && !DaemonStatus.isActive(state.status)
+        ? { ...state, status: DaemonStatus.Failed({ reason: entry.gaveUp }) }
+        : state,
+      restarts: adapter.restarts === "manager" ? entry.restarts : state.restarts,
+      nextRestartAt: entry.nextRestartAt
+    }))
+
+  const startOne = (entry: Entry): Effect.Effect<void, AdapterError> =>
+    Effect.gen(function*() {
+      entry.desired = "running"
+      entry.gaveUp = undefined
+      entry.scheduleState = entry.schedule.initial
+      entry.lastStartAt = yield* Clock.currentTimeMillis
+      yield* publish({ _tag: "Changed", name: entry.handle.name, desired: "running" })
+      yield* adapter.start(entry.handle).pipe(
+        Effect.catchTag("DaemonAlreadyRunning", () => Effect.void)
+      )
+    })
+
+  const stopOne = (entry: Entry, timeout?: Duration.Duration) =>
+    Effect.gen(function*() {
+      entry.desired = "stopped"
+      entry.nextRestartAt = undefined
+      yield* publish({ _tag: "Changed", name: entry.handle.name, desired: "stopped" })
+      yield* adapter.stop(entry.handle, timeout ?? entry.config.shutdownTimeout)
+    })
+
+  const closure = (name: string, seen = new Set<string>()): Array<string> => {
+    if (seen.has(name)) return []
+    seen.add(name)
+    const entry = entries.get(name)
+    return [...(entry?.config.after ?? []).flatMap((dependency) => closure(dependency, seen)), name]
+  }
+
+  const graph = () => [...entries.values()].map((e) => ({ name: e.handle.name, after: e.config.after }))
+
+  const manager: DaemonManager = {
+    adapter,
+    add: (config, options) =>
+      Effect.gen(function*() {
+        const existing = entries.get(config.name)
+        const handle = yield* adapter.install(config, options?.id ?? existing?.handle.id)
+        if (existing !== undefined) {
+          existing.config = config
+          existing.schedule = RestartPolicy.backoff(config.restart)
+          return yield* view(existing)
+        }
+        const schedule = RestartPolicy.backoff(config.restart)
+        const entryScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        const entry: Entry = {
+          config,
+          handle,
+          desired: "stopped",
+          restarts: 0,
+          restartTimes: [],
+          gaveUp: undefined,
+          nextRestartAt: undefined,
+          lastStartAt: 0,
+          expectedExits: 0,
+          schedule,
+          scheduleState: schedule.initial,
+          scope: entryScope
+        }
+        entries.set(config.name, entry)
+        // Subscribe here, before anything can happen to the daemon; consume in the background.
+        const events = yield* Scope.extend(adapter.events(handle), entryScope).pipe(
+          Effect.catchAll((error) => Effect.as(Effect.logError(`cannot watch ${config.name}: ${error.message}`), Stream.empty))
+        )
+        yield* Effect.forkIn(supervise(entry, events), entryScope)
+        return yield* view(entry)
+      }),
+    start: (name) =>
+      Effect.gen(function*() {
+        yield* find(name)
+        yield* dependencyLevels(graph())
+        for (const each of closure(name)) {
+          const entry = yield* find(each)
+          const state = yield* adapter.status(entry.handle)
+          if (each !== name && DaemonStatus.isActive(state.status)) continue
+          yield* startOne(entry)
+        }
+      }),
+    stop: (name, timeout) => Effect.flatMap(find(name), (entry) => stopOne(entry, timeout)),
+    restart: (name) =>
+      Effect.flatMap(find(name), (entry) =>
+        Effect.gen(function*() {
+          const state = yield* adapter.status(entry.handle)
+          entry.desired = "running"
+          entry.gaveUp = undefined
+          if (DaemonStatus.isActive(state.status)) entry.expectedExits++
+          entry.lastStartAt = yield* Clock.currentTimeMillis
+          yield* adapter.restart(entry.handle, entry.config.shutdownTimeout)
+        })),
+    reload: (name) => Effect.flatMap(find(name), (entry) => adapter.reload(entry.handle)),
+    signal: (name, signal) => Effect.flatMap(find(name), (entry) => adapter.signal(entry.handle, signal)),
+    remove: (name) =>
+      Effect.flatMap(find(name), (entry) =>
+        Effect.gen(function*() {
+          yield* stopOne(entry)
+          yield* adapter.uninstall(entry.handle)
+          yield* Scope.close(entry.scope, Exit.void)
+          entries.delete(name)
+          yield* publish({ _tag: "Changed", name, desired: "removed" })
+        })),
+    get: (name) => Effect.flatMap(find(name), view),
+    list: Effect.suspend(() => Effect.forEach([...entries.values()], view)),
+    startAll: Effect.gen(function*() {
+      const levels = yield* dependencyLevels(graph())
+      for (const level of levels) {
+        yield* Effect.forEach(
+          level.map((name) => entries.get(name)!).filter((entry) => entry.desired === "running"),
+          startOne,
+          { concurrency: "unbounded", discard: true }
+        )
+      }
+    }),
+    shutdownAll: Effect.gen(function*() {
+      // Desired states stay as they are (a supervisor that comes back restores them); exits are not restarted.
+      shuttingDown = true
+      const levels = yield* dependencyLevels(graph()).pipe(
+        Effect.orElseSucceed(() => [[...entries.keys()]] as ReadonlyArray<ReadonlyArray<string>>)
+      )
+      for (const level of [...levels].reverse()) {
+        yield* Effect.forEach(
+          level,
+          (name) => {
+            const entry = entries.get(name)!
+            entry.nextRestartAt = undefined
+            return adapter.stop(entry.handle, entry.config.shutdownTimeout).pipe(
+              Effect.catchAll((error) => Effect.logError(`stopping ${name} failed: ${error.message}`))
+            )
+          },
+          { concurrency: "unbounded", discard: true }
+        )
+      }
+    }),
+    events: Effect.map(PubSub.subscribe(hub), Stream.fromQueue)
+  }
+  return manager
+})
+
+/**
+ * The manager as a layer over the {@link PlatformAdapter} in context.
+ *
+ * @example
+ * ```ts
+ * import { DaemonManager, NativeAdapter } from "@duende/core/manager"
+ * import { Layer } from "effect"
+ *
+ * const live = DaemonManager.layer.pipe(Layer.provide(NativeAdapter.layer({ logDirectory: "/tmp/logs" })))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<DaemonManager, never, PlatformAdapter> = Layer.scoped(DaemonManager, make)
