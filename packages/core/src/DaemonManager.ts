@@ -106,8 +106,15 @@ export type ManagerError = UnknownDaemon | DependencyError | AdapterError
  */
 export interface DaemonManager {
   readonly adapter: PlatformAdapter
-  /** Registers (or updates) a daemon and installs it on the platform; it is not started. */
-  readonly add: (config: DaemonConfig, options?: { readonly id?: DaemonId }) => Effect.Effect<Managed, AdapterError>
+  /**
+   * Registers (or updates) a daemon and installs it on the platform; it is not
+   * started. `desired` restores a wanted state (a supervisor coming back): a
+   * daemon that should run is started by {@link DaemonManager.startAll}.
+   */
+  readonly add: (
+    config: DaemonConfig,
+    options?: { readonly id?: DaemonId; readonly desired?: "running" | "stopped" }
+  ) => Effect.Effect<Managed, AdapterError>
   /** Starts a daemon after starting what it runs `after`; it is then kept running per its policy. */
   readonly start: (name: string) => Effect.Effect<void, ManagerError>
   /** Stops a daemon (within `timeout`, default its shutdownTimeout); it stays stopped. */
@@ -387,6 +394,7 @@ export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.S
         if (existing !== undefined) {
           existing.config = config
           existing.schedule = RestartPolicy.backoff(config.restart)
+          if (options?.desired !== undefined) existing.desired = options.desired
           return yield* view(existing)
         }
         const schedule = RestartPolicy.backoff(config.restart)
@@ -394,7 +402,7 @@ export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.S
         const entry: Entry = {
           config,
           handle,
-          desired: "stopped",
+          desired: options?.desired ?? "stopped",
           restarts: 0,
           restartTimes: [],
           gaveUp: undefined,

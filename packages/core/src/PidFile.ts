@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
-import { pidExists, processStartTimeMs } from "./internal/procfs.js"
+import { pidRunning, processStartTimeMs } from "./internal/procfs.js"
 
 /**
  * The PID file belongs to a live process.
@@ -80,7 +80,7 @@ export const owner = (path: string): Owner => {
   if (!/^\d+$/.test(trimmed)) return { _tag: "Stale", pid: undefined, why: `no pid in it (${JSON.stringify(trimmed.slice(0, 20))})` }
   const pid = Number(trimmed)
   if (pid === process.pid) return { _tag: "Stale", pid, why: "it names this process, which did not write it" }
-  if (!pidExists(pid)) return { _tag: "Stale", pid, why: `pid ${pid} is not running` }
+  if (!pidRunning(pid)) return { _tag: "Stale", pid, why: `pid ${pid} is not running` }
   const startedAt = processStartTimeMs(pid)
   // Start times have 10 ms resolution and mtimes can lag: allow 1 s.
   if (startedAt !== undefined && startedAt > writtenAt + 1_000) {

@@ -16,3 +16,5 @@ export * as NativeAdapter from "./NativeAdapter.js"
 export * as DaemonManager from "./DaemonManager.js"
 /** @since 0.1.0 */
 export * as RestartPolicy from "./RestartPolicy.js"
+/** @since 0.1.0 */
+export * as ProcessTree from "./ProcessTree.js"

@@ -74,6 +74,18 @@ describe("PidFile", () => {
     expect(PidFile.owner(join(dir, "none.pid"))).toEqual({ _tag: "None" })
   })
 
+  it("treats a zombie (ended, not yet reaped) as not running", async () => {
+    // The child of `sh` ends at once; sh has exec'd into sleep, which never reaps it.
+    const parent = spawn("sh", ["-c", "sleep 0.01 & echo $!; exec sleep 5"], { stdio: ["ignore", "pipe", "ignore"] })
+    const zombie = await new Promise<number>((resolve) => parent.stdout!.once("data", (d) => resolve(Number(String(d).trim()))))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(readFileSync(`/proc/${zombie}/stat`, "utf8")).toMatch(/^\d+ \(sleep\) Z /)
+    const path = join(dir, "zombie.pid")
+    writeFileSync(path, `${zombie}\n`)
+    expect(PidFile.owner(path)).toEqual({ _tag: "Stale", pid: zombie, why: `pid ${zombie} is not running` })
+    parent.kill("SIGKILL")
+  })
+
   it.effect("reports a directory it cannot write", () =>
     Effect.gen(function*() {
       const file = join(dir, "not-a-dir")

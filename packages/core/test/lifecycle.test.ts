@@ -51,6 +51,32 @@ describe("lifecycle: the graceful path", () => {
       ])
     }))
 
+  it.effect("keeps the status text the daemon set over the lifecycle's generic one", () =>
+    Effect.gen(function*() {
+      const daemon_ = yield* start(Daemon.make({
+        name: "talkative",
+        init: (ctx) => ctx.status("serving http://127.0.0.1:8080"),
+        run: () => Effect.never,
+        reload: () => Effect.void
+      }))
+      yield* daemon_.waitFor("READY")
+      yield* daemon_.signal("SIGHUP")
+      yield* daemon_.waitFor("RELOADING")
+      yield* settle
+      yield* daemon_.signal("SIGTERM")
+      yield* daemon_.exit
+      const statuses = (yield* daemon_.events).filter((e) => e.includes("STATUS=")).map((e) => e.split(" ").slice(1).join(" "))
+      expect(statuses).toEqual([
+        "STATUS=starting",
+        "STATUS=serving http://127.0.0.1:8080",
+        "STATUS=serving http://127.0.0.1:8080", // after READY
+        "STATUS=reloading",
+        "STATUS=serving http://127.0.0.1:8080", // after the reload
+        "STATUS=stopping: stopped by SIGTERM, shutdown completed",
+        "STATUS=stopped by SIGTERM, shutdown completed"
+      ])
+    }))
+
   it.effect("SIGINT stops with exit 130", () =>
     Effect.gen(function*() {
       const daemon_ = yield* start(Daemon.make({ name: "interrupted", run: () => Effect.never }))

@@ -115,12 +115,15 @@ export const run = <E, R>(
 
     const dispatcher = yield* Effect.forkDaemon(Effect.forever(Effect.flatMap(signals.next, dispatch)))
 
+    // The daemon's own status text wins over the lifecycle's generic "running".
+    let ownStatus: string | undefined
+    const running = () => platform.status(ownStatus ?? "running")
     const initContext: InitContext = {
       get config() {
         return config
       },
       listenSockets: platform.listenSockets,
-      status: platform.status,
+      status: (text) => Effect.zipRight(Effect.sync(() => (ownStatus = text)), platform.status(text)),
       extendTimeout: (input) => {
         const duration = Duration.decode(input)
         return Effect.zipRight(
@@ -241,7 +244,7 @@ export const run = <E, R>(
         yield* Ref.set(activeDeadline, undefined)
         yield* moveTo(DaemonStatus.Running())
         yield* platform.ready
-        yield* platform.status("running")
+        yield* running()
         yield* Effect.log("ready")
 
         const background = yield* Scope.make()
@@ -318,7 +321,7 @@ export const run = <E, R>(
         if (Either.isLeft(next)) {
           yield* Effect.logError(`reload rejected, keeping the running config: ${errorMessage(next.left)}`)
           yield* platform.ready
-          yield* platform.status("running (reload rejected: invalid config)")
+          yield* platform.status(`${ownStatus ?? "running"} (reload rejected: invalid config)`)
           return
         }
         const reloadContext: ReloadContext<unknown> = {
@@ -331,11 +334,11 @@ export const run = <E, R>(
           config = next.right
           yield* Effect.log("reloaded")
           yield* platform.ready
-          yield* platform.status("running")
+          yield* running()
         } else {
           yield* Effect.logError("reload failed, still running with the previous config", exit.cause)
           yield* platform.ready
-          yield* platform.status(`running (reload failed: ${causeMessage(exit.cause)})`)
+          yield* platform.status(`${ownStatus ?? "running"} (reload failed: ${causeMessage(exit.cause)})`)
         }
       })
       return Effect.forever(once)

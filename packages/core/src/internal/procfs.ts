@@ -31,7 +31,7 @@ export const processStartTimeMs = (pid: number): number | undefined => {
   return Number.isFinite(startTicks) ? bootTimeMs + (startTicks * 1000) / clockTicks : undefined
 }
 
-/** Whether a pid exists (EPERM means it exists but is not ours). */
+/** Whether a pid exists (EPERM means it exists but is not ours). A zombie exists. */
 export const pidExists = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
@@ -39,6 +39,14 @@ export const pidExists = (pid: number): boolean => {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM"
   }
+}
+
+/** Whether a process runs: it exists and is not a zombie (one that ended and waits to be reaped). */
+export const pidRunning = (pid: number): boolean => {
+  if (!pidExists(pid)) return false
+  const stat = readOr(`/proc/${pid}/stat`)
+  if (stat === undefined) return true // no /proc (macOS): existing is all we can tell
+  return parseStat(stat)?.state !== "Z"
 }
 
 /** One process as /proc/<pid>/stat describes it. */

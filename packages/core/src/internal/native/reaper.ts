@@ -1,10 +1,11 @@
 /**
  * Makes the supervisor a child subreaper (Linux prctl PR_SET_CHILD_SUBREAPER,
  * through koffi, loaded lazily) so that processes orphaned by a daemon are
- * re-parented to the supervisor instead of to PID 1, and reaps them. Without
- * it an orphan ends as a zombie of PID 1, and some PID 1s (minimal container
- * inits, sandboxes) never reap. Only orphans of daemon sessions are reaped,
- * never Node's own children (libuv waits for those by pid).
+ * re-parented to the supervisor instead of to PID 1, and reaps them at once.
+ * Without it an orphan ends as a zombie of PID 1, which some PID 1s reap late
+ * (seen here: about a second) and some never (a container whose PID 1 is the
+ * application). Only orphans of daemon sessions are reaped, never Node's own
+ * children (libuv waits for those by pid).
  *
  * @internal
  */
