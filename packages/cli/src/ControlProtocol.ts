@@ -1,0 +1,111 @@
+/**
+ * The control protocol between the `duende` command and its supervisor: one
+ * JSON object per line over the unix socket. A request carries an `id`; the
+ * answer to it carries the same `id` and either `result` or `error`; a
+ * streaming request (`logs` with `follow`) sends `{ id, line }` messages until
+ * the client hangs up.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+const Name = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(63))
+
+/**
+ * A request to the supervisor.
+ *
+ * @since 0.1.0
+ */
+export const Request = Schema.Union(
+  Schema.Struct({ method: Schema.Literal("ping") }),
+  Schema.Struct({
+    method: Schema.Literal("add"),
+    /** The config in its file form; the supervisor decodes it. */
+    config: Schema.Unknown,
+    configPath: Schema.optional(Schema.String),
+    start: Schema.Boolean
+  }),
+  Schema.Struct({
+    method: Schema.Literal("start", "stop", "restart", "reload", "remove", "status"),
+    name: Name
+  }),
+  Schema.Struct({ method: Schema.Literal("signal"), name: Name, signal: Schema.String }),
+  Schema.Struct({ method: Schema.Literal("list", "resurrect", "shutdown") }),
+  Schema.Struct({
+    method: Schema.Literal("logs"),
+    name: Name,
+    lines: Schema.Number.pipe(Schema.int(), Schema.between(0, 100_000)),
+    follow: Schema.Boolean
+  })
+)
+
+/** @since 0.1.0 */
+export type Request = Schema.Schema.Type<typeof Request>
+
+/**
+ * A request with its id, as sent on the wire.
+ *
+ * @since 0.1.0
+ */
+export const Envelope = Schema.Struct({ id: Schema.Number, request: Request })
+
+/** @since 0.1.0 */
+export type Envelope = Schema.Schema.Type<typeof Envelope>
+
+/**
+ * A daemon as `status`, `ls` and the rest report it.
+ *
+ * @since 0.1.0
+ */
+export interface DaemonInfo {
+  readonly id: string
+  readonly name: string
+  /** "running", "stopped", "failed: crash loop: …" */
+  readonly status: string
+  readonly statusTag: string
+  readonly desired: "running" | "stopped"
+  readonly pid: number | null
+  readonly startedAt: number | null
+  readonly uptimeMs: number | null
+  readonly restarts: number
+  readonly nextRestartAt: number | null
+  readonly cpuPercent: number | null
+  readonly memoryBytes: number | null
+  readonly health: string | null
+  readonly statusText: string | null
+  readonly lastExit: string | null
+  readonly command: ReadonlyArray<string>
+  readonly configPath: string | null
+  readonly logFile: string
+}
+
+/**
+ * A log line as `logs` sends it.
+ *
+ * @since 0.1.0
+ */
+export interface LogLineInfo {
+  readonly at: number
+  readonly stream: "stdout" | "stderr"
+  readonly text: string
+}
+
+/**
+ * An error as the supervisor reports it: the tag of the failure and its message.
+ *
+ * @since 0.1.0
+ */
+export interface ErrorInfo {
+  readonly tag: string
+  readonly message: string
+}
+
+/**
+ * What the supervisor writes back: an answer or, for streams, a line.
+ *
+ * @since 0.1.0
+ */
+export type Response =
+  | { readonly id: number; readonly result: unknown }
+  | { readonly id: number; readonly error: ErrorInfo }
+  | { readonly id: number; readonly line: LogLineInfo }

@@ -1,0 +1,156 @@
+/**
+ * The supervisor's registry of daemons, saved on every change so that a
+ * supervisor that comes back (after a crash, `kill -9`, a reboot) restores
+ * them. Saves are atomic (temp file, fsync, rename) and the previous good file
+ * is kept as `registry.json.bak`; a file that cannot be read is set aside as
+ * `registry.json.corrupt-<time>` (never overwritten) and the backup is used.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs"
+import { dirname } from "node:path"
+
+/**
+ * One registered daemon.
+ *
+ * @since 0.1.0
+ */
+export const Entry = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  /** The config file it was added from, if any (for humans; the config itself is below). */
+  configPath: Schema.optional(Schema.String),
+  /** The config in its file form, decoded again when restored. */
+  config: Schema.Unknown,
+  desired: Schema.Literal("running", "stopped"),
+  addedAt: Schema.Number,
+  /** The pid (and its start time) of the run last seen, to find it if this supervisor died. */
+  lastPid: Schema.optional(Schema.Number),
+  lastPidStartedAt: Schema.optional(Schema.Number)
+})
+
+/** @since 0.1.0 */
+export type Entry = Schema.Schema.Type<typeof Entry>
+
+const File = Schema.Struct({ version: Schema.Literal(1), daemons: Schema.Array(Entry) })
+
+/**
+ * The registry file could not be written.
+ *
+ * @since 0.1.0
+ */
+export class RegistryError extends Data.TaggedError("RegistryError")<{ readonly path: string; readonly reason: string }> {
+  override get message(): string {
+    return `cannot save the registry ${this.path}: ${this.reason}`
+  }
+}
+
+/**
+ * What loading found.
+ *
+ * @since 0.1.0
+ */
+export interface Loaded {
+  readonly entries: ReadonlyArray<Entry>
+  /** What went wrong on the way, for the log (corrupt file set aside, backup used…). */
+  readonly warnings: ReadonlyArray<string>
+}
+
+const parse = (path: string): { readonly entries: ReadonlyArray<Entry> } | { readonly problem: string } | undefined => {
+  let text: string
+  try {
+    text = readFileSync(path, "utf8")
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    return { problem: (error as Error).message }
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    return { problem: `not valid JSON (${(error as Error).message})` }
+  }
+  const decoded = Schema.decodeUnknownEither(File)(json)
+  return decoded._tag === "Right"
+    ? { entries: decoded.right.daemons }
+    : { problem: `not a registry (${decoded.left.message.split("\n")[0]})` }
+}
+
+/**
+ * Reads the registry: the file, else its backup, else nothing. Never deletes or
+ * overwrites a file it could not read.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@duende/cli"
+ * import { Effect } from "effect"
+ *
+ * const { entries, warnings } = Effect.runSync(Registry.load("/home/me/.duende/registry.json"))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const load = (path: string): Effect.Effect<Loaded> =>
+  Effect.sync(() => {
+    const warnings: Array<string> = []
+    const main = parse(path)
+    if (main !== undefined && "entries" in main) return { entries: main.entries, warnings }
+    if (main !== undefined) {
+      const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`
+      try {
+        renameSync(path, aside)
+        warnings.push(`${path} is unreadable (${main.problem}); kept as ${aside}`)
+      } catch {
+        warnings.push(`${path} is unreadable (${main.problem})`)
+      }
+    }
+    const backup = parse(`${path}.bak`)
+    if (backup !== undefined && "entries" in backup) {
+      if (main !== undefined) warnings.push(`restored ${backup.entries.length} daemon(s) from ${path}.bak`)
+      return { entries: backup.entries, warnings }
+    }
+    if (backup !== undefined) warnings.push(`${path}.bak is unreadable too (${backup.problem})`)
+    return { entries: [], warnings }
+  })
+
+/**
+ * Writes the registry atomically, keeping the previous file as `.bak`. At every
+ * moment either the file or its backup is complete and valid.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@duende/cli"
+ * import { Effect } from "effect"
+ *
+ * Effect.runSync(Registry.save("/tmp/registry.json", []))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const save = (path: string, entries: ReadonlyArray<Entry>): Effect.Effect<void, RegistryError> =>
+  Effect.try({
+    try: () => {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+      const temp = `${path}.tmp-${process.pid}`
+      const fd = openSync(temp, "w", 0o600)
+      try {
+        writeSync(fd, `${JSON.stringify({ version: 1, daemons: entries }, null, 2)}\n`)
+        fsyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
+      const current = parse(path)
+      if (current !== undefined && "entries" in current) renameSync(path, `${path}.bak`)
+      renameSync(temp, path)
+      const dir = openSync(dirname(path), "r")
+      try {
+        fsyncSync(dir)
+      } finally {
+        closeSync(dir)
+      }
+    },
+    catch: (error) => new RegistryError({ path, reason: (error as Error).message })
+  })

@@ -1,0 +1,320 @@
+/**
+ * The per-user supervisor: a background Duende daemon that runs the user's
+ * daemons on the native platform, answers the `duende` command on its control
+ * socket, saves its registry on every change and restores it when it comes
+ * back. Daemons a previous supervisor left running (after a `kill -9`) are
+ * stopped and started again under this one, so none runs unsupervised.
+ *
+ * @since 0.1.0
+ */
+import { Daemon, type DaemonId, Signal } from "@duende/core"
+import { decodeEither, encode } from "@duende/core/DaemonConfigSchema"
+import { DaemonManager, NativeAdapter, ProcessTree } from "@duende/core/manager"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
+import type { DaemonInfo, ErrorInfo, LogLineInfo, Request } from "./ControlProtocol.js"
+import { serve } from "./internal/controlServer.js"
+import { Sampler } from "./internal/sampler.js"
+import type { Paths } from "./Paths.js"
+import * as Registry from "./Registry.js"
+
+const errorInfo = (error: { readonly _tag: string; readonly message: string }): ErrorInfo => ({
+  tag: error._tag,
+  message: error.message
+})
+
+/** The supervisor's state: the registry entries next to the manager that runs them. */
+class State {
+  readonly entries = new Map<string, Registry.Entry>()
+  readonly usage = new Map<string, { cpuPercent: number | null; memoryBytes: number }>()
+  private readonly sampler = new Sampler()
+
+  constructor(
+    readonly paths: Paths,
+    readonly manager: DaemonManager.DaemonManager,
+    private readonly saves: Queue.Queue<void>
+  ) {}
+
+  requestSave = Effect.suspend(() => Queue.offer(this.saves, undefined))
+  saveNow = Effect.suspend(() => Registry.save(this.paths.registry, [...this.entries.values()]))
+
+  /** Loads the registry, stops what a dead supervisor left running, registers every daemon. */
+  restore = Effect.gen(this, function*() {
+    const { entries, warnings } = yield* Registry.load(this.paths.registry)
+    for (const warning of warnings) yield* Effect.logWarning(warning)
+    for (const entry of entries) {
+      this.entries.set(entry.name, entry)
+      const decoded = decodeEither(entry.config, `registry entry ${entry.name}`)
+      if (entry.lastPid !== undefined && entry.lastPidStartedAt !== undefined) {
+        const timeout = Either.isRight(decoded) ? decoded.right.shutdownTimeout : Duration.seconds(30)
+        const stopped = yield* ProcessTree.stopForeign(entry.lastPid, entry.lastPidStartedAt, timeout)
+        if (stopped) {
+          yield* Effect.logWarning(
+            `${entry.name}: pid ${entry.lastPid} was left running by a previous supervisor; stopped it to run it supervised`
+          )
+        }
+      }
+      if (Either.isLeft(decoded)) {
+        // Kept in the registry (nothing is lost), but it cannot run until its config is fixed.
+        yield* Effect.logError(decoded.left.message)
+        continue
+      }
+      yield* this.manager.add(decoded.right, { id: entry.id as DaemonId.DaemonId, desired: entry.desired }).pipe(
+        Effect.catchAll((error) => Effect.logError(`${entry.name}: ${error.message}`))
+      )
+    }
+    yield* Effect.log(`restored ${entries.length} daemon(s) from ${this.paths.registry}`)
+  })
+
+  private setDesired = (name: string, desired: "running" | "stopped") =>
+    Effect.suspend(() => {
+      const entry = this.entries.get(name)
+      if (entry === undefined || entry.desired === desired) return Effect.void
+      this.entries.set(name, { ...entry, desired })
+      return this.requestSave
+    })
+
+  /** Follows the manager: logs what happens, records desired states and pids. */
+  watch = Effect.gen(this, function*() {
+    const events = yield* this.manager.events
+    yield* Stream.runForEach(events, (event) =>
+      Effect.gen(this, function*() {
+        switch (event._tag) {
+          case "Changed":
+            if (event.desired !== "removed") yield* this.setDesired(event.name, event.desired)
+            return
+          case "Restarting":
+          case "GaveUp":
+            return
+          case "Daemon": {
+            const e = event.event
+            if (e._tag === "Started" && e.pid !== undefined) {
+              const entry = this.entries.get(event.name)
+              if (entry) {
+                const startedAt = ProcessTree.startTime(e.pid)
+                this.entries.set(event.name, {
+                  ...entry,
+                  lastPid: e.pid,
+                  ...(startedAt === undefined ? {} : { lastPidStartedAt: startedAt })
+                })
+                yield* this.requestSave
+              }
+              yield* Effect.log(`${event.name}: started (pid ${e.pid})`)
+            }
+            if (e._tag === "Exited") yield* Effect.log(`${event.name}: ${e.exit.description}`)
+            if (e._tag === "WatchdogMissed") yield* Effect.logWarning(`${event.name}: missed its watchdog (${e.timeoutMs}ms)`)
+            return
+          }
+        }
+      }))
+  }).pipe(Effect.scoped)
+
+  /** Saves the registry when asked, at most every 50 ms. */
+  saver = Effect.forever(
+    Effect.gen(this, function*() {
+      yield* Queue.take(this.saves)
+      yield* this.saveNow.pipe(Effect.catchAll((error) => Effect.logError(error.message)))
+      yield* Effect.sleep(Duration.millis(50))
+    })
+  )
+
+  /** Samples cpu and memory of every running daemon every 2 seconds. */
+  sampleLoop = Effect.forever(
+    Effect.gen(this, function*() {
+      const now = yield* Clock.currentTimeMillis
+      const managed = yield* this.manager.list.pipe(Effect.orElseSucceed(() => []))
+      for (const daemon of managed) {
+        const pid = daemon.state.pid
+        if (pid === undefined) {
+          this.usage.delete(daemon.handle.name)
+          continue
+        }
+        this.usage.set(daemon.handle.name, this.sampler.sample(pid, ProcessTree.members(pid).map((p) => p.pid), now))
+      }
+      yield* Effect.sleep(Duration.seconds(2))
+    })
+  )
+
+  info = (managed: DaemonManager.Managed, now: number): DaemonInfo => {
+    const { config, handle, state } = managed
+    const usage = this.usage.get(handle.name)
+    return {
+      id: handle.id,
+      name: handle.name,
+      // Registered but not started under this supervisor reads as "stopped" to a person.
+      status: state.status._tag === "Failed"
+        ? `failed: ${state.status.reason}`
+        : state.status._tag === "Created"
+        ? "stopped"
+        : state.status._tag.toLowerCase(),
+      statusTag: state.status._tag,
+      desired: managed.desired,
+      pid: state.pid ?? null,
+      startedAt: state.startedAt ?? null,
+      uptimeMs: state.startedAt === undefined ? null : now - state.startedAt,
+      restarts: managed.restarts,
+      nextRestartAt: managed.nextRestartAt ?? null,
+      cpuPercent: state.pid === undefined ? null : usage?.cpuPercent ?? null,
+      memoryBytes: state.pid === undefined ? null : usage?.memoryBytes ?? null,
+      health: state.health ?? null,
+      statusText: state.statusText ?? null,
+      lastExit: state.lastExit?.description ?? null,
+      command: [config.command.program, ...config.command.args],
+      configPath: this.entries.get(handle.name)?.configPath ?? null,
+      logFile: join(this.paths.logs, `${handle.name}.log`)
+    }
+  }
+
+  infoOf = (name: string) =>
+    Effect.zipWith(this.manager.get(name), Clock.currentTimeMillis, (managed, now) => this.info(managed, now))
+
+  add = (input: unknown, configPath: string | undefined, start: boolean) =>
+    Effect.gen(this, function*() {
+      const decoded = decodeEither(input, configPath ?? "config")
+      if (Either.isLeft(decoded)) return yield* Effect.fail(decoded.left)
+      const config = decoded.right
+      const existing = this.entries.get(config.name)
+      const managed = yield* this.manager.add(config, existing ? { id: existing.id as DaemonId.DaemonId } : undefined)
+      this.entries.set(config.name, {
+        id: managed.handle.id,
+        name: config.name,
+        ...(configPath === undefined ? {} : { configPath }),
+        config: encode(config),
+        desired: existing?.desired ?? "stopped",
+        addedAt: existing?.addedAt ?? Date.now()
+      })
+      yield* this.saveNow
+      if (start) yield* this.manager.start(config.name)
+      return yield* this.infoOf(config.name)
+    })
+
+  remove = (name: string) =>
+    Effect.gen(this, function*() {
+      yield* this.manager.remove(name)
+      this.entries.delete(name)
+      yield* this.saveNow
+    })
+
+  logs = (name: string, lines: number, follow: boolean, emit: (line: LogLineInfo) => void) =>
+    Effect.scoped(Effect.gen(this, function*() {
+      const { handle } = yield* this.manager.get(name)
+      const adapter = this.manager.adapter
+      // Subscribe before reading the tail, so no line falls between the two.
+      const live = follow ? yield* adapter.followLogs(handle) : undefined
+      const tail = yield* adapter.logs(handle, { lines })
+      if (live === undefined) return tail
+      for (const line of tail) emit(line)
+      return yield* Stream.runForEach(live, (line) => Effect.sync(() => emit(line)))
+    }))
+
+  handle = (request: Request, emit: (line: LogLineInfo) => void): Effect.Effect<unknown, ErrorInfo> => {
+    const { manager } = this
+    const run = ((): Effect.Effect<unknown, { readonly _tag: string; readonly message: string }> => {
+      switch (request.method) {
+        case "ping":
+          return Effect.succeed({ pid: process.pid })
+        case "add":
+          return this.add(request.config, request.configPath, request.start)
+        case "start":
+          return Effect.zipRight(manager.start(request.name), this.infoOf(request.name))
+        case "stop":
+          return Effect.zipRight(manager.stop(request.name), this.infoOf(request.name))
+        case "restart":
+          return Effect.zipRight(manager.restart(request.name), this.infoOf(request.name))
+        case "reload":
+          return Effect.zipRight(manager.reload(request.name), this.infoOf(request.name))
+        case "remove":
+          return Effect.as(this.remove(request.name), null)
+        case "status":
+          return this.infoOf(request.name)
+        case "signal": {
+          const signal = Signal.parse(request.signal)
+          if (signal === undefined) {
+            return Effect.fail({ _tag: "BadRequest", message: `unknown signal "${request.signal}"` })
+          }
+          return Effect.zipRight(manager.signal(request.name, signal), this.infoOf(request.name))
+        }
+        case "list":
+          return Effect.zipWith(manager.list, Clock.currentTimeMillis, (all, now) => all.map((m) => this.info(m, now)))
+        case "logs":
+          return this.logs(request.name, request.lines, request.follow, emit)
+        case "resurrect":
+          return Effect.zipRight(manager.startAll, Effect.zipWith(manager.list, Clock.currentTimeMillis, (all, now) =>
+            all.map((m) => this.info(m, now))))
+        case "shutdown":
+          // Answer first; the graceful stop then runs as for SIGTERM.
+          return Effect.sync(() => void setTimeout(() => process.kill(process.pid, "SIGTERM"), 50))
+      }
+    })()
+    return Effect.mapError(run, errorInfo)
+  }
+}
+
+/**
+ * The supervisor as a daemon definition (for tests and embedding).
+ *
+ * @example
+ * ```ts
+ * import { Paths, Supervisor } from "@duende/cli"
+ *
+ * const definition = Supervisor.daemon(Paths.resolve())
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const daemon = (paths: Paths) =>
+  Daemon.make<State, unknown, DaemonManager.DaemonManager>({
+    name: "duende-supervisor",
+    init: () =>
+      Effect.gen(function*() {
+        mkdirSync(paths.logs, { recursive: true, mode: 0o700 })
+        const manager = yield* DaemonManager.DaemonManager
+        const saves = yield* Queue.sliding<void>(1)
+        const state = new State(paths, manager, saves)
+        yield* state.restore
+        yield* state.saveNow
+        yield* serve(paths.socket, paths.socketDirectory, (request, emit) => state.handle(request, emit))
+        yield* Effect.forkScoped(state.watch)
+        yield* Effect.forkScoped(state.saver)
+        yield* Effect.forkScoped(state.sampleLoop)
+        yield* Effect.log(`listening on ${paths.socket}`)
+        return state
+      }),
+    run: (ctx) =>
+      Effect.zipRight(
+        ctx.state.manager.startAll.pipe(Effect.catchAll((error) => Effect.logError(error.message))),
+        Effect.never
+      ),
+    shutdown: (ctx) =>
+      Effect.gen(function*() {
+        yield* ctx.state.manager.shutdownAll
+        yield* ctx.state.saveNow
+      })
+  })
+
+/**
+ * Runs the supervisor as this process's main program (the hidden
+ * `duende supervisor` command): one per user, guarded by a PID file.
+ *
+ * @example
+ * ```ts
+ * import { Paths, Supervisor } from "@duende/cli"
+ *
+ * Supervisor.runMain(Paths.resolve())
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const runMain = (paths: Paths): void =>
+  Daemon.runMain(daemon(paths), {
+    layer: DaemonManager.layer.pipe(Layer.provide(NativeAdapter.layer({ logDirectory: paths.logs }))),
+    pidFile: paths.supervisorPidFile,
+    config: { shutdownTimeout: "10m", initTimeout: "10m", health: { enabled: false } }
+  })

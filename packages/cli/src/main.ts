@@ -1,0 +1,250 @@
+/**
+ * The `duende` command.
+ *
+ * Exit codes: 0 done; 1 the operation failed (unknown daemon, start failed…);
+ * 2 bad usage; 3 the supervisor is not running; 78 a config is invalid.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import { DaemonConfig, Platform } from "@duende/core"
+import { encode } from "@duende/core/DaemonConfigSchema"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { existsSync, statSync } from "node:fs"
+import { createRequire } from "node:module"
+import { resolve as resolvePath } from "node:path"
+import * as ControlClient from "./ControlClient.js"
+import type { DaemonInfo, LogLineInfo, Request } from "./ControlProtocol.js"
+import { daemonDetails, daemonTable } from "./internal/format.js"
+import { runForeground } from "./internal/foreground.js"
+import * as Paths from "./Paths.js"
+import * as Supervisor from "./Supervisor.js"
+
+const version = "0.1.0"
+const paths = Paths.resolve()
+const entry = process.argv[1] ?? ""
+
+/** A failure with the exit code it maps to. */
+class CliFailure extends Data.TaggedError("CliFailure")<{ readonly message: string; readonly code: number }> {}
+
+const fail = (message: string, code = 1) => Effect.fail(new CliFailure({ message, code }))
+
+/** Maps client errors to messages and exit codes. */
+const talk = <A>(effect: Effect.Effect<A, ControlClient.SupervisorNotRunning | ControlClient.SupervisorError>) =>
+  effect.pipe(
+    Effect.catchTags({
+      SupervisorNotRunning: (error) => fail(error.message, 3),
+      SupervisorError: (error) => fail(error.message, error.tag === "ConfigError" ? 78 : 1)
+    })
+  )
+
+const send = (request: Request) => talk(ControlClient.request(paths, request))
+
+const ensure = ControlClient.ensureSupervisor(paths, entry).pipe(
+  Effect.catchTag("SupervisorStartFailed", (error) => fail(error.message))
+)
+
+const print = (text: string) => Effect.sync(() => void process.stdout.write(`${text}\n`))
+const printJson = (value: unknown) => print(JSON.stringify(value, null, 2))
+
+const loadConfig = (path: string) =>
+  DaemonConfig.load(path).pipe(Effect.catchTag("ConfigError", (error) => fail(error.message, 78)))
+
+const isConfigFile = (arg: string) => /\.(json|[cm]?[jt]s)$/.test(arg) || (existsSync(arg) && statSync(arg).isFile())
+
+const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text"))
+const nameArg = Args.text({ name: "name" }).pipe(Args.withDescription("The daemon's name"))
+
+const describeStart = (info: DaemonInfo) =>
+  `${info.name}: ${info.status}${info.pid === null ? "" : ` (pid ${info.pid})`}${
+    info.statusText ? ` — ${info.statusText}` : ""
+  }`
+
+const start = Command.make(
+  "start",
+  { target: Args.text({ name: "config|name" }).pipe(Args.withDescription("A config file to add and start, or the name of a registered daemon")) },
+  ({ target }) =>
+    Effect.gen(function*() {
+      if (isConfigFile(target)) {
+        if (!existsSync(target)) return yield* fail(`no such config file: ${target}`, 78)
+        const config = yield* loadConfig(target)
+        yield* ensure
+        const info = (yield* send({
+          method: "add",
+          config: encode(config),
+          configPath: resolvePath(target),
+          start: true
+        })) as DaemonInfo
+        return yield* print(describeStart(info))
+      }
+      yield* ensure
+      return yield* print(describeStart((yield* send({ method: "start", name: target })) as DaemonInfo))
+    })
+).pipe(Command.withDescription("Start a daemon under the background supervisor (starting the supervisor if needed)"))
+
+const simple = (method: "stop" | "restart" | "reload", description: string) =>
+  Command.make(method, { name: nameArg }, ({ name }) =>
+    Effect.flatMap(send({ method, name }), (info) => print(describeStart(info as DaemonInfo)))).pipe(
+      Command.withDescription(description)
+    )
+
+const rm = Command.make("rm", { name: nameArg }, ({ name }) =>
+  Effect.zipRight(send({ method: "remove", name }), print(`${name}: removed`))).pipe(
+    Command.withDescription("Stop a daemon and remove it from the registry")
+  )
+
+const signal = Command.make(
+  "signal",
+  { name: nameArg, signal: Args.text({ name: "signal" }).pipe(Args.withDescription("TERM, HUP, USR1, 15…")) },
+  ({ name, signal }) => Effect.flatMap(send({ method: "signal", name, signal }), (info) => print(describeStart(info as DaemonInfo)))
+).pipe(Command.withDescription("Send a signal to a daemon"))
+
+const status = Command.make("status", { name: nameArg, json }, ({ json, name }) =>
+  Effect.flatMap(send({ method: "status", name }), (info) =>
+    json ? printJson(info) : print(daemonDetails(info as DaemonInfo)))).pipe(
+    Command.withDescription("Show one daemon in detail")
+  )
+
+const ls = Command.make("ls", { json }, ({ json }) =>
+  Effect.flatMap(send({ method: "list" }), (infos) =>
+    json ? printJson(infos) : print(daemonTable(infos as ReadonlyArray<DaemonInfo>)))).pipe(
+    Command.withDescription("List daemons: name, status, pid, uptime, restarts, cpu, memory")
+  )
+
+const showLine = (asJson: boolean) => (line: LogLineInfo) =>
+  void process.stdout.write(
+    asJson ? `${JSON.stringify(line)}\n` : `${new Date(line.at).toISOString()} ${line.stream === "stdout" ? "out" : "err"} ${line.text}\n`
+  )
+
+const logs = Command.make(
+  "logs",
+  {
+    name: nameArg,
+    lines: Options.integer("lines").pipe(Options.withAlias("n"), Options.withDefault(50), Options.withDescription("How many lines from the end")),
+    follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Keep printing new lines")),
+    json
+  },
+  ({ follow, json, lines, name }) =>
+    follow
+      ? talk(ControlClient.stream(paths, { method: "logs", name, lines, follow: true }, showLine(json)))
+      : Effect.flatMap(send({ method: "logs", name, lines, follow: false }), (result) =>
+        Effect.sync(() => (result as ReadonlyArray<LogLineInfo>).forEach(showLine(json))))
+).pipe(Command.withDescription("Print a daemon's log (stdout and stderr, with times)"))
+
+const resurrect = Command.make("resurrect", { json }, ({ json }) =>
+  Effect.gen(function*() {
+    yield* ensure
+    const infos = (yield* send({ method: "resurrect" })) as ReadonlyArray<DaemonInfo>
+    return yield* json ? printJson(infos) : print(daemonTable(infos))
+  })).pipe(Command.withDescription("Start the supervisor and every daemon the registry says should run"))
+
+const shutdown = Command.make("shutdown", {}, () =>
+  Effect.gen(function*() {
+    yield* send({ method: "shutdown" })
+    const deadline = Date.now() + 15 * 60_000
+    while (existsSync(paths.socket) && Date.now() < deadline) yield* Effect.sleep("100 millis")
+    yield* print("duende: supervisor stopped (daemons stopped; the registry keeps them for `duende resurrect`)")
+  })).pipe(Command.withDescription("Stop every daemon and the supervisor"))
+
+const doctor = Command.make("doctor", { json }, ({ json }) =>
+  Effect.gen(function*() {
+    const tools = ["systemctl", "systemd-analyze", "journalctl", "launchctl", "runc", "crun", "podman", "docker", "qemu-system-x86_64", "tini"]
+    const which = (name: string) =>
+      (process.env.PATH ?? "").split(":").map((dir) => `${dir}/${name}`).find((path) => existsSync(path)) ?? null
+    let koffi: string
+    try {
+      createRequire(import.meta.url ?? __filename)("koffi")
+      koffi = process.platform === "linux" ? "available: the supervisor reaps orphans of daemons" : "available"
+    } catch {
+      koffi = "missing: orphans of daemons are reaped by PID 1 only"
+    }
+    const supervisor = yield* Effect.either(ControlClient.request(paths, { method: "ping" }))
+    const report = {
+      version,
+      node: process.version,
+      platform: Platform.detect(),
+      markers: Platform.survey(),
+      tools: Object.fromEntries(tools.map((tool) => [tool, which(tool)])),
+      koffi,
+      paths,
+      supervisor: supervisor._tag === "Right" ? { running: true, ...(supervisor.right as object) } : { running: false }
+    }
+    if (json) return yield* printJson(report)
+    yield* print(`duende ${version} on node ${process.version} (${process.platform}/${process.arch})`)
+    yield* print(
+      `platform    ${report.platform.kind}${report.platform.markers.length ? ` (${report.platform.markers.join(", ")})` : ""}`
+    )
+    for (const other of report.markers.filter((m) => m.kind !== report.platform.kind)) {
+      yield* print(`            also: ${other.kind} (${other.markers.join(", ")})`)
+    }
+    yield* print(`supervisor  ${report.supervisor.running ? `running (pid ${(report.supervisor as { pid?: number }).pid})` : "not running"}`)
+    yield* print(`            socket ${paths.socket}, state ${paths.home}`)
+    yield* print(`subreaper   koffi ${koffi}`)
+    for (const [tool, path] of Object.entries(report.tools)) yield* print(`${tool.padEnd(11)} ${path ?? "-"}`)
+  })).pipe(Command.withDescription("Show the detected platform, the tools found and the supervisor's state"))
+
+const run = Command.make(
+  "run",
+  { configs: Args.file({ name: "config", exists: "yes" }).pipe(Args.atLeast(1)) },
+  ({ configs }) =>
+    Effect.gen(function*() {
+      const loaded = yield* Effect.forEach(configs, loadConfig)
+      runForeground(paths, loaded)
+      return yield* Effect.never
+    })
+).pipe(Command.withDescription("Run daemons in the foreground, supervised; Ctrl-C stops them gracefully"))
+
+const supervisor = Command.make("supervisor", {}, () =>
+  Effect.zipRight(Effect.sync(() => Supervisor.runMain(paths)), Effect.never)).pipe(
+    Command.withDescription("Run the background supervisor in this process (started for you by `duende start`)")
+  )
+
+const duende = Command.make("duende").pipe(
+  Command.withDescription("Run and manage daemons written once with Duende"),
+  Command.withSubcommands([
+    run,
+    start,
+    simple("stop", "Stop a daemon (it stays registered)"),
+    simple("restart", "Stop and start a daemon"),
+    simple("reload", "Ask a daemon to reload (SIGHUP)"),
+    signal,
+    status,
+    ls,
+    logs,
+    rm,
+    resurrect,
+    shutdown,
+    doctor,
+    supervisor
+  ])
+)
+
+const cli = Command.run(duende, { name: "duende", version })
+
+const environment = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
+
+Effect.runFork(cli(process.argv).pipe(Effect.provide(environment))).addObserver((exit) => {
+  if (Exit.isSuccess(exit)) process.exit(0)
+  const failure = Option.getOrUndefined(Cause.failureOption(exit.cause)) as
+    | { readonly _tag?: string; readonly message?: string; readonly code?: number }
+    | undefined
+  if (failure?._tag === "CliFailure") {
+    process.stderr.write(`duende: ${failure.message}\n`)
+    process.exit(failure.code ?? 1)
+  }
+  // @effect/cli has already printed usage errors.
+  if (ValidationError.isValidationError(failure)) process.exit(2)
+  process.stderr.write(`duende: ${failure?.message ?? Cause.pretty(exit.cause)}\n`)
+  process.exit(1)
+})
