@@ -85,8 +85,8 @@ export const isSame = (pid: number, startedAt: number): boolean => {
 export const stopForeign = (pid: number, startedAt: number, timeout: Duration.Duration): Effect.Effect<boolean> =>
   Effect.gen(function*() {
     if (!pidRunning(pid) || !isSame(pid, startedAt)) return false
-    const alive = () => members(pid).map((p) => p.pid)
-    signalAll(pid, [pid, ...alive()], "SIGTERM")
+    const alive = () => members(pid)
+    signalAll(pid, alive(), "SIGTERM")
     const start = yield* Clock.currentTimeMillis
     const end = start + Duration.toMillis(timeout)
     while ((yield* Clock.currentTimeMillis) < end) {
@@ -94,6 +94,6 @@ export const stopForeign = (pid: number, startedAt: number, timeout: Duration.Du
       if (alive().length === 0) return true
       yield* Effect.sleep(Duration.millis(50))
     }
-    signalAll(pid, [pid, ...alive()], "SIGKILL")
+    signalAll(pid, alive(), "SIGKILL")
     return true
   })

@@ -263,8 +263,9 @@ const badValue = (leaf: (typeof leaves)[number]): fc.Arbitrary<unknown> => {
     case "number":
       return fc.oneof(
         notNumber,
-        fc.double({ max: leaf.min!, maxExcluded: true, noNaN: true }),
-        fc.double({ min: leaf.max!, minExcluded: true, noNaN: true })
+        // strictly outside [min, max]: -0 is not below 0
+        fc.double({ max: leaf.min!, maxExcluded: true, noNaN: true }).filter((n) => n < leaf.min!),
+        fc.double({ min: leaf.max!, minExcluded: true, noNaN: true }).filter((n) => n > leaf.max!)
       )
     case "enum":
       return fc.oneof(notString, fc.string().filter((s) => !leaf.values!.includes(s)))

@@ -117,7 +117,16 @@ const program = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>, sources: C
       ...(options.layer ? { layer: options.layer } : {})
     } as Parameters<typeof lifecycle.run<E, R>>[1])
   }).pipe(
-    Effect.tap((reason) => Effect.log(`exit ${ExitReason.exitCode(reason)}: ${ExitReason.describe(reason)}`)),
+    Effect.tap((reason) =>
+      Effect.zipRight(
+        // The exit is decided: a signal arriving while the scope closes must not kill the
+        // process with its default action and so change the exit status.
+        Effect.sync(() => {
+          for (const signal of ProcessSignals.handled) process.on(signal, () => undefined)
+        }),
+        Effect.log(`exit ${ExitReason.exitCode(reason)}: ${ExitReason.describe(reason)}`)
+      )
+    ),
     Effect.annotateLogs("daemon", daemon.name),
     Effect.scoped
   )

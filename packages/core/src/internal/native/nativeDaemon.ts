@@ -384,7 +384,7 @@ export class NativeDaemon {
   /** Ends the run's whole tree: SIGTERM, wait up to `grace` (extendable), SIGKILL, wait, reap. */
   private killTree(run: Run, grace: Duration.Duration): Effect.Effect<void> {
     return Effect.gen(this, function*() {
-      const members = () => living(treeOf(run.pid)).map((entry) => entry.pid)
+      const members = () => living(treeOf(run.pid))
       const gone = Effect.gen(function*() {
         const exited = yield* Deferred.isDone(run.exited)
         return exited && members().length === 0
@@ -402,7 +402,12 @@ export class NativeDaemon {
         })
       const graceful = yield* waitUntil(() => Math.max(start + graceMs, run.extendedUntil))
       if (!graceful) {
-        signalAll(run.pid, [run.pid, ...members()], "SIGKILL")
+        signalAll(run.pid, members(), "SIGKILL")
+        try {
+          process.kill(run.pid, "SIGKILL") // the main process, in case it left its group
+        } catch {
+          // gone
+        }
         const killedAt = yield* Clock.currentTimeMillis
         yield* waitUntil(() => killedAt + 5_000)
       }

@@ -39,8 +39,12 @@ export const treeOf = (root: number, processes: ReadonlyArray<ProcessEntry> = sc
 export const living = (tree: ReadonlyArray<ProcessEntry>): ReadonlyArray<ProcessEntry> =>
   tree.filter((entry) => entry.state !== "Z" && entry.state !== "X")
 
-/** Sends a signal to a process group and to each pid; "no such process" is not an error. */
-export const signalAll = (pgid: number, pids: ReadonlyArray<number>, signal: NodeJS.Signals): void => {
+/**
+ * Sends a signal to a process group, and to each member outside that group
+ * (one that changed its group). Members of the group get it once: a second
+ * SIGTERM would mean "force" to a Duende daemon.
+ */
+export const signalAll = (pgid: number, members: ReadonlyArray<ProcessEntry>, signal: NodeJS.Signals): void => {
   const attempt = (target: number) => {
     try {
       process.kill(target, signal)
@@ -49,5 +53,5 @@ export const signalAll = (pgid: number, pids: ReadonlyArray<number>, signal: Nod
     }
   }
   attempt(-pgid)
-  for (const pid of pids) attempt(pid)
+  for (const member of members) if (member.pgid !== pgid) attempt(member.pid)
 }
