@@ -13,6 +13,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Fiber from "effect/Fiber"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
@@ -162,6 +163,8 @@ interface Entry {
   scheduleState: unknown
   /** Holds the event subscription and the supervising fiber; closed on remove. */
   scope: Scope.CloseableScope
+  /** The restart waiting out its backoff, if any (at most one). */
+  pendingRestart: Fiber.RuntimeFiber<void> | undefined
 }
 
 /**
@@ -300,6 +303,25 @@ export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.S
       )
     })
 
+  /** Restarts in a fiber of its own, so the events of the daemon keep flowing while it waits out the backoff. */
+  const scheduleRestart = (entry: Entry, reason: string) =>
+    Effect.gen(function*() {
+      if (entry.pendingRestart !== undefined) return
+      const fiber = yield* Effect.forkIn(
+        Effect.ensuring(restartLater(entry, reason), Effect.sync(() => (entry.pendingRestart = undefined))),
+        entry.scope
+      )
+      entry.pendingRestart = fiber
+    })
+
+  const cancelRestart = (entry: Entry) =>
+    Effect.suspend(() => {
+      const pending = entry.pendingRestart
+      entry.pendingRestart = undefined
+      entry.nextRestartAt = undefined
+      return pending === undefined ? Effect.void : Fiber.interrupt(pending)
+    })
+
   const onExit = (entry: Entry, exit: ExitInfo) =>
     Effect.suspend(() => {
       if (entry.expectedExits > 0) {
@@ -308,7 +330,7 @@ export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.S
       }
       if (entry.desired !== "running" || shuttingDown) return Effect.void
       if (!RestartPolicy.shouldRestart(entry.config.restart.policy, exit, false)) return Effect.void
-      return restartLater(entry, exit.description)
+      return scheduleRestart(entry, exit.description)
     })
 
   const onUnhealthy = (entry: Entry, summary: string) =>
@@ -358,6 +380,7 @@ export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.S
 
   const startOne = (entry: Entry): Effect.Effect<void, AdapterError> =>
     Effect.gen(function*() {
+      yield* cancelRestart(entry)
       entry.desired = "running"
       entry.gaveUp = undefined
       entry.scheduleState = entry.schedule.initial
@@ -371,7 +394,7 @@ export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.S
   const stopOne = (entry: Entry, timeout?: Duration.Duration) =>
     Effect.gen(function*() {
       entry.desired = "stopped"
-      entry.nextRestartAt = undefined
+      yield* cancelRestart(entry)
       yield* publish({ _tag: "Changed", name: entry.handle.name, desired: "stopped" })
       yield* adapter.stop(entry.handle, timeout ?? entry.config.shutdownTimeout)
     })
@@ -411,7 +434,8 @@ export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.S
           expectedExits: 0,
           schedule,
           scheduleState: schedule.initial,
-          scope: entryScope
+          scope: entryScope,
+          pendingRestart: undefined
         }
         entries.set(config.name, entry)
         // Subscribe here, before anything can happen to the daemon; consume in the background.
@@ -477,8 +501,7 @@ export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.S
           level,
           (name) => {
             const entry = entries.get(name)!
-            entry.nextRestartAt = undefined
-            return adapter.stop(entry.handle, entry.config.shutdownTimeout).pipe(
+            return Effect.zipRight(cancelRestart(entry), adapter.stop(entry.handle, entry.config.shutdownTimeout)).pipe(
               Effect.catchAll((error) => Effect.logError(`stopping ${name} failed: ${error.message}`))
             )
           },

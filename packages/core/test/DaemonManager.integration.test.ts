@@ -85,7 +85,10 @@ describe("DaemonManager with the native adapter", () => {
       )
       yield* manager.start("clean")
       yield* manager.start("again")
-      const seen = yield* events((e) => e._tag === "Restarting" && e.name === "again")
+      const seen = [
+        ...(yield* events((e) => e._tag === "Daemon" && e.name === "clean" && e.event._tag === "Exited")),
+        ...(yield* events((e) => e._tag === "Restarting" && e.name === "again"))
+      ]
       expect(seen.some((e) => e._tag === "Restarting" && e.name === "clean")).toBe(false)
       expect((yield* manager.get("clean")).state.status._tag).toBe("Stopped")
       yield* manager.stop("again")

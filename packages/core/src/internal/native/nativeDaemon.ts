@@ -46,6 +46,8 @@ const cleanExit = (code: number | null, signal: Signal.Signal | null) =>
   (signal !== null && ["SIGHUP", "SIGINT", "SIGTERM", "SIGPIPE"].includes(signal))
 
 interface Run {
+  /** Set once the process has exited (a plain flag: status reads it often). */
+  ended: boolean
   readonly child: ChildProcess
   readonly pid: number
   readonly startedAt: number
@@ -97,7 +99,7 @@ export class NativeDaemon {
   }
 
   get running(): boolean {
-    return this.run !== undefined && !Effect.runSync(Deferred.isDone(this.run.exited))
+    return this.run !== undefined && !this.run.ended
   }
 
   state(): DaemonState {
@@ -165,6 +167,7 @@ export class NativeDaemon {
           )))
       }), (error) => Effect.sync(() => this.failedToSpawn(error.reason)))
       const run: Run = {
+        ended: false,
         child,
         pid: spawned,
         startedAt: now,
@@ -276,6 +279,7 @@ export class NativeDaemon {
     this.lastExit = exit
     if (run.stopRequested || (cleanExit(code, signal) && run.killedFor === undefined)) this.moveTo(DaemonStatus.Stopped())
     else this.moveTo(DaemonStatus.Failed({ reason: exit.description }))
+    run.ended = true
     this.publish({ _tag: "Exited", exit })
     Effect.runSync(Deferred.succeed(run.exited, exit))
     const stderr = run.recentErrors.length > 0 ? `; last stderr: ${run.recentErrors.slice(-3).join(" | ")}` : ""
