@@ -1,4 +1,23 @@
+import { defineConfig } from "tsup"
 import { packageConfig } from "../../tsup.config.base.js"
 
-// main.ts is the duende binary; index.ts the library surface (Supervisor, ControlClient…).
-export default packageConfig(["src/index.ts", "src/main.ts"], { splitting: true })
+export default [
+  // The library (Supervisor, ControlClient…): dependencies stay external, as for every package.
+  packageConfig(["src/index.ts"]),
+  // The duende binary: one bundled file, because a command is started often and
+  // Node's loader pays for every module file (about 600 ms for @effect/cli's, unbundled).
+  // koffi (native, optional) and jiti (it loads files of its own; only for TypeScript
+  // configs) stay outside the bundle.
+  defineConfig({
+    entry: { duende: "src/main.ts" },
+    format: ["esm"],
+    target: "node20",
+    platform: "node",
+    bundle: true,
+    noExternal: [/^(?!jiti$|koffi$)/],
+    splitting: true,
+    sourcemap: true,
+    clean: false,
+    banner: { js: "import { createRequire as __duendeRequire } from 'node:module'; const require = __duendeRequire(import.meta.url);" }
+  })
+]

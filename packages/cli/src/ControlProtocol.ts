@@ -30,7 +30,7 @@ export const Request = Schema.Union(
     name: Name
   }),
   Schema.Struct({ method: Schema.Literal("signal"), name: Name, signal: Schema.String }),
-  Schema.Struct({ method: Schema.Literal("list", "resurrect", "shutdown") }),
+  Schema.Struct({ method: Schema.Literal("list", "resurrect", "shutdown", "stats") }),
   Schema.Struct({
     method: Schema.Literal("logs"),
     name: Name,
@@ -77,6 +77,23 @@ export interface DaemonInfo {
   readonly command: ReadonlyArray<string>
   readonly configPath: string | null
   readonly logFile: string
+}
+
+/**
+ * The supervisor's own resource use, as `stats` reports it.
+ *
+ * @since 0.1.0
+ */
+export interface SupervisorStats {
+  readonly pid: number
+  readonly uptimeMs: number
+  readonly rssBytes: number
+  readonly cpuUserMs: number
+  readonly cpuSystemMs: number
+  /** Event-loop delay since the previous `stats` (or the start), in ms. */
+  readonly eventLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number }
+  readonly daemons: number
+  readonly running: number
 }
 
 /**

@@ -19,7 +19,8 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
-import type { DaemonInfo, ErrorInfo, LogLineInfo, Request } from "./ControlProtocol.js"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import type { DaemonInfo, ErrorInfo, LogLineInfo, Request, SupervisorStats } from "./ControlProtocol.js"
 import { serve } from "./internal/controlServer.js"
 import { Sampler } from "./internal/sampler.js"
 import type { Paths } from "./Paths.js"
@@ -35,6 +36,9 @@ class State {
   readonly entries = new Map<string, Registry.Entry>()
   readonly usage = new Map<string, { cpuPercent: number | null; memoryBytes: number }>()
   private readonly sampler = new Sampler()
+  /** The event loop's delay, sampled by Node every 10 ms (for `stats`). */
+  readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  readonly startedAt = Date.now()
 
   constructor(
     readonly paths: Paths,
@@ -248,6 +252,26 @@ class State {
         case "resurrect":
           return Effect.zipRight(manager.startAll, Effect.zipWith(manager.list, Clock.currentTimeMillis, (all, now) =>
             all.map((m) => this.info(m, now))))
+        case "stats":
+          return Effect.zipWith(manager.list, Clock.currentTimeMillis, (all, now): SupervisorStats => {
+            const cpu = process.cpuUsage()
+            const delay = {
+              p50: this.loopDelay.percentile(50) / 1e6,
+              p99: this.loopDelay.percentile(99) / 1e6,
+              max: this.loopDelay.max / 1e6
+            }
+            this.loopDelay.reset()
+            return {
+              pid: process.pid,
+              uptimeMs: now - this.startedAt,
+              rssBytes: process.memoryUsage.rss(),
+              cpuUserMs: cpu.user / 1000,
+              cpuSystemMs: cpu.system / 1000,
+              eventLoopDelayMs: delay,
+              daemons: all.length,
+              running: all.filter((m) => m.state.pid !== undefined).length
+            }
+          })
         case "shutdown":
           // Answer first; the graceful stop then runs as for SIGTERM.
           return Effect.sync(() => void setTimeout(() => process.kill(process.pid, "SIGTERM"), 50))
@@ -278,6 +302,8 @@ export const daemon = (paths: Paths) =>
         const manager = yield* DaemonManager.DaemonManager
         const saves = yield* Queue.sliding<void>(1)
         const state = new State(paths, manager, saves)
+        state.loopDelay.enable()
+        yield* Effect.addFinalizer(() => Effect.sync(() => state.loopDelay.disable()))
         yield* state.restore
         yield* state.saveNow
         yield* serve(paths.socket, paths.socketDirectory, (request, emit) => state.handle(request, emit))
