@@ -113,12 +113,15 @@ const measure = async (fn, ops) => {
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 const format = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0))
 
-// Same output size check: both render the same number of sample lines.
-const lines = (text) => text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length
+// Both must render the same samples (label order aside: prom-client puts "le" first).
+const samples = (text) =>
+  text.split("\n").filter((l) => l !== "" && !l.startsWith("#"))
+    .map((l) => l.replace(/\{([^}]*)\}/, (_, inner) => `{${inner.split(",").sort().join(",")}}`)).sort()
 const promText = await promRenderRegistry.metrics()
 const duendeText = renderRegistry.renderNow()
-if (lines(promText) !== lines(duendeText)) {
-  throw new Error(`render outputs differ in size: duende ${lines(duendeText)} lines, prom-client ${lines(promText)}`)
+const lines = (text) => samples(text).length
+if (JSON.stringify(samples(promText)) !== JSON.stringify(samples(duendeText))) {
+  throw new Error("the two registries render different samples: the render case would not compare like with like")
 }
 
 console.log(`node ${process.version}, prom-client ${require("prom-client/package.json").version}, ${rounds} interleaved rounds`)
