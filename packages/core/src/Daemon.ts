@@ -173,6 +173,14 @@ export type MainOptions<R> = LayerOption<R> & {
   readonly platform?: Layer.Layer<PlatformRuntime>
   /** Override the config's `pidFile`. */
   readonly pidFile?: string
+  /**
+   * Provides a tracer (and metric exporters) to the lifecycle, e.g.
+   * `OtelSdk.layer({ serviceName })` from `@duende/observe/otel`: each phase
+   * (init, run, shutdown, reload, health) becomes a span, parented to the
+   * supervisor's spawn span when it passed `TRACEPARENT`. Closed (flushed)
+   * before the process exits.
+   */
+  readonly telemetry?: Layer.Layer<never>
 }
 
 /**

@@ -37,6 +37,13 @@ export interface Options {
   readonly env?: Readonly<Record<string, string | undefined>>
   /** How long a command that is not a Duende daemon must stay up to count as ready (readiness "auto"; default 2s). */
   readonly readyGrace?: Duration.DurationInput
+  /**
+   * Starts each daemon inside a "duende.spawn" span and hands it the span as
+   * `TRACEPARENT`, so the daemon's spans join the supervisor's trace. Off by
+   * default: without a tracer that exports, daemons would point at parent
+   * spans nobody recorded.
+   */
+  readonly traceContext?: boolean
 }
 
 /**
@@ -68,6 +75,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
       logDirectory: options.logDirectory,
       env: options.env ?? process.env,
       readyGraceMs: Duration.toMillis(Duration.decode(options.readyGrace ?? Duration.seconds(2))),
+      traceContext: options.traceContext ?? false,
       reaper: reap,
       sessions: new Set<number>(),
       fork: <A, E>(effect: Effect.Effect<A, E>) => void fork(effect)

@@ -24,6 +24,16 @@ const config = (script: string, extra: Partial<Input> = {}) =>
   })
 const adapter = NativeAdapter.make({ logDirectory, readyGrace: "300 millis" })
 
+/** The traceparent line of a run under an adapter without traceContext, started inside a span. */
+const untracedTraceparent = Effect.gen(function*() {
+    const native = yield* adapter
+    const handle = yield* native.install(config("plain.mjs", { platform: { native: { ready: "started" } } }))
+    yield* native.start(handle).pipe(Effect.withSpan("supervisor"))
+    const line = yield* waitFor(() => Effect.runSync(native.logs(handle)).find((l) => l.text.startsWith("traceparent="))?.text)
+    yield* native.stop(handle, Duration.seconds(5))
+    return line
+  })
+
 /** Processes of a session still alive (not zombies) and zombies anywhere that belonged to it. */
 const sessionProcesses = (sid: number) => scanProcesses().filter((p) => p.sid === sid)
 const waitFor = <A>(f: () => A | undefined, ms = 10_000) =>
@@ -253,6 +263,26 @@ describe("NativeAdapter", () => {
       // stdout and the notify pipe are separate channels: the log line may come a little later
       yield* waitFor(() => (Effect.runSync(native.logs(handle)).some((l) => l.text === "reloaded") ? true : undefined))
       yield* native.stop(handle, Duration.seconds(5))
+    }))
+
+  it.scopedLive("passes its spawn span to the daemon as TRACEPARENT when asked to", () =>
+    Effect.gen(function*() {
+      const traced = yield* NativeAdapter.make({ logDirectory, traceContext: true })
+      const handle = yield* traced.install(config("plain.mjs", { platform: { native: { ready: "started" } } }))
+      const outer = yield* Effect.gen(function*() {
+        yield* traced.start(handle)
+        return yield* Effect.currentSpan
+      }).pipe(Effect.withSpan("supervisor"))
+      const line = yield* waitFor(() =>
+        Effect.runSync(traced.logs(handle)).find((l) => l.text.startsWith("traceparent="))?.text
+      )
+      const [version, traceId, spanId, flags] = line.slice("traceparent=".length).split("-")
+      expect([version, traceId, flags]).toEqual(["00", outer.traceId, "01"])
+      expect(spanId).toMatch(/^[0-9a-f]{16}$/)
+      expect(spanId).not.toBe(outer.spanId) // the child span: duende.spawn
+      yield* traced.stop(handle, Duration.seconds(5))
+      // without the option nothing is passed
+      expect(yield* untracedTraceparent).toBe("traceparent=none")
     }))
 
   it.scopedLive("rotates its log file by size and keeps N old files", () =>

@@ -67,6 +67,9 @@ export const run = <E, R>(
     const signals = yield* ProcessSignals
     const hooks = daemon.hooks
     let config: DaemonConfig = options.config
+    // Each phase is a span ("duende.init", …): exported when the app provides a tracer
+    // (e.g. @duende/observe's OtelSdk through runMain's telemetry option).
+    const span = (phase: string) => Effect.withSpan(`duende.${phase}`, { attributes: { "duende.daemon": daemon.name } })
     const status = yield* Ref.make<DaemonStatus.DaemonStatus>(DaemonStatus.Created())
     const stopRequested = yield* Deferred.make<StopCause>()
     const forced = yield* Deferred.make<"SIGTERM" | "SIGINT">()
@@ -194,7 +197,7 @@ export const run = <E, R>(
         const context = yield* Layer.buildWithScope(layer, initScope)
         const state = yield* Effect.provide(Scope.extend(hooks.init ? hooks.init(initContext) : Effect.void, initScope), context)
         return { context, state }
-      })
+      }).pipe(span("init"))
     )
     const initOutcome = yield* Effect.raceAll([
       Effect.map(Fiber.await(initFiber), (exit) => ({ _tag: "Done" as const, exit })),
@@ -249,7 +252,7 @@ export const run = <E, R>(
 
         const background = yield* Scope.make()
         if (hooks.health && config.health.enabled) {
-          const check = withContext(hooks.health(ctx))
+          const check = withContext(hooks.health(ctx)).pipe(span("health"))
           yield* Effect.forkIn(
             healthLoop({ check, settings: config.health, report: platform.health, current: health }),
             background
@@ -261,7 +264,7 @@ export const run = <E, R>(
         }
         yield* Effect.forkIn(reloadLoop(ctx, withContext), background)
 
-        const runFiber = yield* Effect.forkDaemon(withContext(hooks.run(ctx)))
+        const runFiber = yield* Effect.forkDaemon(withContext(hooks.run(ctx)).pipe(span("run")))
         const outcome = yield* Effect.raceAll([
           Effect.map(Fiber.await(runFiber), (exit) => ({ _tag: "Done" as const, exit })),
           Effect.map(Deferred.await(stopRequested), (cause) => ({ _tag: "Stop" as const, cause }))
@@ -292,7 +295,7 @@ export const run = <E, R>(
                 reason,
                 remaining: deadline ? deadline.remaining : Effect.succeed(Duration.zero)
               }
-              const exit = yield* Effect.exit(withContext(hooks.shutdown(shutdownContext)))
+              const exit = yield* Effect.exit(withContext(hooks.shutdown(shutdownContext)).pipe(span("shutdown")))
               if (Exit.isFailure(exit)) {
                 yield* Effect.logError("shutdown failed", exit.cause)
                 yield* Ref.update(failures, (list) => [...list, `shutdown failed: ${causeMessage(exit.cause)}`])
@@ -329,7 +332,7 @@ export const run = <E, R>(
           config: next.right,
           previousConfig: config
         }
-        const exit = yield* Effect.exit(withContext(reload(reloadContext)))
+        const exit = yield* Effect.exit(withContext(reload(reloadContext)).pipe(span("reload")))
         if (Exit.isSuccess(exit)) {
           config = next.right
           yield* Effect.log("reloaded")

@@ -115,7 +115,10 @@ const program = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>, sources: C
       config,
       ...(reloadConfig ? { reloadConfig } : {}),
       ...(options.layer ? { layer: options.layer } : {})
-    } as Parameters<typeof lifecycle.run<E, R>>[1])
+    } as Parameters<typeof lifecycle.run<E, R>>[1]).pipe(
+      // Around the lifecycle, so its forked fibers inherit the tracer; it closes (flushes) before exit.
+      Effect.provide(options.telemetry ?? Layer.empty)
+    )
   }).pipe(
     Effect.tap((reason) =>
       Effect.zipRight(

@@ -33,6 +33,8 @@ export interface Context {
   readonly logDirectory: string
   readonly env: Readonly<Record<string, string | undefined>>
   readonly readyGraceMs: number
+  /** Start inside a "duende.spawn" span and pass it on as TRACEPARENT. */
+  readonly traceContext: boolean
   readonly reaper: Reaper
   /** Sessions of every daemon started so far (the reaper reaps only their orphans). */
   readonly sessions: Set<number>
@@ -140,6 +142,15 @@ export class NativeDaemon {
         [notifyFdVariable]: "3",
         [configVariable]: toHandoff(config)
       })
+      if (this.context.traceContext) {
+        // W3C trace context: this spawn span becomes the parent of the daemon's spans.
+        const span = yield* Effect.option(Effect.currentSpan)
+        delete env.TRACEPARENT
+        delete env.TRACESTATE
+        if (Option.isSome(span)) {
+          env.TRACEPARENT = `00-${span.value.traceId}-${span.value.spanId}-${span.value.sampled ? "01" : "00"}`
+        }
+      }
       let child: ChildProcess
       try {
         child = spawn(config.command.program, [...config.command.args], {
@@ -188,7 +199,11 @@ export class NativeDaemon {
       this.wire(run)
       this.context.fork(this.readiness(run))
       return yield* Deferred.await(ready)
-    })
+    }).pipe(
+      this.context.traceContext
+        ? Effect.withSpan("duende.spawn", { attributes: { "duende.daemon": this.handle.name }, kind: "producer" })
+        : (effect) => effect
+    )
   }
 
   /** A command that could not even be run ends like a run that exited at once. */
