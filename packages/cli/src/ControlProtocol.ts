@@ -94,6 +94,8 @@ export interface SupervisorStats {
   readonly eventLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number }
   readonly daemons: number
   readonly running: number
+  /** The Prometheus endpoint, if on. */
+  readonly metrics: string | null
 }
 
 /**

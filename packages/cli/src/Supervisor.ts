@@ -10,6 +10,7 @@
 import { Daemon, type DaemonId, Signal } from "@duende/core"
 import { decodeEither, encode } from "@duende/core/DaemonConfigSchema"
 import { DaemonManager, NativeAdapter, ProcessTree } from "@duende/core/manager"
+import { HealthMonitor, MetricsRegistry, ProcessSampler, PrometheusServer, SupervisorMetrics } from "@duende/observe/manager"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -22,7 +23,6 @@ import { join } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import type { DaemonInfo, ErrorInfo, LogLineInfo, Request, SupervisorStats } from "./ControlProtocol.js"
 import { serve } from "./internal/controlServer.js"
-import { Sampler } from "./internal/sampler.js"
 import type { Paths } from "./Paths.js"
 import * as Registry from "./Registry.js"
 
@@ -35,7 +35,8 @@ const errorInfo = (error: { readonly _tag: string; readonly message: string }): 
 class State {
   readonly entries = new Map<string, Registry.Entry>()
   readonly usage = new Map<string, { cpuPercent: number | null; memoryBytes: number }>()
-  private readonly sampler = new Sampler()
+  /** Where the Prometheus endpoint listens (undefined when turned off). */
+  metricsUrl: string | undefined
   /** The event loop's delay, sampled by Node every 10 ms (for `stats`). */
   readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
   readonly startedAt = Date.now()
@@ -43,7 +44,9 @@ class State {
   constructor(
     readonly paths: Paths,
     readonly manager: DaemonManager.DaemonManager,
-    private readonly saves: Queue.Queue<void>
+    private readonly saves: Queue.Queue<void>,
+    private readonly sampler: ProcessSampler.ProcessSampler,
+    private readonly monitor: HealthMonitor.HealthMonitor
   ) {}
 
   requestSave = Effect.suspend(() => Queue.offer(this.saves, undefined))
@@ -113,6 +116,9 @@ class State {
               yield* Effect.log(`${event.name}: started (pid ${e.pid})`)
             }
             if (e._tag === "Exited") yield* Effect.log(`${event.name}: ${e.exit.description}`)
+            if (e._tag === "Health") {
+              yield* this.monitor.record(event.name, { state: e.state, summary: e.summary, at: e.at })
+            }
             if (e._tag === "WatchdogMissed") yield* Effect.logWarning(`${event.name}: missed its watchdog (${e.timeoutMs}ms)`)
             return
           }
@@ -129,10 +135,9 @@ class State {
     })
   )
 
-  /** Samples cpu and memory of every running daemon every 2 seconds. */
+  /** Samples every running daemon's process tree every 2 seconds (cpu %, memory; memory anomalies). */
   sampleLoop = Effect.forever(
     Effect.gen(this, function*() {
-      const now = yield* Clock.currentTimeMillis
       const managed = yield* this.manager.list.pipe(Effect.orElseSucceed(() => []))
       for (const daemon of managed) {
         const pid = daemon.state.pid
@@ -140,7 +145,10 @@ class State {
           this.usage.delete(daemon.handle.name)
           continue
         }
-        this.usage.set(daemon.handle.name, this.sampler.sample(pid, ProcessTree.members(pid).map((p) => p.pid), now))
+        const sample = yield* Effect.option(this.sampler.sampleTree(pid))
+        if (sample._tag === "None") continue
+        this.usage.set(daemon.handle.name, { cpuPercent: sample.value.cpuPercent ?? null, memoryBytes: sample.value.residentBytes })
+        yield* this.monitor.recordProcess(daemon.handle.name, sample.value)
       }
       yield* Effect.sleep(Duration.seconds(2))
     })
@@ -223,7 +231,7 @@ class State {
     const run = ((): Effect.Effect<unknown, { readonly _tag: string; readonly message: string }> => {
       switch (request.method) {
         case "ping":
-          return Effect.succeed({ pid: process.pid })
+          return Effect.succeed({ pid: process.pid, metrics: this.metricsUrl ?? null })
         case "add":
           return this.add(request.config, request.configPath, request.start)
         case "start":
@@ -269,7 +277,8 @@ class State {
               cpuSystemMs: cpu.system / 1000,
               eventLoopDelayMs: delay,
               daemons: all.length,
-              running: all.filter((m) => m.state.pid !== undefined).length
+              running: all.filter((m) => m.state.pid !== undefined).length,
+              metrics: this.metricsUrl ?? null
             }
           })
         case "shutdown":
@@ -294,14 +303,14 @@ class State {
  * @since 0.1.0
  */
 export const daemon = (paths: Paths) =>
-  Daemon.make<State, unknown, DaemonManager.DaemonManager>({
+  Daemon.make<State, unknown, DaemonManager.DaemonManager | ProcessSampler.ProcessSampler | HealthMonitor.HealthMonitor>({
     name: "duende-supervisor",
     init: () =>
       Effect.gen(function*() {
         mkdirSync(paths.logs, { recursive: true, mode: 0o700 })
         const manager = yield* DaemonManager.DaemonManager
         const saves = yield* Queue.sliding<void>(1)
-        const state = new State(paths, manager, saves)
+        const state = new State(paths, manager, saves, yield* ProcessSampler.ProcessSampler, yield* HealthMonitor.HealthMonitor)
         state.loopDelay.enable()
         yield* Effect.addFinalizer(() => Effect.sync(() => state.loopDelay.disable()))
         yield* state.restore
@@ -310,7 +319,8 @@ export const daemon = (paths: Paths) =>
         yield* Effect.forkScoped(state.watch)
         yield* Effect.forkScoped(state.saver)
         yield* Effect.forkScoped(state.sampleLoop)
-        yield* Effect.log(`listening on ${paths.socket}`)
+        state.metricsUrl = yield* serveMetrics(manager)
+        yield* Effect.log(`listening on ${paths.socket}${state.metricsUrl ? `; metrics on ${state.metricsUrl}` : ""}`)
         return state
       }),
     run: (ctx) =>
@@ -326,8 +336,40 @@ export const daemon = (paths: Paths) =>
   })
 
 /**
+ * The Prometheus endpoint for every daemon, on loopback: `DUENDE_METRICS_PORT`
+ * (default 9464; a free port when that one is taken; "off" for none).
+ */
+const serveMetrics = (manager: DaemonManager.DaemonManager) =>
+  Effect.gen(function*() {
+    const setting = process.env.DUENDE_METRICS_PORT ?? "9464"
+    if (setting === "off") return undefined
+    const registry = yield* MetricsRegistry.make()
+    yield* SupervisorMetrics.register(registry, {
+      daemons: Effect.map(manager.list, (all) =>
+        all.map((m) => ({
+          name: m.handle.name,
+          pid: m.state.pid,
+          startedAt: m.state.startedAt,
+          restarts: m.restarts,
+          health: m.state.health
+        })))
+    })
+    const server = yield* PrometheusServer.make(registry, { port: Number(setting) }).pipe(
+      Effect.catchAll((error) =>
+        Effect.zipRight(
+          Effect.logWarning(`metrics port ${setting} unavailable (${error.message}); using a free port`),
+          PrometheusServer.make(registry, { port: 0 })
+        )
+      )
+    )
+    return server.url
+  }).pipe(Effect.catchAll((error) => Effect.as(Effect.logError(`no metrics endpoint: ${error.message}`), undefined)))
+
+/**
  * Runs the supervisor as this process's main program (the hidden
- * `duende supervisor` command): one per user, guarded by a PID file.
+ * `duende supervisor` command): one per user, guarded by a PID file. With
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` set, it exports its spans and passes each
+ * daemon its spawn span as `TRACEPARENT`.
  *
  * @example
  * ```ts
@@ -338,9 +380,27 @@ export const daemon = (paths: Paths) =>
  *
  * @since 0.1.0
  */
-export const runMain = (paths: Paths): void =>
+export const runMain = (paths: Paths): void => {
+  const tracing = (process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? "") !== ""
   Daemon.runMain(daemon(paths), {
-    layer: DaemonManager.layer.pipe(Layer.provide(NativeAdapter.layer({ logDirectory: paths.logs }))),
+    layer: Layer.mergeAll(
+      DaemonManager.layer.pipe(
+        Layer.provide(NativeAdapter.layer({ logDirectory: paths.logs, traceContext: tracing }))
+      ),
+      ProcessSampler.layer(),
+      HealthMonitor.layer()
+    ),
     pidFile: paths.supervisorPidFile,
-    config: { shutdownTimeout: "10m", initTimeout: "10m", health: { enabled: false } }
+    config: { shutdownTimeout: "10m", initTimeout: "10m", health: { enabled: false } },
+    ...(tracing
+      ? {
+        telemetry: Layer.unwrapEffect(
+          Effect.map(
+            Effect.promise(() => import("@duende/observe/otel")),
+            ({ OtelSdk }) => OtelSdk.layer({ serviceName: "duende-supervisor" })
+          )
+        )
+      }
+      : {})
   })
+}

@@ -190,6 +190,8 @@ const doctor = Command.make("doctor", { json }, ({ json }) =>
     }
     yield* print(`supervisor  ${report.supervisor.running ? `running (pid ${(report.supervisor as { pid?: number }).pid})` : "not running"}`)
     yield* print(`            socket ${paths.socket}, state ${paths.home}`)
+    const metrics = (report.supervisor as { metrics?: string | null }).metrics
+    if (metrics) yield* print(`metrics     ${metrics}`)
     yield* print(`subreaper   koffi ${koffi}`)
     for (const [tool, path] of Object.entries(report.tools)) yield* print(`${tool.padEnd(11)} ${path ?? "-"}`)
   })).pipe(Command.withDescription("Show the detected platform, the tools found and the supervisor's state"))

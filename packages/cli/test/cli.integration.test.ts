@@ -93,6 +93,11 @@ describe("duende with a background supervisor", () => {
 
     const doctor = JSON.parse((await duende(home, "doctor", "--json")).stdout)
     expect(doctor).toMatchObject({ node: process.version, supervisor: { running: true }, paths: { home } })
+    // The supervisor's Prometheus endpoint, on loopback, covers the daemon.
+    expect(doctor.supervisor.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+    const exposition = await fetch(doctor.supervisor.metrics).then((r) => r.text())
+    expect(exposition).toMatch(/^duende_daemon_up\{daemon="ticker"\} 1$/m)
+    expect(exposition).toMatch(/^duende_daemon_resident_memory_bytes\{daemon="ticker"\} \d+$/m)
     expect(doctor.tools.runc === null || typeof doctor.tools.runc === "string").toBe(true)
 
     expect((await duende(home, "restart", "ticker")).code).toBe(0)
