@@ -10,7 +10,8 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs"
+import { readFileSync, renameSync } from "node:fs"
+import { mkdir, open, rename } from "node:fs/promises"
 import { dirname } from "node:path"
 
 /**
@@ -116,9 +117,12 @@ export const load = (path: string): Effect.Effect<Loaded> =>
     return { entries: [], warnings }
   })
 
+let saves = 0
+
 /**
  * Writes the registry atomically, keeping the previous file as `.bak`. At every
- * moment either the file or its backup is complete and valid.
+ * moment either the file or its backup is complete and valid. Callers that may
+ * save concurrently must serialize their saves (the supervisor does).
  *
  * @example
  * ```ts
@@ -131,25 +135,26 @@ export const load = (path: string): Effect.Effect<Loaded> =>
  * @since 0.1.0
  */
 export const save = (path: string, entries: ReadonlyArray<Entry>): Effect.Effect<void, RegistryError> =>
-  Effect.try({
-    try: () => {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-      const temp = `${path}.tmp-${process.pid}`
-      const fd = openSync(temp, "w", 0o600)
+  Effect.tryPromise({
+    // Non-blocking I/O: a supervisor in a crash storm saves often and must not stall its event loop.
+    try: async () => {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+      const temp = `${path}.tmp-${process.pid}-${++saves}`
+      const file = await open(temp, "w", 0o600)
       try {
-        writeSync(fd, `${JSON.stringify({ version: 1, daemons: entries }, null, 2)}\n`)
-        fsyncSync(fd)
+        await file.writeFile(`${JSON.stringify({ version: 1, daemons: entries }, null, 2)}\n`)
+        await file.sync()
       } finally {
-        closeSync(fd)
+        await file.close()
       }
       const current = parse(path)
-      if (current !== undefined && "entries" in current) renameSync(path, `${path}.bak`)
-      renameSync(temp, path)
-      const dir = openSync(dirname(path), "r")
+      if (current !== undefined && "entries" in current) await rename(path, `${path}.bak`)
+      await rename(temp, path)
+      const dir = await open(dirname(path), "r")
       try {
-        fsyncSync(dir)
+        await dir.sync()
       } finally {
-        closeSync(dir)
+        await dir.close()
       }
     },
     catch: (error) => new RegistryError({ path, reason: (error as Error).message })

@@ -49,8 +49,23 @@ class State {
     private readonly monitor: HealthMonitor.HealthMonitor
   ) {}
 
+  /** One save at a time; saves that wait together are done as one (group commit). */
+  private readonly saving = Effect.unsafeMakeSemaphore(1)
+  private requested = 0
+  private completed = 0
   requestSave = Effect.suspend(() => Queue.offer(this.saves, undefined))
-  saveNow = Effect.suspend(() => Registry.save(this.paths.registry, [...this.entries.values()]))
+  /** Saves the registry; returns once a save that started after this call has finished. */
+  saveNow = Effect.suspend(() => {
+    const mine = ++this.requested
+    return this.saving.withPermits(1)(Effect.suspend(() => {
+      if (this.completed >= mine) return Effect.void // a later save already wrote this change
+      const covers = this.requested
+      return Effect.tap(
+        Registry.save(this.paths.registry, [...this.entries.values()]),
+        () => Effect.sync(() => (this.completed = covers))
+      )
+    }))
+  })
 
   /** Loads the registry, stops what a dead supervisor left running, registers every daemon. */
   restore = Effect.gen(this, function*() {
@@ -126,29 +141,35 @@ class State {
       }))
   }).pipe(Effect.scoped)
 
-  /** Saves the registry when asked, at most every 50 ms. */
+  /**
+   * Saves the registry when something changed by itself (a daemon's new pid, a
+   * restart's desired state), at most once a second: in a crash storm that is
+   * many changes. What a user asks for is saved at once (see `handle`).
+   */
   saver = Effect.forever(
     Effect.gen(this, function*() {
       yield* Queue.take(this.saves)
       yield* this.saveNow.pipe(Effect.catchAll((error) => Effect.logError(error.message)))
-      yield* Effect.sleep(Duration.millis(50))
+      yield* Effect.sleep(Duration.seconds(1))
     })
   )
 
-  /** Samples every running daemon's process tree every 2 seconds (cpu %, memory; memory anomalies). */
+  /** Samples every running daemon's process tree every 2 seconds, reading /proc once (cpu %, memory; memory anomalies). */
   sampleLoop = Effect.forever(
     Effect.gen(this, function*() {
       const managed = yield* this.manager.list.pipe(Effect.orElseSucceed(() => []))
+      const running = managed.filter((daemon) => daemon.state.pid !== undefined)
+      const samples = yield* this.sampler.sampleTrees(running.map((daemon) => daemon.state.pid!)).pipe(
+        Effect.orElseSucceed(() => new Map<number, never>())
+      )
       for (const daemon of managed) {
-        const pid = daemon.state.pid
-        if (pid === undefined) {
+        const sample = daemon.state.pid === undefined ? undefined : samples.get(daemon.state.pid)
+        if (sample === undefined) {
           this.usage.delete(daemon.handle.name)
           continue
         }
-        const sample = yield* Effect.option(this.sampler.sampleTree(pid))
-        if (sample._tag === "None") continue
-        this.usage.set(daemon.handle.name, { cpuPercent: sample.value.cpuPercent ?? null, memoryBytes: sample.value.residentBytes })
-        yield* this.monitor.recordProcess(daemon.handle.name, sample.value)
+        this.usage.set(daemon.handle.name, { cpuPercent: sample.cpuPercent ?? null, memoryBytes: sample.residentBytes })
+        yield* this.monitor.recordProcess(daemon.handle.name, sample)
       }
       yield* Effect.sleep(Duration.seconds(2))
     })
@@ -183,6 +204,19 @@ class State {
       logFile: join(this.paths.logs, `${handle.name}.log`)
     }
   }
+
+  /** Brings the registry's desired states in line with the manager's and saves now. */
+  syncDesired = Effect.gen(this, function*() {
+    for (const managed of yield* this.manager.list.pipe(Effect.orElseSucceed(() => []))) {
+      const entry = this.entries.get(managed.handle.name)
+      if (entry !== undefined) this.entries.set(managed.handle.name, { ...entry, desired: managed.desired })
+    }
+    yield* this.saveNow.pipe(Effect.catchAll((error) => Effect.logError(error.message)))
+  })
+
+  /** Runs a user's operation, then saves the registry before answering (nothing asked for is lost). */
+  saved = <E>(operation: Effect.Effect<unknown, E>, name: string) =>
+    Effect.zipRight(Effect.zipRight(operation, this.syncDesired), this.infoOf(name))
 
   infoOf = (name: string) =>
     Effect.zipWith(this.manager.get(name), Clock.currentTimeMillis, (managed, now) => this.info(managed, now))
@@ -235,11 +269,11 @@ class State {
         case "add":
           return this.add(request.config, request.configPath, request.start)
         case "start":
-          return Effect.zipRight(manager.start(request.name), this.infoOf(request.name))
+          return this.saved(manager.start(request.name), request.name)
         case "stop":
-          return Effect.zipRight(manager.stop(request.name), this.infoOf(request.name))
+          return this.saved(manager.stop(request.name), request.name)
         case "restart":
-          return Effect.zipRight(manager.restart(request.name), this.infoOf(request.name))
+          return this.saved(manager.restart(request.name), request.name)
         case "reload":
           return Effect.zipRight(manager.reload(request.name), this.infoOf(request.name))
         case "remove":
@@ -258,8 +292,10 @@ class State {
         case "logs":
           return this.logs(request.name, request.lines, request.follow, emit)
         case "resurrect":
-          return Effect.zipRight(manager.startAll, Effect.zipWith(manager.list, Clock.currentTimeMillis, (all, now) =>
-            all.map((m) => this.info(m, now))))
+          return Effect.zipRight(
+            Effect.zipRight(manager.startAll, this.syncDesired),
+            Effect.zipWith(manager.list, Clock.currentTimeMillis, (all, now) => all.map((m) => this.info(m, now)))
+          )
         case "stats":
           return Effect.zipWith(manager.list, Clock.currentTimeMillis, (all, now): SupervisorStats => {
             const cpu = process.cpuUsage()
@@ -388,7 +424,7 @@ export const runMain = (paths: Paths): void => {
         Layer.provide(NativeAdapter.layer({ logDirectory: paths.logs, traceContext: tracing }))
       ),
       ProcessSampler.layer(),
-      HealthMonitor.layer()
+      HealthMonitor.layer({ historySize: 256 })
     ),
     pidFile: paths.supervisorPidFile,
     config: { shutdownTimeout: "10m", initTimeout: "10m", health: { enabled: false } },

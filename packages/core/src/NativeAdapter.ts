@@ -134,8 +134,9 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
             return existing.handle
           }
           const handle: DaemonHandle = { id: id ?? DaemonId.random(), name: config.name, platform: "native", ref: config.name }
-          const events = yield* PubSub.sliding<DaemonEvent>(1024)
-          const lines = yield* PubSub.sliding<LogLine>(4096)
+          // Sliding: a slow subscriber loses the oldest, never stalls the daemon. Small: one per daemon.
+          const events = yield* PubSub.sliding<DaemonEvent>(128)
+          const lines = yield* PubSub.sliding<LogLine>(512)
           daemons.set(config.name, new NativeDaemon(handle, config, context, events, lines))
           return handle
         }),

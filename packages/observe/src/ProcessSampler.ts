@@ -70,6 +70,11 @@ export interface ProcessSampler {
    * parent died stay counted). The sampling process itself is left out.
    */
   readonly sampleTree: (pid: number) => Effect.Effect<ProcessSample, SamplingError>
+  /**
+   * Several trees at once, reading the process table once: what a supervisor
+   * calls for all its daemons. Roots that are gone are left out of the result.
+   */
+  readonly sampleTrees: (pids: ReadonlyArray<number>) => Effect.Effect<ReadonlyMap<number, ProcessSample>, SamplingError>
   /** Drops what the sampler remembers about `pid` (when its daemon is removed). */
   readonly forget: (pid: number) => Effect.Effect<void>
 }
@@ -215,6 +220,21 @@ export const make = (options: Options = {}): Effect.Effect<ProcessSampler, never
           const members = treeOf(pid, rows, process.pid)
           const readings = yield* source.read(members)
           return yield* measure(`tree:${pid}`, pid, true, readings)
+        }),
+      sampleTrees: (pids) =>
+        Effect.gen(function*() {
+          const rows = yield* source.table
+          const trees = pids.map((pid) => ({ pid, members: treeOf(pid, rows, process.pid) }))
+          const readings = yield* source.read([...new Set(trees.flatMap((tree) => tree.members))])
+          const byPid = new Map(readings.map((reading) => [reading.pid, reading]))
+          const samples = new Map<number, ProcessSample>()
+          for (const tree of trees) {
+            const mine = tree.members.flatMap((member) => byPid.get(member) ?? [])
+            const measured = yield* Effect.either(measure(`tree:${tree.pid}`, tree.pid, true, mine))
+            if (measured._tag === "Right") samples.set(tree.pid, measured.right)
+            else if (measured.left._tag !== "ProcessNotFound") return yield* Effect.fail(measured.left)
+          }
+          return samples as ReadonlyMap<number, ProcessSample>
         }),
       forget: (pid) =>
         Effect.sync(() => {

@@ -109,16 +109,34 @@ export const ProcessSource: Context.Tag<ProcessSource, ProcessSource> = Context.
 export const procfsSource: ProcessSource = {
   kind: "procfs",
   read: (pids) =>
-    Effect.sync(() => {
-      const readings: Array<Reading> = []
-      for (const pid of pids) {
-        const reading = procfs.read(pid)
-        if (reading !== undefined) readings.push(reading)
-      }
-      return readings
-    }),
-  table: Effect.sync(procfs.table)
+    Effect.map(
+      inChunks(pids, (pid) => procfs.read(pid)),
+      (readings) => readings.filter((reading): reading is Reading => reading !== undefined)
+    ),
+  table: Effect.flatMap(Effect.sync(procfs.processNames), (names) =>
+    Effect.map(inChunks(names, procfs.row), (rows) => rows.filter((row): row is TableRow => row !== undefined)))
 }
+
+/** A real turn of the event loop (not a Clock sleep: it works the same under TestClock). */
+const turn = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/**
+ * Reads /proc entries synchronously (fast: the kernel makes them on read) but
+ * gives the event loop a turn every 64 processes, so sampling thousands of
+ * processes never stalls the process that samples (a supervisor).
+ */
+const inChunks = <A, B>(items: ReadonlyArray<A>, f: (item: A) => B): Effect.Effect<ReadonlyArray<B>> =>
+  Effect.gen(function*() {
+    const out: Array<B> = []
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0 && i % 64 === 0) yield* turn
+      out.push(f(items[i]!))
+    }
+    return out
+  })
 
 const runPs = (args: ReadonlyArray<string>): Effect.Effect<string, SamplingFailed> =>
   Effect.async<string, SamplingFailed>((resume, signal) => {

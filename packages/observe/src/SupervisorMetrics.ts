@@ -106,13 +106,21 @@ export const register = (
       up, restarts, uptime, healthy, failures, failureRate, cpuSeconds, cpuPercent, resident, virtual, threads,
       fds, ioRead, ioWrite, diskRead, diskWrite, processes, state
     ]
-    const sample = options.tree === false ? sampler.sample : sampler.sampleTree
+    // One read of the process table per scrape for all daemons (trees), or one read per main process.
+    const sampleAll = (pids: ReadonlyArray<number>): Effect.Effect<ReadonlyMap<number, ProcessSampler.ProcessSample>> =>
+      options.tree === false
+        ? Effect.map(
+          Effect.forEach(pids, (pid) => Effect.option(sampler.sample(pid))),
+          (samples) => new Map(samples.flatMap((s) => (s._tag === "Some" ? [[s.value.pid, s.value] as const] : [])))
+        )
+        : Effect.orElseSucceed(sampler.sampleTrees(pids), () => new Map())
 
     const collect = Effect.gen(function*() {
       const listed = yield* Effect.either(options.daemons)
       for (const family of families) family.clear()
       if (Either.isLeft(listed)) return yield* Effect.logWarning("metrics: cannot list the daemons", listed.left)
       const now = yield* Clock.currentTimeMillis
+      const taken = yield* sampleAll(listed.right.flatMap((daemon) => (daemon.pid === undefined ? [] : [daemon.pid])))
       for (const daemon of listed.right) {
         const labels = { daemon: daemon.name }
         if (daemon.restarts !== undefined) restarts.inc(labels, daemon.restarts)
@@ -124,12 +132,11 @@ export const register = (
           failures.inc(labels, stats.failures)
           if (stats.checks > 0) failureRate.set(labels, yield* monitor.value.failureRate(daemon.name))
         }
-        const taken = daemon.pid === undefined ? undefined : yield* Effect.either(sample(daemon.pid))
-        if (taken === undefined || Either.isLeft(taken)) {
+        const s = daemon.pid === undefined ? undefined : taken.get(daemon.pid)
+        if (s === undefined) {
           up.set(labels, 0)
           continue
         }
-        const s = taken.right
         up.set(labels, 1)
         if (daemon.startedAt !== undefined) uptime.set(labels, Math.max(0, (now - daemon.startedAt) / 1000))
         cpuSeconds.inc(labels, s.cpuSeconds)

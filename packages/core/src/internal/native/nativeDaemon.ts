@@ -25,7 +25,8 @@ import { toHandoff } from "../handoff.js"
 import { configVariable, decode, type NotifyMessage, notifyFdVariable } from "../notifyProtocol.js"
 import { resolveAccount } from "./accounts.js"
 import { httpOnce, tcpOnce } from "./probe.js"
-import { living, signalAll, treeOf } from "./processTree.js"
+import { pidRunning } from "../procfs.js"
+import { groupHasMembers, living, signalAll, treeOf } from "./processTree.js"
 import type { Reaper } from "./reaper.js"
 import { RotatingLog, tail } from "./rotatingLog.js"
 
@@ -302,9 +303,12 @@ export class NativeDaemon {
       ? run.killedFor
       : `${exit.description} before it was ready${stderr}`
     Effect.runSync(Deferred.fail(run.ready, new StartFailed({ name: this.handle.name, reason })))
-    // Whatever the daemon left behind in its session goes too, and its zombies are reaped.
-    if (!run.stopRequested) this.context.fork(this.killTree(run, Duration.millis(this.shutdownBoundMs())))
-    else this.context.reaper.reap(this.context.sessions)
+    // Whatever the daemon left behind in its group and session goes too, and its zombies are
+    // reaped. Usually nothing is left: the group signal then fails with ESRCH and /proc is
+    // not scanned (a crash storm must not stall the supervisor).
+    if (!run.stopRequested && groupHasMembers(run.pid)) {
+      this.context.fork(this.killTree(run, Duration.millis(this.shutdownBoundMs())))
+    } else this.context.reaper.reap(this.context.sessions)
   }
 
   private shutdownBoundMs(): number {
@@ -400,28 +404,36 @@ export class NativeDaemon {
     })
   }
 
-  /** Ends the run's whole tree: SIGTERM, wait up to `grace` (extendable), SIGKILL, wait, reap. */
+  /**
+   * Ends the run's whole tree: SIGTERM, wait up to `grace` (extendable), SIGKILL,
+   * wait, reap. /proc is scanned only to find members outside the process group
+   * (once, and again before SIGKILL); waiting checks the group with signal 0 and
+   * those few pids, so a thousand daemons stopping at once do not stall the loop.
+   */
   private killTree(run: Run, grace: Duration.Duration): Effect.Effect<void> {
     return Effect.gen(this, function*() {
-      const members = () => living(treeOf(run.pid))
-      const gone = Effect.gen(function*() {
-        const exited = yield* Deferred.isDone(run.exited)
-        return exited && members().length === 0
-      })
-      const start = yield* Clock.currentTimeMillis
-      const graceMs = Duration.toMillis(grace)
-      if (graceMs > 0) signalAll(run.pid, members(), "SIGTERM")
+      let outside: ReadonlyArray<number> = []
+      const scan = () => {
+        const members = living(treeOf(run.pid))
+        outside = members.filter((entry) => entry.pgid !== run.pid).map((entry) => entry.pid)
+        return members
+      }
+      const gone = () => run.ended && !groupHasMembers(run.pid) && outside.every((pid) => !pidRunning(pid))
       const waitUntil = (end: () => number): Effect.Effect<boolean> =>
         Effect.gen(function*() {
           while (true) {
-            if (yield* gone) return true
+            if (gone()) return true
             if ((yield* Clock.currentTimeMillis) >= end()) return false
             yield* Effect.sleep(Duration.millis(25))
           }
         })
+      const start = yield* Clock.currentTimeMillis
+      const graceMs = Duration.toMillis(grace)
+      const members = scan()
+      if (graceMs > 0) signalAll(run.pid, members, "SIGTERM")
       const graceful = yield* waitUntil(() => Math.max(start + graceMs, run.extendedUntil))
       if (!graceful) {
-        signalAll(run.pid, members(), "SIGKILL")
+        signalAll(run.pid, scan(), "SIGKILL")
         try {
           process.kill(run.pid, "SIGKILL") // the main process, in case it left its group
         } catch {

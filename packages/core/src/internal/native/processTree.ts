@@ -55,3 +55,13 @@ export const signalAll = (pgid: number, members: ReadonlyArray<ProcessEntry>, si
   attempt(-pgid)
   for (const member of members) if (member.pgid !== pgid) attempt(member.pid)
 }
+
+/** Whether any process is still in a process group (signal 0 to the group: ESRCH when it is empty). */
+export const groupHasMembers = (pgid: number): boolean => {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}

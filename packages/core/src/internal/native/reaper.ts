@@ -10,7 +10,31 @@
  * @internal
  */
 import { createRequire } from "node:module"
-import { scanProcesses } from "../procfs.js"
+import { readdirSync, readFileSync } from "node:fs"
+import { parseStat, type ProcessEntry, scanProcesses } from "../procfs.js"
+
+/**
+ * This process's children (its own and the orphans it adopted as subreaper),
+ * from /proc/self/task/<tid>/children: a few files, not all of /proc. Falls
+ * back to a full scan where the kernel lacks that file.
+ */
+const ownChildren = (): ReadonlyArray<ProcessEntry> => {
+  let pids: Array<number>
+  try {
+    pids = readdirSync("/proc/self/task").flatMap((tid) =>
+      readFileSync(`/proc/self/task/${tid}/children`, "utf8").split(" ").filter((p) => p !== "").map(Number)
+    )
+  } catch {
+    return scanProcesses().filter((entry) => entry.ppid === process.pid)
+  }
+  return pids.flatMap((pid) => {
+    try {
+      return [parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"))].filter((e): e is ProcessEntry => e !== undefined)
+    } catch {
+      return []
+    }
+  })
+}
 
 export interface Reaper {
   /** Whether this process is a subreaper (false off Linux or without koffi). */
@@ -52,8 +76,8 @@ const load = (): Reaper => {
       reason: undefined,
       reap: (sessions) => {
         let reaped = 0
-        for (const entry of scanProcesses()) {
-          if (entry.ppid !== process.pid || entry.state !== "Z") continue
+        for (const entry of ownChildren()) {
+          if (entry.state !== "Z") continue
           if (!sessions.has(entry.sid) || entry.pid === entry.sid) continue
           if (waitpid(entry.pid, [0], WNOHANG) === entry.pid) reaped++
         }
