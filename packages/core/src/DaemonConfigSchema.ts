@@ -314,6 +314,191 @@ export const Readiness = Schema.transformOrFail(
 export type Readiness = Schema.Schema.Type<typeof Readiness>
 
 /**
+ * The hardening directives Duende puts in a systemd unit by default; each can
+ * be turned off by name in `platform.systemd.hardening`.
+ *
+ * @since 0.1.0
+ */
+export const systemdHardeningDirectives = [
+  "DynamicUser",
+  "NoNewPrivileges",
+  "ProtectSystem",
+  "ProtectHome",
+  "PrivateTmp",
+  "PrivateDevices",
+  "PrivateUsers",
+  "PrivateMounts",
+  "PrivateIPC",
+  "ProtectKernelTunables",
+  "ProtectKernelModules",
+  "ProtectKernelLogs",
+  "ProtectControlGroups",
+  "ProtectClock",
+  "ProtectHostname",
+  "ProtectProc",
+  "RestrictNamespaces",
+  "RestrictRealtime",
+  "RestrictSUIDSGID",
+  "LockPersonality",
+  "RemoveIPC",
+  "KeyringMode",
+  "DevicePolicy",
+  "SystemCallArchitectures",
+  "SystemCallFilter",
+  "SystemCallErrorNumber",
+  "CapabilityBoundingSet",
+  "RestrictAddressFamilies",
+  "UMask"
+] as const
+
+const patterned = (regex: RegExp, what: string) =>
+  Schema.String.pipe(Schema.pattern(regex)).annotations({
+    message: (issue) => ({ message: `expected ${what}, got ${show(issue.actual)}`, override: true })
+  })
+
+const ListenAddress = Schema.String.pipe(
+  Schema.filter((text) => {
+    const port = (p: string) => /^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535
+    if (port(text)) return true
+    const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d+)$/.exec(text)
+    if (v4) return v4[1]!.split(".").every((o) => Number(o) <= 255) && port(v4[2]!)
+    const v6 = /^\[([0-9A-Fa-f:.]+)\]:(\d+)$/.exec(text)
+    if (v6) return port(v6[2]!)
+    return /^[/@][A-Za-z0-9._/+-]{1,106}$/.test(text)
+  })
+).annotations({
+  message: (issue) => ({
+    message: `expected a port ("8080"), "host:port", "[v6]:port", "/path.sock" or "@abstract", got ${show(issue.actual)}`,
+    override: true
+  })
+})
+
+/**
+ * The systemd section: scope, unit name, service type, opt-outs from the
+ * default hardening, writable paths, capabilities, and the listen addresses of
+ * a `.socket` unit for socket activation.
+ *
+ * @since 0.1.0
+ */
+export const SystemdSection = Schema.Struct({
+  scope: withDefault(OneOf("system", "user"), () => "system" as const),
+  /** The unit's base name (default: the daemon's name). */
+  unit: Schema.optional(
+    patterned(/^[A-Za-z0-9][A-Za-z0-9:_.-]{0,199}$/, `a unit name such as "my-api" (letters, digits, ":", "_", ".", "-")`)
+  ),
+  /** "notify" (default) for Duende daemons, "exec" for any other command. */
+  type: withDefault(OneOf("notify", "exec"), () => "notify" as const),
+  /** `false` turns all default hardening off; `{ "ProtectHome": false }` one directive. */
+  hardening: withDefault(
+    Schema.Union(
+      Schema.Literal(false),
+      Schema.partial(
+        Schema.Struct(
+          Object.fromEntries(systemdHardeningDirectives.map((d) => [d, Schema.Literal(false)])) as {
+            readonly [K in typeof systemdHardeningDirectives[number]]: Schema.Literal<[false]>
+          }
+        )
+      )
+    ),
+    () => ({})
+  ),
+  /** Paths the daemon may write despite ProtectSystem=strict. */
+  readWritePaths: withDefault(
+    Schema.Array(
+      patterned(
+        /^\/(?:[^\0-\x1f\x7f\\"']*[^\0-\x1f\x7f\\"'/ ])?$/,
+        "an absolute path without quotes, backslashes or control characters"
+      )
+    ),
+    () => []
+  ),
+  /** Capabilities granted (and the only ones kept), e.g. CAP_NET_BIND_SERVICE to bind port 80. */
+  capabilities: withDefault(Schema.Array(patterned(/^CAP_[A-Z_]+$/, `a capability such as "CAP_NET_BIND_SERVICE"`)), () => []),
+  /** A `.socket` unit: the addresses systemd listens on and hands over (socket activation). */
+  socket: Schema.optional(Schema.Struct({
+    listen: Schema.NonEmptyArray(ListenAddress),
+    kind: withDefault(OneOf("stream", "datagram", "sequential-packet"), () => "stream" as const),
+    /** FileDescriptorName=: how the daemon finds them in `ctx.listenSockets`. */
+    name: Schema.optional(patterned(/^[A-Za-z0-9_.-]{1,255}$/, `a name of letters, digits, "_", ".", "-"`))
+  }))
+})
+
+/** @since 0.1.0 */
+export type SystemdSection = Schema.Schema.Type<typeof SystemdSection>
+
+/** An absolute path that reaches a mount option list or `-v`/`--mount` unchanged: no control characters, "," or ":". */
+const MountPath = patterned(/^\/[^\u0000-\u001f\u007f,:]*$/, `an absolute path without control characters, "," or ":"`)
+
+const ContainerMount = Schema.Struct({
+  type: withDefault(OneOf("bind", "tmpfs"), () => "bind" as const),
+  source: Schema.optional(MountPath),
+  target: MountPath,
+  readOnly: withDefault(Bool, () => false)
+}).pipe(
+  Schema.filter((mount) =>
+    mount.type === "bind" && mount.source === undefined
+      ? "a bind mount needs a source"
+      : mount.type === "tmpfs" && mount.source !== undefined
+      ? "a tmpfs mount has no source"
+      : true
+  )
+)
+
+const PortNumber = Schema.Number.pipe(Schema.filter((n) => Number.isInteger(n) && n >= 1 && n <= 65535)).annotations({
+  message: (issue) => ({ message: `expected a port from 1 to 65535, got ${show(issue.actual)}`, override: true })
+})
+
+const ContainerPort = Schema.Struct({
+  container: PortNumber,
+  host: Schema.optional(PortNumber),
+  protocol: withDefault(OneOf("tcp", "udp"), () => "tcp" as const),
+  hostIp: Schema.optional(
+    patterned(
+      /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$|^[0-9a-fA-F:]+$/,
+      "an IPv4 or IPv6 address"
+    )
+  )
+})
+
+/**
+ * The container section. Fields left out take their platform's defaults, so
+ * settings given to an adapter can fill in what a config file leaves out
+ * (see `ContainerSection.resolve` in @duende/platform-container).
+ *
+ * @since 0.1.0
+ */
+export const ContainerSection = Schema.Struct({
+  /** The image to run (podman, docker): `[registry[:port]/]path[:tag][@sha256:digest]`. */
+  image: Schema.optional(
+    patterned(
+      /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/,
+      `an image reference such as "docker.io/library/node:20" or "localhost/api:1.2.3"`
+    ).pipe(Schema.maxLength(512))
+  ),
+  runtime: Schema.optional(OneOf("runc", "crun", "podman", "docker")),
+  /** runc/crun: the root filesystem directory, or "host" (the host's /usr, /etc, /bin, /lib* bound read-only). */
+  rootfs: Schema.optional(
+    Schema.Union(Schema.Literal("host"), MountPath).annotations({
+      message: (issue) => ({ message: `expected "host" or an absolute path, got ${show(issue.actual)}`, override: true })
+    })
+  ),
+  mounts: Schema.optional(Schema.Array(ContainerMount)),
+  /** "none" (runc/crun default), "host" or "bridge" (the engine's default network). */
+  network: Schema.optional(OneOf("none", "host", "bridge")),
+  /** Ports to publish (podman, docker). */
+  ports: Schema.optional(Schema.Array(ContainerPort)),
+  /** Run an init (tini, catatonit) as PID 1 that reaps orphans and forwards signals. */
+  init: Schema.optional(Bool),
+  /** "auto": a Duende daemon at its READY, any other command after a grace; "notify"; "started". */
+  ready: Schema.optional(OneOf("auto", "notify", "started")),
+  /** The `HEALTHCHECK` command (default `["duende", "health"]`). */
+  healthCommand: Schema.optional(Schema.NonEmptyArray(Text))
+})
+
+/** @since 0.1.0 */
+export type ContainerSection = Schema.Schema.Type<typeof ContainerSection>
+
+/**
  * Per-platform settings. Each section is read only by its platform.
  *
  * @since 0.1.0
@@ -329,9 +514,7 @@ export const PlatformSections = Schema.Struct({
       () => ({ maxSize: defaults.native.logs.maxSizeBytes, keep: defaults.native.logs.keep })
     )
   })),
-  systemd: Schema.optional(Schema.Struct({
-    scope: withDefault(OneOf("system", "user"), () => "system" as const)
-  })),
+  systemd: Schema.optional(SystemdSection),
   launchd: Schema.optional(Schema.Struct({
     label: Schema.optional(
       Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$/)).annotations({
@@ -343,10 +526,7 @@ export const PlatformSections = Schema.Struct({
     ),
     domain: withDefault(OneOf("gui", "system"), () => "gui" as const)
   })),
-  container: Schema.optional(Schema.Struct({
-    image: Schema.optional(NonEmptyText),
-    runtime: Schema.optional(OneOf("runc", "crun", "podman", "docker"))
-  })),
+  container: Schema.optional(ContainerSection),
   pepita: Schema.optional(Schema.Struct({
     kernel: Schema.optional(NonEmptyText),
     rootfs: Schema.optional(NonEmptyText),

@@ -44,9 +44,27 @@ const full = {
   pidFile: "/run/api.pid",
   platform: {
     native: { logs: { maxSize: "10M", keep: 3 } },
-    systemd: { scope: "user" },
+    systemd: {
+      scope: "user",
+      unit: "api",
+      type: "notify",
+      hardening: { ProtectHome: false },
+      readWritePaths: ["/var/lib/api"],
+      capabilities: ["CAP_NET_BIND_SERVICE"],
+      socket: { listen: ["8080"], kind: "stream", name: "http" }
+    },
     launchd: { label: "com.example.api", domain: "gui" },
-    container: { image: "localhost/api:1", runtime: "runc" },
+    container: {
+      image: "localhost/api:1",
+      runtime: "runc",
+      rootfs: "host",
+      mounts: [{ type: "bind", source: "/srv/api", target: "/srv/api", readOnly: true }],
+      network: "none",
+      ports: [{ container: 8080, host: 8080, protocol: "tcp", hostIp: "127.0.0.1" }],
+      init: true,
+      ready: "notify",
+      healthCommand: ["duende", "health"]
+    },
     pepita: { kernel: "/boot/vmlinuz", rootfs: "/srv/rootfs", vcpus: 2, memory: "256M" },
     wos: { priority: 3 }
   }
@@ -152,6 +170,7 @@ type Kind =
   | "number"
   | "enum"
   | "label"
+  | "false"
 
 /** Every leaf of `full` with the kind of value it takes and its bounds. */
 const leaves: ReadonlyArray<{ path: ReadonlyArray<string>; kind: Kind; min?: number; max?: number; values?: ReadonlyArray<string> }> = [
@@ -191,10 +210,16 @@ const leaves: ReadonlyArray<{ path: ReadonlyArray<string>; kind: Kind; min?: num
   { path: ["platform", "native", "logs", "maxSize"], kind: "bytes" },
   { path: ["platform", "native", "logs", "keep"], kind: "int", min: 0, max: 1000 },
   { path: ["platform", "systemd", "scope"], kind: "enum", values: ["system", "user"] },
+  { path: ["platform", "systemd", "type"], kind: "enum", values: ["notify", "exec"] },
+  { path: ["platform", "systemd", "hardening", "ProtectHome"], kind: "false" },
+  { path: ["platform", "systemd", "socket", "kind"], kind: "enum", values: ["stream", "datagram", "sequential-packet"] },
   { path: ["platform", "launchd", "label"], kind: "label" },
   { path: ["platform", "launchd", "domain"], kind: "enum", values: ["gui", "system"] },
   { path: ["platform", "container", "image"], kind: "nonEmpty" },
   { path: ["platform", "container", "runtime"], kind: "enum", values: ["runc", "crun", "podman", "docker"] },
+  { path: ["platform", "container", "network"], kind: "enum", values: ["none", "host", "bridge"] },
+  { path: ["platform", "container", "init"], kind: "bool" },
+  { path: ["platform", "container", "ready"], kind: "enum", values: ["auto", "notify", "started"] },
   { path: ["platform", "pepita", "kernel"], kind: "nonEmpty" },
   { path: ["platform", "pepita", "vcpus"], kind: "int", min: 1, max: 64 },
   { path: ["platform", "pepita", "memory"], kind: "bytes" },
@@ -269,6 +294,8 @@ const badValue = (leaf: (typeof leaves)[number]): fc.Arbitrary<unknown> => {
       )
     case "enum":
       return fc.oneof(notString, fc.string().filter((s) => !leaf.values!.includes(s)))
+    case "false":
+      return fc.oneof(fc.constant(true), fc.string(), fc.integer(), fc.constant(null))
   }
 }
 
@@ -302,7 +329,7 @@ describe("DaemonConfig decoding, fuzzed", () => {
   it("names every unknown key with its path", () => {
     const objects = [[], ["resources"], ["health"], ["restart"], ["restart", "backoff"], ["restart", "crashLoop"], [
       "platform"
-    ], ["platform", "pepita"]]
+    ], ["platform", "pepita"], ["platform", "systemd"], ["platform", "container"]]
     fc.assert(
       fc.property(
         fc.constantFrom(...objects),
