@@ -1,24 +1,26 @@
-// `systemctl start` → active for the example HTTP daemon (Type=notify: systemctl returns
-// once the daemon sent READY=1 after its server listens) against bare node starting the
-// same script until it is ready, both inside one systemd booted in systemd-nspawn,
-// interleaved. Prints medians and their ratio.
-//
-//   node --import tsx bench/systemd/start.ts [runs]      (as root; needs systemd-container)
-import { decodeSync } from "@duende/core/DaemonConfigSchema"
+// `systemctl start` → active for the example daemon, examples/http-counter, under systemd
+// (Type=notify: systemctl returns once the daemon sent READY=1 after its server listens),
+// against bare node starting the same script until it logs "ready"; the same unit with
+// hardening off shows what the sandbox costs. One systemd 252 booted as PID 1 in
+// systemd-nspawn (packages/platform-systemd/test/helpers/nspawn.ts), runs interleaved.
+// Needs root and systemd-container; run through ./run.mjs (npm run bench -- --only systemd).
+import { DaemonConfig } from "@duende/core"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import { execFile, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as SystemdAdapter from "../../packages/platform-systemd/src/SystemdAdapter.js"
+import * as SystemdSection from "../../packages/platform-systemd/src/SystemdSection.js"
 import { boot } from "../../packages/platform-systemd/test/helpers/nspawn.js"
+import { interleave, option, report } from "../lib.mjs"
 
-const runs = Number(process.argv[2] ?? "15")
-const script = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "packages", "platform-systemd", "test", "fixtures", "http-daemon.mjs")
-
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+const repo = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..")
+const rounds: number = option("rounds", 15)
+if (!existsSync(join(repo, "examples/http-counter/dist/main.js"))) {
+  console.error("systemd benchmark: build the example first (npm run build)")
+  process.exit(1)
 }
 
 const run = (argv: ReadonlyArray<string>) =>
@@ -28,30 +30,45 @@ const run = (argv: ReadonlyArray<string>) =>
 
 const main = async () => {
   const machine = await boot()
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => void machine.shutdown().finally(() => process.exit(130)))
+  }
   try {
-    const adapter = await Effect.runPromise(SystemdAdapter.make({ prefix: machine.prefix, root: machine.root }))
-    const config = decodeSync({
-      name: "bench-http",
-      command: ["node", script],
-      env: { PORT: "28080" },
-      restart: { crashLoop: { burst: 10_000 } }
-    })
+    const adapter = await Effect.runPromise(
+      SystemdAdapter.make({
+        prefix: machine.prefix,
+        root: machine.root,
+        systemd: (c) => Either.getOrThrow(SystemdSection.decode(c.name === "bench-open" ? { hardening: false } : {}))
+      })
+    )
+    const example = await Effect.runPromise(DaemonConfig.load(join(repo, "examples/http-counter/duende.json")))
+    const config = {
+      ...example,
+      name: "bench-hardened",
+      env: { ...example.env, PORT: "28080" },
+      restart: { ...example.restart, crashLoop: { ...example.restart.crashLoop, burst: 10_000 } }
+    }
     await Effect.runPromise(adapter.install(config))
-    const node = (await Effect.runPromise(adapter.units(config))).argv[0]!
+    await Effect.runPromise(adapter.install({ ...config, name: "bench-open", env: { ...config.env, PORT: "28082" } }))
+    const [node, script] = (await Effect.runPromise(adapter.units(config))).argv
 
-    const viaSystemd = async () => {
+    const viaSystemd = (unit: string) => async () => {
       const began = performance.now()
-      await run([...machine.prefix, "systemctl", "start", "bench-http.service"])
+      await run([...machine.prefix, "systemctl", "start", unit])
       const took = performance.now() - began
-      await run([...machine.prefix, "systemctl", "stop", "bench-http.service"])
+      await run([...machine.prefix, "systemctl", "stop", unit])
       return took
     }
     const bare = () =>
       new Promise<number>((resolve, reject) => {
         const began = performance.now()
-        const child = spawn(machine.prefix[0]!, [...machine.prefix.slice(1), "env", "PORT=28081", node, script], {
-          stdio: ["ignore", "ignore", "pipe"]
-        })
+        // The container's mounts and network, not its pid namespace: nsenter execs node
+        // itself, so the signal below reaches node.
+        const child = spawn(
+          "nsenter",
+          ["-t", String(machine.leader), "-m", "-n", "-u", "-i", "env", "PORT=28081", node!, script!],
+          { stdio: ["ignore", "ignore", "pipe"] }
+        )
         let seen = ""
         child.stderr.on("data", (chunk: Buffer) => {
           seen += chunk.toString()
@@ -64,21 +81,15 @@ const main = async () => {
         child.once("error", reject)
       })
 
-    // Warm the page cache and both paths once before measuring.
-    await viaSystemd()
-    await bare()
-    const systemd: Array<number> = []
-    const plain: Array<number> = []
-    for (let i = 0; i < runs; i++) {
-      systemd.push(await viaSystemd())
-      plain.push(await bare())
-    }
-    const a = median(systemd)
-    const b = median(plain)
-    console.log(`runs: ${runs} each, interleaved, systemd ${(await Effect.runPromise(adapter.systemctl.version))} in nspawn`)
-    console.log(`systemctl start → active (Type=notify, hardened unit): median ${a.toFixed(1)} ms`)
-    console.log(`bare node, same script → ready:                      median ${b.toFixed(1)} ms`)
-    console.log(`ratio systemd / bare: ${(a / b).toFixed(2)}`)
+    const samples = await interleave(
+      [
+        { name: "systemctl start (Type=notify, hardened)", run: viaSystemd("bench-hardened.service") },
+        { name: "systemctl start (hardening off)", run: viaSystemd("bench-open.service") },
+        { name: "bare node", run: bare }
+      ],
+      rounds
+    )
+    report(`systemd ${await Effect.runPromise(adapter.systemctl.version)}: start → ready of examples/http-counter`, samples, "bare node")
   } finally {
     await machine.shutdown()
   }

@@ -1,0 +1,223 @@
+import { type DaemonConfig, DaemonId } from "@duende/core"
+import { decodeSync } from "@duende/core/DaemonConfigSchema"
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import fc from "fast-check"
+import { dirname, resolve } from "node:path"
+import * as SystemdSection from "../src/SystemdSection.js"
+import * as SystemdUnit from "../src/SystemdUnit.js"
+import * as UnitFile from "../src/UnitFile.js"
+import { envName, text } from "./helpers/arbitraries.js"
+
+const host = { path: `${dirname(process.execPath)}:/usr/bin:/bin`, cwd: "/srv/app" }
+const section = (input: SystemdSection.Input = {}) => Either.getOrThrow(SystemdSection.decode(input))
+const config = (input: Partial<DaemonConfig.Input> = {}) =>
+  decodeSync({ name: "api", command: ["node", "server.js"], ...input })
+
+const units = (
+  c: DaemonConfig.DaemonConfig,
+  options: Partial<SystemdUnit.Options> = {}
+): SystemdUnit.Units => {
+  const result = SystemdUnit.make(c, { scope: "system", version: 252, host, ...options })
+  if (Either.isLeft(result)) throw new Error(result.left.message)
+  return result.right
+}
+const get = (unit: SystemdUnit.Unit, key: string) => unit.directives.filter((d) => d.key === key).map((d) => d.value)
+const parsed = (unit: SystemdUnit.Unit) => Either.getOrThrow(UnitFile.parse(Either.getOrThrow(SystemdUnit.text(unit))))
+
+describe("SystemdUnit: a DaemonConfig as units", () => {
+  it("renders Type=notify with a kill-based ExecReload on systemd 252, notify-reload from 253", () => {
+    const v252 = units(config()).service
+    expect(get(v252, "Type")).toEqual(["notify"])
+    expect(get(v252, "NotifyAccess")).toEqual(["main"])
+    expect(get(v252, "ExecReload")).toEqual([expect.stringMatching(/^"\/.*\/kill" "-s" "HUP" \$MAINPID$/)])
+    const v253 = units(config(), { version: 253 }).service
+    expect(get(v253, "Type")).toEqual(["notify-reload"])
+    expect(get(v253, "ExecReload")).toEqual([])
+    expect(get(units(config(), { systemd: section({ type: "exec" }) }).service, "Type")).toEqual(["exec"])
+  })
+
+  it("runs node and the script by absolute paths resolved now", () => {
+    const u = units(config({ command: ["node", "--enable-source-maps", "-r", "./trace.js", "dist/server.js", "--port", "80"] }))
+    expect(u.argv).toEqual([
+      process.execPath.startsWith("/usr/bin") ? "/usr/bin/node" : expect.stringMatching(/\/node$/),
+      "--enable-source-maps",
+      "-r",
+      "./trace.js",
+      "/srv/app/dist/server.js",
+      "--port",
+      "80"
+    ])
+    expect(u.argv[0]).toMatch(/^\//)
+    expect(units(config({ command: ["node", "-e", "x.js"] })).argv.slice(1)).toEqual(["-e", "x.js"])
+    expect(units(config({ command: ["./bin/api", "serve"], workingDirectory: "/opt/api" })).argv).toEqual(["/opt/api/bin/api", "serve"])
+    expect(units(config()).workingDirectory).toBe("/srv/app")
+    const missing = SystemdUnit.make(config({ command: ["no-such-program-anywhere"] }), { scope: "system", version: 252, host })
+    expect(Either.isLeft(missing) && missing.left.message).toMatch(/not an executable on PATH/)
+  })
+
+  it("maps restart, deadlines, watchdog and limits", () => {
+    const service = units(config({
+      restart: { policy: "always", backoff: { initial: "2s", max: "1m", multiplier: 2 }, crashLoop: { burst: 3, interval: "30s" } },
+      initTimeout: "20s",
+      shutdownTimeout: "1500ms",
+      watchdogInterval: "10s",
+      resources: { memory: "256M", memorySwap: "64M", cpuQuota: 150.5, cpuWeight: 200, ioReadBandwidth: "10M", pidsMax: 64, openFilesMax: 4096, lockMemory: true }
+    })).service
+    const pairs = Object.fromEntries(service.directives.map((d) => [d.key, d.value]))
+    expect(pairs).toMatchObject({
+      Restart: "always",
+      RestartSec: "2s",
+      StartLimitIntervalSec: "30s",
+      StartLimitBurst: "4",
+      TimeoutStartSec: "20s",
+      TimeoutStopSec: "1500ms",
+      WatchdogSec: "10s",
+      MemoryMax: String(256 * 1024 ** 2),
+      MemorySwapMax: String(64 * 1024 ** 2),
+      CPUQuota: "150.5%",
+      CPUWeight: "200",
+      IOReadBandwidthMax: `"/srv/app" ${10 * 1024 ** 2}`,
+      TasksMax: "64",
+      LimitNOFILE: "4096",
+      LimitMEMLOCK: "infinity"
+    })
+    expect(pairs.RestartSteps).toBeUndefined()
+    const v254 = units(config({ restart: { backoff: { initial: "1s", max: "60s", multiplier: 2 } } }), { version: 254 }).service
+    expect(get(v254, "RestartSteps")).toEqual(["6"])
+    expect(get(v254, "RestartMaxDelaySec")).toEqual(["60s"])
+    expect(get(units(config({ restart: { policy: "never" } })).service, "Restart")).toEqual(["no"])
+  })
+
+  it("hardens by default, with opt-outs per directive and capabilities on request", () => {
+    const hardened = units(config()).service
+    for (const key of ["DynamicUser", "ProtectSystem", "PrivateUsers", "SystemCallFilter", "CapabilityBoundingSet", "RestrictAddressFamilies"]) {
+      expect(get(hardened, key).length).toBeGreaterThan(0)
+    }
+    expect(get(hardened, "MemoryDenyWriteExecute")).toEqual([])
+    expect(get(hardened, "ProtectHome")).toEqual(["yes"])
+    expect(get(hardened, "CapabilityBoundingSet")).toEqual([""])
+    const someOff = units(config(), { systemd: section({ hardening: { ProtectHome: false, SystemCallFilter: false } }) }).service
+    expect(get(someOff, "ProtectHome")).toEqual([])
+    expect(get(someOff, "SystemCallFilter")).toEqual([])
+    expect(get(someOff, "ProtectSystem")).toEqual(["strict"])
+    const none = units(config(), { systemd: section({ hardening: false }) }).service
+    expect(none.directives.filter((d) => (SystemdSectionDirectives as ReadonlyArray<string>).includes(d.key))).toEqual([])
+    const port80 = units(config(), { systemd: section({ capabilities: ["CAP_NET_BIND_SERVICE"] }) }).service
+    expect(get(port80, "CapabilityBoundingSet")).toEqual(["CAP_NET_BIND_SERVICE"])
+    expect(get(port80, "AmbientCapabilities")).toEqual(["CAP_NET_BIND_SERVICE"])
+    expect(get(port80, "PrivateUsers")).toEqual([])
+    expect(get(units(config({ user: "www-data" })).service, "DynamicUser")).toEqual([])
+    expect(get(units(config({ workingDirectory: "/home/alice/api" })).service, "ProtectHome")).toEqual(["read-only"])
+    const writable = units(config(), { systemd: section({ readWritePaths: ["/var/lib/api", "/srv/data dir"] }) }).service
+    expect(get(writable, "ReadWritePaths")).toEqual([`"/var/lib/api" "/srv/data dir"`])
+  })
+
+  it("the user scope leaves out what a user manager cannot do, and refuses user/group", () => {
+    const service = units(config(), { scope: "user" }).service
+    expect(get(service, "DynamicUser")).toEqual([])
+    expect(get(service, "CapabilityBoundingSet")).toEqual([])
+    expect(get(service, "After")).toEqual([])
+    expect(get(service, "WantedBy")).toEqual(["default.target"])
+    const withUser = SystemdUnit.make(config({ user: "alice" }), { scope: "user", version: 252, host })
+    expect(Either.isLeft(withUser) && withUser.left.message).toMatch(/cannot switch user/)
+  })
+
+  it("socket activation: a .socket unit, and the service requires it and is not started at boot by itself", () => {
+    const u = units(config(), { systemd: section({ socket: { listen: ["8080", "[::1]:9090", "/run/api.sock"], name: "http" } }) })
+    expect(u.socket?.name).toBe("api.socket")
+    expect(get(u.socket!, "ListenStream")).toEqual(["8080", "[::1]:9090", "/run/api.sock"])
+    expect(get(u.socket!, "FileDescriptorName")).toEqual(["http"])
+    expect(get(u.socket!, "WantedBy")).toEqual(["sockets.target"])
+    expect(get(u.service, "Requires")).toEqual(["api.socket"])
+    expect(get(u.service, "WantedBy")).toEqual([])
+    expect(Either.isLeft(SystemdSection.decode({ socket: { listen: ["99999"] } }))).toBe(true)
+    expect(Either.isLeft(SystemdSection.decode({ socket: { listen: ["8080\nListenStream=22"] } }))).toBe(true)
+    expect(Either.isLeft(SystemdSection.decode({ hardening: { NoSuchThing: false } }))).toBe(true)
+    expect(Either.isLeft(SystemdSection.decode({ unit: "a@b" }))).toBe(true)
+  })
+
+  it("after: the daemons it needs are required and started first", () => {
+    const service = units(config({ after: ["database", "cache"] })).service
+    expect(get(service, "Requires")).toEqual(["database.service", "cache.service"])
+    expect(get(service, "After")).toEqual(["network.target", "database.service", "cache.service"])
+    expect(SystemdUnit.transientArguments(units(config({ after: ["database"] }))).some((a) => a.includes("database"))).toBe(false)
+  })
+
+  it("names: the daemon's name, or systemd.unit; the id is recorded", () => {
+    expect(units(config()).service.name).toBe("api.service")
+    expect(units(config(), { systemd: section({ unit: "acme-api" }) }).service.name).toBe("acme-api.service")
+    const id = DaemonId.make("0b5c2f6e-7d8a-4a51-9a43-51a1f2f7c9d0")
+    expect(UnitFile.values(parsed(units(config(), { id }).service), "X-Duende", "Id")).toEqual([id])
+  })
+
+  it("transient: the same properties as systemd-run arguments, command and environment passed verbatim", () => {
+    const u = units(config({ env: { GREETING: "50% \"off\" $NOW" }, command: ["node", "server.js", "$1"] }), {
+      systemd: section({ socket: { listen: ["8080"] } })
+    })
+    const args = SystemdUnit.transientArguments(u)
+    expect(args).toContain("--unit=api.service")
+    expect(args).toContain("--service-type=notify")
+    expect(args).toContain("--working-directory=/srv/app")
+    expect(args).toContain(`--setenv=GREETING=50% "off" $NOW`)
+    expect(args).toContain("--property=ProtectSystem=strict")
+    expect(args).toContain("--socket-property=ListenStream=8080")
+    expect(args.some((a) => a.includes("WantedBy") || a.includes("Requires") || a.includes("X-Duende"))).toBe(false)
+    expect(args.slice(args.indexOf("--") + 1)).toEqual([u.argv[0], "/srv/app/server.js", "$$1"])
+  })
+})
+
+const SystemdSectionDirectives = [
+  "DynamicUser",
+  "NoNewPrivileges",
+  "ProtectSystem",
+  "ProtectHome",
+  "PrivateTmp",
+  "PrivateDevices",
+  "PrivateUsers",
+  "SystemCallFilter",
+  "CapabilityBoundingSet",
+  "AmbientCapabilities",
+  "RestrictAddressFamilies",
+  "UMask"
+] as const
+
+describe("SystemdUnit: no config value can inject a directive (fuzzed)", () => {
+  it("refuses a working directory it cannot write verbatim", () => {
+    for (const workingDirectory of ["/srv/app ", "/srv/a\nb", "/srv/a\\"]) {
+      expect(Either.isLeft(SystemdUnit.make(config({ workingDirectory }), { scope: "system", version: 252, host }))).toBe(true)
+    }
+  })
+
+  it("the unit's directives are exactly those rendered, and command and environment read back unchanged", () => {
+    fc.assert(
+      fc.property(
+        text(40),
+        fc.array(text(), { maxLength: 5 }),
+        fc.dictionary(envName, text(), { maxKeys: 4 }),
+        text(16),
+        (description, args, env, dirName) => {
+          const workingDirectory = resolve(`/srv/${dirName.replace(/[\0-\x1f\x7f\\]/g, "")}`)
+          // A path ending in whitespace has no WorkingDirectory= spelling (checked below).
+          fc.pre(!/[ \t]$/.test(workingDirectory))
+          const c = config({ description, command: { program: "node", args: ["server.js", ...args] }, env, workingDirectory })
+          const u = units(c)
+          const file = parsed(u.service)
+          const keys = file.sections.flatMap((s) => s.entries.map((e) => `${s.name}.${e.key}`))
+          expect(keys).toEqual(u.service.directives.map((d) => `${d.section}.${d.key}`))
+          const exec = Either.getOrThrow(UnitFile.unescapeSpecifiers(UnitFile.values(file, "Service", "ExecStart")[0]!))
+          expect(Either.getOrThrow(UnitFile.parseExec(exec))).toEqual(u.argv)
+          expect(u.argv.slice(2)).toEqual(args)
+          const assignments = UnitFile.values(file, "Service", "Environment").flatMap((raw) =>
+            Either.getOrThrow(UnitFile.parseEnvironment(Either.getOrThrow(UnitFile.unescapeSpecifiers(raw))))
+          )
+          expect(Object.fromEntries(assignments)).toEqual(env)
+          expect(Either.getOrThrow(UnitFile.unescapeSpecifiers(UnitFile.values(file, "Service", "WorkingDirectory")[0]!))).toBe(u.workingDirectory)
+          const shown = UnitFile.values(file, "Unit", "Description")[0]!
+          expect(shown).not.toMatch(/[\n\r]/)
+        }
+      ),
+      { numRuns: 500 }
+    )
+  })
+})

@@ -1,0 +1,37 @@
+// @duende/testing's adapter contract, run against SystemdAdapter and a real systemd
+// (PID 1 in systemd-nspawn), with the contract's own fixture daemon.
+import { Behavior, Integration } from "@duende/testing"
+import * as AdapterContract from "@duende/testing/AdapterContract"
+import { afterAll, beforeAll } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { join } from "node:path"
+import * as SystemdAdapter from "../src/SystemdAdapter.js"
+import { boot, type Machine } from "./helpers/nspawn.js"
+
+const gate = Integration.check(
+  Integration.root(),
+  Integration.tool("systemd-nspawn", "apt-get install systemd-container"),
+  Integration.tool("nsenter", "apt-get install util-linux"),
+  Integration.command("test", ["-w", "/sys/fs/cgroup/unified"], "the cgroup v2 hierarchy is not writable")
+)
+
+let machine: Machine | undefined
+if (gate.ok) {
+  beforeAll(async () => {
+    machine = await boot()
+  }, 90_000)
+  afterAll(() => machine?.shutdown(), 60_000)
+
+  AdapterContract.run(`SystemdAdapter (systemd in nspawn)${gate.label}`, {
+    // Built when a claim runs, after the machine booted.
+    layer: Layer.unwrapEffect(Effect.sync(() => SystemdAdapter.layer({ prefix: machine!.prefix, root: machine!.root }))),
+    clock: "live",
+    workingDirectory: join(__dirname, "fixtures"),
+    daemon: (name, behavior) => ({
+      name,
+      command: ["node", join(__dirname, "fixtures", "contract-daemon.mjs")],
+      env: Behavior.toEnv(behavior)
+    })
+  })
+}
