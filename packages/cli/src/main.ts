@@ -3,6 +3,7 @@
  *
  * Exit codes: 0 done; 1 the operation failed (unknown daemon, start failed…);
  * 2 bad usage; 3 the supervisor is not running; 78 a config is invalid.
+ * `duende health` exits 1 when the daemon is not healthy.
  *
  * @since 0.1.0
  */
@@ -17,6 +18,7 @@ import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -28,6 +30,9 @@ import * as ControlClient from "./ControlClient.js"
 import type { DaemonInfo, LogLineInfo, Request } from "./ControlProtocol.js"
 import { daemonDetails, daemonTable } from "./internal/format.js"
 import { runForeground } from "./internal/foreground.js"
+import * as Health from "./internal/health.js"
+import * as Render from "./internal/render.js"
+import * as Systemd from "./internal/systemd.js"
 import * as Paths from "./Paths.js"
 import * as Supervisor from "./Supervisor.js"
 
@@ -65,17 +70,51 @@ const isConfigFile = (arg: string) => /\.(json|[cm]?[jt]s)$/.test(arg) || (exist
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text"))
 const nameArg = Args.text({ name: "name" }).pipe(Args.withDescription("The daemon's name"))
+const platform = Options.choice("platform", ["native", "systemd"]).pipe(
+  Options.withDefault("native" as const),
+  Options.withDescription("Who runs the daemon: Duende's own supervisor (native) or systemd")
+)
+const user = Options.boolean("user").pipe(Options.withDescription("With --platform systemd: the user's manager (systemctl --user)"))
+const timeout = Options.integer("timeout").pipe(
+  Options.optional,
+  Options.withDescription("With --platform systemd: seconds to wait beyond which the command gives up (systemd kills at the unit's TimeoutStopSec)")
+)
+
+/** Where a command goes: the supervisor, or systemd (and in which scope). */
+interface Target {
+  readonly platform: "native" | "systemd"
+  readonly user: boolean
+}
+
+/** `--user` only means something to systemd. */
+const checkTarget = (target: Target) =>
+  target.user && target.platform !== "systemd" ? fail("--user goes with --platform systemd", 2) : Effect.void
+
+const underSystemd = <A>(effect: Effect.Effect<A, string>) => Effect.mapError(effect, (message) => new CliFailure({ message, code: 1 }))
+
+const patience = (seconds: Option.Option<number>) =>
+  Option.match(seconds, { onNone: () => Systemd.defaultTimeout, onSome: (s) => Duration.seconds(s) })
 
 const describeStart = (info: DaemonInfo) =>
   `${info.name}: ${info.status}${info.pid === null ? "" : ` (pid ${info.pid})`}${
     info.statusText ? ` — ${info.statusText}` : ""
   }`
 
+const configOrName = Args.text({ name: "config|name" }).pipe(
+  Args.withDescription("A config file to add and start, or the name of a registered daemon")
+)
+
 const start = Command.make(
   "start",
-  { target: Args.text({ name: "config|name" }).pipe(Args.withDescription("A config file to add and start, or the name of a registered daemon")) },
-  ({ target }) =>
+  { target: configOrName, platform, user },
+  ({ platform, target, user }) =>
     Effect.gen(function*() {
+      yield* checkTarget({ platform, user })
+      if (platform === "systemd") {
+        const what = isConfigFile(target) ? yield* loadConfig(target) : target
+        const { handle, state } = yield* underSystemd(Systemd.start(what, user))
+        return yield* print(Systemd.describe(handle, state))
+      }
       if (isConfigFile(target)) {
         if (!existsSync(target)) return yield* fail(`no such config file: ${target}`, 78)
         const config = yield* loadConfig(target)
@@ -91,17 +130,46 @@ const start = Command.make(
       yield* ensure
       return yield* print(describeStart((yield* send({ method: "start", name: target })) as DaemonInfo))
     })
-).pipe(Command.withDescription("Start a daemon under the background supervisor (starting the supervisor if needed)"))
+).pipe(Command.withDescription(
+  "Start a daemon under the background supervisor (starting the supervisor if needed), or under systemd with --platform systemd"
+))
+
+const install = Command.make(
+  "install",
+  { config: Args.file({ name: "config", exists: "yes" }), platform, user },
+  ({ config: path, platform, user }) =>
+    Effect.gen(function*() {
+      yield* checkTarget({ platform, user })
+      const config = yield* loadConfig(path)
+      if (platform === "systemd") {
+        const handle = yield* underSystemd(Systemd.install(config, user))
+        return yield* print(`${handle.name}: installed as ${handle.ref} (enabled; \`duende start ${handle.name} --platform systemd${user ? " --user" : ""}\` starts it)`)
+      }
+      yield* ensure
+      const info = (yield* send({ method: "add", config: encode(config), configPath: resolvePath(path), start: false })) as DaemonInfo
+      return yield* print(`${info.name}: registered with the supervisor (\`duende start ${info.name}\` starts it)`)
+    })
+).pipe(Command.withDescription("Install a daemon without starting it: a systemd unit (--platform systemd), or an entry in the supervisor's registry"))
 
 const simple = (method: "stop" | "restart" | "reload", description: string) =>
-  Command.make(method, { name: nameArg }, ({ name }) =>
-    Effect.flatMap(send({ method, name }), (info) => print(describeStart(info as DaemonInfo)))).pipe(
-      Command.withDescription(description)
-    )
+  Command.make(method, { name: nameArg, platform, user, timeout }, ({ name, platform, timeout, user }) =>
+    Effect.gen(function*() {
+      yield* checkTarget({ platform, user })
+      if (platform === "systemd") {
+        const { handle, state } = yield* underSystemd(Systemd.control(method, name, user, patience(timeout)))
+        return yield* print(Systemd.describe(handle, state))
+      }
+      return yield* print(describeStart((yield* send({ method, name })) as DaemonInfo))
+    })).pipe(Command.withDescription(description))
 
-const rm = Command.make("rm", { name: nameArg }, ({ name }) =>
-  Effect.zipRight(send({ method: "remove", name }), print(`${name}: removed`))).pipe(
-    Command.withDescription("Stop a daemon and remove it from the registry")
+const rm = Command.make("rm", { name: nameArg, platform, user, timeout }, ({ name, platform, timeout, user }) =>
+  Effect.gen(function*() {
+    yield* checkTarget({ platform, user })
+    if (platform === "systemd") yield* underSystemd(Systemd.remove(name, user, patience(timeout)))
+    else yield* send({ method: "remove", name })
+    return yield* print(`${name}: removed`)
+  })).pipe(
+    Command.withDescription("Stop a daemon and remove it: from the registry, or its units from systemd")
   )
 
 const signal = Command.make(
@@ -110,10 +178,17 @@ const signal = Command.make(
   ({ name, signal }) => Effect.flatMap(send({ method: "signal", name, signal }), (info) => print(describeStart(info as DaemonInfo)))
 ).pipe(Command.withDescription("Send a signal to a daemon"))
 
-const status = Command.make("status", { name: nameArg, json }, ({ json, name }) =>
-  Effect.flatMap(send({ method: "status", name }), (info) =>
-    json ? printJson(info) : print(daemonDetails(info as DaemonInfo)))).pipe(
-    Command.withDescription("Show one daemon in detail")
+const status = Command.make("status", { name: nameArg, json, platform, user }, ({ json, name, platform, user }) =>
+  Effect.gen(function*() {
+    yield* checkTarget({ platform, user })
+    if (platform === "systemd") {
+      const { handle, state } = yield* underSystemd(Systemd.status(name, user))
+      return yield* json ? printJson({ ...handle, ...state }) : print(Systemd.describe(handle, state))
+    }
+    const info = yield* send({ method: "status", name })
+    return yield* json ? printJson(info) : print(daemonDetails(info as DaemonInfo))
+  })).pipe(
+    Command.withDescription("Show one daemon in detail (under systemd: from `systemctl show`)")
   )
 
 const ls = Command.make("ls", { json }, ({ json }) =>
@@ -133,14 +208,79 @@ const logs = Command.make(
     name: nameArg,
     lines: Options.integer("lines").pipe(Options.withAlias("n"), Options.withDefault(50), Options.withDescription("How many lines from the end")),
     follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Keep printing new lines")),
+    json,
+    platform,
+    user
+  },
+  ({ follow, json, lines, name, platform, user }) =>
+    Effect.gen(function*() {
+      yield* checkTarget({ platform, user })
+      if (platform === "systemd") return yield* underSystemd(Systemd.logs(name, user, lines, follow, showLine(json)))
+      return yield* follow
+        ? talk(ControlClient.stream(paths, { method: "logs", name, lines, follow: true }, showLine(json)))
+        : Effect.flatMap(send({ method: "logs", name, lines, follow: false }), (result) =>
+          Effect.sync(() => (result as ReadonlyArray<LogLineInfo>).forEach(showLine(json))))
+    })
+).pipe(Command.withDescription("Print a daemon's log (stdout and stderr, with times; under systemd: its journal)"))
+
+const render = Command.make(
+  "render",
+  {
+    format: Args.choice(Render.formats.map((f) => [f, f] as const), { name: "format" }).pipe(
+      Args.withDescription(`What to render: ${Render.formats.join(", ")}`)
+    ),
+    config: Args.file({ name: "config", exists: "yes" }),
+    user,
+    systemdVersion: Options.integer("systemd-version").pipe(
+      Options.optional,
+      Options.withDescription("systemd: the version to render for (default: this machine's)")
+    ),
+    image: Options.text("image").pipe(
+      Options.optional,
+      Options.withDescription("Containers: the image, if the config's platform.container.image names none")
+    ),
+    output: Options.directory("output").pipe(
+      Options.withAlias("o"),
+      Options.optional,
+      Options.withDescription("Write the files into this directory (atomically) instead of printing them")
+    )
+  },
+  ({ config: path, format, image, output, systemdVersion, user }) =>
+    Effect.gen(function*() {
+      if (user && format !== "systemd") return yield* fail("--user goes with systemd", 2)
+      const config = yield* loadConfig(path)
+      const artifacts = yield* Effect.mapError(
+        Render.render(config, format, {
+          user,
+          systemdVersion: Option.getOrUndefined(systemdVersion),
+          image: Option.getOrUndefined(image)
+        }, (note) => process.stderr.write(`${note}\n`)),
+        (message) => new CliFailure({ message, code: 78 })
+      )
+      if (Option.isSome(output)) {
+        for (const written of Render.write(artifacts, output.value)) yield* print(written)
+        return
+      }
+      yield* Effect.sync(() => process.stdout.write(Render.text(artifacts)))
+    })
+).pipe(Command.withDescription("Print what a config becomes on a platform: systemd units, an OCI config.json, a docker/podman command, a Docker Engine API body, a compose file"))
+
+const health = Command.make(
+  "health",
+  {
+    name: Args.text({ name: "name" }).pipe(Args.optional, Args.withDescription("A daemon of the supervisor (default: the daemon of this container)")),
+    stateDir: Options.directory("state-dir").pipe(Options.optional, Options.withDescription("Where the container's daemon keeps its state file")),
     json
   },
-  ({ follow, json, lines, name }) =>
-    follow
-      ? talk(ControlClient.stream(paths, { method: "logs", name, lines, follow: true }, showLine(json)))
-      : Effect.flatMap(send({ method: "logs", name, lines, follow: false }), (result) =>
-        Effect.sync(() => (result as ReadonlyArray<LogLineInfo>).forEach(showLine(json))))
-).pipe(Command.withDescription("Print a daemon's log (stdout and stderr, with times)"))
+  ({ json, name, stateDir }) =>
+    Effect.gen(function*() {
+      const verdict = Option.isSome(name)
+        ? Health.ofSupervised((yield* send({ method: "status", name: name.value })) as DaemonInfo)
+        : yield* Health.ofContainer(Option.getOrUndefined(stateDir))
+      yield* json ? printJson(verdict) : print(verdict.reason)
+      if (verdict.exitCode !== 0) return yield* Effect.fail(new CliFailure({ message: "", code: verdict.exitCode }))
+    })
+).pipe(Command.withDescription("Exit 0 if the daemon is healthy, 1 with the reason if not: a container's HEALTHCHECK CMD"))
 
 const resurrect = Command.make("resurrect", { json }, ({ json }) =>
   Effect.gen(function*() {
@@ -216,6 +356,7 @@ const duende = Command.make("duende").pipe(
   Command.withDescription("Run and manage daemons written once with Duende"),
   Command.withSubcommands([
     run,
+    install,
     start,
     simple("stop", "Stop a daemon (it stays registered)"),
     simple("restart", "Stop and start a daemon"),
@@ -225,6 +366,8 @@ const duende = Command.make("duende").pipe(
     ls,
     logs,
     rm,
+    render,
+    health,
     resurrect,
     shutdown,
     doctor,
@@ -242,7 +385,7 @@ Effect.runFork(cli(process.argv).pipe(Effect.provide(environment))).addObserver(
     | { readonly _tag?: string; readonly message?: string; readonly code?: number }
     | undefined
   if (failure?._tag === "CliFailure") {
-    process.stderr.write(`duende: ${failure.message}\n`)
+    if (failure.message) process.stderr.write(`duende: ${failure.message}\n`)
     process.exit(failure.code ?? 1)
   }
   // @effect/cli has already printed usage errors.

@@ -1,0 +1,63 @@
+// `duende render`: the CLI prints (or writes) what a config becomes on each platform, and a
+// config that cannot be rendered is a config error (exit 78) that says what to add.
+import { execFile } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+
+const bin = join(__dirname, "..", "bin", "duende.js")
+const counter = join(__dirname, "..", "..", "..", "examples", "http-counter", "duende.json")
+const scratch = mkdtempSync(join(tmpdir(), "duende-render-"))
+
+const duende = (...args: Array<string>) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))
+  })
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }))
+
+describe("duende render", () => {
+  it("renders the example for systemd, pinned to a version, and writes the units atomically with -o", async () => {
+    const old = await duende("render", "systemd", counter, "--systemd-version", "252")
+    expect(old.code).toBe(0)
+    expect(old.stdout).toMatch(/^Type=notify$/m)
+    expect(old.stdout).not.toMatch(/^RestartSteps=/m)
+    const recent = await duende("render", "systemd", counter, "--systemd-version", "256", "--user", "-o", scratch)
+    expect(recent).toMatchObject({ code: 0, stdout: `${join(scratch, "http-counter.service")}\n` })
+    const unit = readFileSync(join(scratch, "http-counter.service"), "utf8")
+    expect(unit).toMatch(/^Type=notify-reload$/m)
+    expect(unit).toMatch(/^RestartSteps=\d+$/m)
+    expect(unit).toMatch(/^WantedBy=default\.target$/m)
+    expect(statSync(join(scratch, "http-counter.service")).mode & 0o777).toBe(0o644)
+  })
+
+  it("renders the container formats from the same config", async () => {
+    const engine = await duende("render", "engine", counter, "--image", "localhost/counter:1")
+    expect(engine.code).toBe(0)
+    const body = JSON.parse(engine.stdout)
+    expect(body).toMatchObject({
+      Image: "localhost/counter:1",
+      Labels: { "duende.daemon.name": "http-counter", "duende.daemon.version": "0.1.0" },
+      HostConfig: { RestartPolicy: { Name: "on-failure" } }
+    })
+    const oci = JSON.parse((await duende("render", "oci", counter)).stdout)
+    expect(oci.process.args).toEqual(["node", "dist/main.js"])
+    const compose = await duende("render", "compose", counter, "--image", "localhost/counter:1")
+    expect(compose.stdout).toMatch(/^services:\n {2}duende-http-counter:\n {4}image: "localhost\/counter:1"$/m)
+    const docker = await duende("render", "docker", counter, "--image", "localhost/counter:1")
+    expect(docker.stdout).toMatch(/^docker run /)
+    expect(docker.stdout).toContain("localhost/counter:1")
+  })
+
+  it("says what is missing, as a config error", async () => {
+    const result = await duende("render", "compose", counter)
+    expect(result).toMatchObject({
+      code: 78,
+      stderr: "duende: compose needs an image: set platform.container.image in the config, or say --image\n"
+    })
+    expect((await duende("render", "systemd", counter, "--image", "x")).code).toBe(0)
+    expect((await duende("render", "oci", counter, "--user")).code).toBe(2)
+  })
+})
