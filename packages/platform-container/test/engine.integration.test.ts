@@ -14,7 +14,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import * as ContainerAdapter from "../src/ContainerAdapter.js"
 import type * as ContainerSection from "../src/ContainerSection.js"
-import { daemonConfig, fixture, isExit, repoMount, subscribe } from "./helpers/containers.js"
+import { daemonConfig, duendeHealth, isExit, repoMount, subscribe } from "./helpers/containers.js"
 import { makePodman, type Podman } from "./helpers/podman.js"
 
 const gate = Integration.check(Integration.tool("podman"), Integration.tool("runc"), Integration.root())
@@ -71,7 +71,7 @@ const adapter = Effect.suspend(() =>
       image: podman!.image,
       network: "none",
       mounts: [{ source: "/usr", target: "/usr", readOnly: true }, repoMount],
-      healthCommand: [process.execPath, fixture("health.mjs")],
+      healthCommand: duendeHealth,
       ready: "notify",
       ...sections[config.name]
     })
@@ -101,7 +101,7 @@ describe.skipIf(!gate.ok)(`Docker Engine API (podman system service)${gate.label
         NanoCpus: 500_000_000,
         PidsLimit: 100
       })
-      expect(inspected.body.Config.Healthcheck.Test).toEqual(["CMD", process.execPath, fixture("health.mjs")])
+      expect(inspected.body.Config.Healthcheck.Test).toEqual(["CMD", ...duendeHealth])
 
       const followed = yield* containers.followLogs(handle)
       const reloadLine = yield* Effect.fork(Stream.runHead(Stream.filter(followed, (line) => line.text === "event:reload")))

@@ -10,7 +10,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll } from "vitest"
 import * as ContainerAdapter from "../src/ContainerAdapter.js"
-import { daemonConfig, eventually, fixture, isExit, repoMount, subscribe } from "./helpers/containers.js"
+import { daemonConfig, duendeHealth, eventually, isExit, repoMount, subscribe } from "./helpers/containers.js"
 import { makePodman } from "./helpers/podman.js"
 
 const gate = Integration.check(Integration.tool("podman"), Integration.tool("runc"), Integration.root())
@@ -39,7 +39,7 @@ const adapter = Effect.suspend(() =>
         repoMount,
         { source: control, target: "/control", readOnly: true }
       ],
-      healthCommand: [process.execPath, fixture("health.mjs")],
+      healthCommand: duendeHealth,
       init: config.name === "logged",
       ready: "notify"
     })
@@ -83,11 +83,7 @@ describe.skipIf(!gate.ok)(`podman containers${gate.label}`, () => {
         extra: { initTimeout: "2s" }
       }))
       yield* containers.start(handle)
-      expect(JSON.parse(inspect(handle.ref, "{{json .Config.Healthcheck.Test}}"))).toEqual([
-        "CMD",
-        process.execPath,
-        fixture("health.mjs")
-      ])
+      expect(JSON.parse(inspect(handle.ref, "{{json .Config.Healthcheck.Test}}"))).toEqual(["CMD", ...duendeHealth])
       yield* eventually(Effect.sync(() => inspect(handle.ref, "{{.State.Health.Status}}") === "healthy" ? true : undefined))
       expect((yield* containers.status(handle)).health).toBe("healthy")
 

@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { afterAll } from "vitest"
 import * as ContainerAdapter from "../src/ContainerAdapter.js"
 import type * as ContainerSection from "../src/ContainerSection.js"
-import { daemonConfig, eventually, fixture, isExit, repoMount, subscribe, tool } from "./helpers/containers.js"
+import { daemonConfig, duendeHealth, eventually, fixture, isExit, repoMount, subscribe, tool } from "./helpers/containers.js"
 
 const gate = Integration.check(Integration.tool("runc"), Integration.root())
 
@@ -114,7 +114,7 @@ describe.skipIf(!gate.ok)(`runc containers${gate.label}`, () => {
       const handle = yield* containers.install(daemonConfig("health", { env: { FIXTURE_HEALTH_FILE: "/control/healthy" } }))
       yield* containers.start(handle)
       yield* eventually(Effect.map(containers.status(handle), (s) => (s.health === "healthy" ? s : undefined)))
-      const health = () => runc("exec", handle.ref, process.execPath, fixture("health.mjs"))
+      const health = () => runc("exec", handle.ref, ...duendeHealth)
       const ok = health()
       expect(ok).toMatchObject({ code: 0 })
       expect(ok.stdout).toContain("healthy (running)")

@@ -14,6 +14,9 @@ export const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../../../.
 
 export const fixture = (name: string) => join(repo, "packages/platform-container/test/fixtures", name)
 
+/** `duende health` as a container runs it: the real CLI, with the host's node (the repository is bound in). */
+export const duendeHealth: readonly [string, ...Array<string>] = [process.execPath, join(repo, "packages/cli/bin/duende.js"), "health"]
+
 /** Host /usr etc. come with the "host" root; the repository comes in read-only. */
 export const repoMount: ContainerSection.Mount = { type: "bind", source: repo, target: repo, readOnly: true }
 
