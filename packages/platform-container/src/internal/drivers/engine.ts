@@ -26,7 +26,7 @@ import * as EngineSpec from "../../EngineSpec.js"
 import type { Driver, Inspection, Lifecycle } from "../driver.js"
 import { type Client, demultiplexer } from "../engineClient.js"
 import { recent } from "../recent.js"
-import { fromInspect, mergeLines, timestamped } from "./engineState.js"
+import { followAcrossRuns, fromInspect, mergeLines, timestamped } from "./engineState.js"
 
 export interface Options {
   readonly client: Client
@@ -164,15 +164,7 @@ export const make = (options: Options): Effect.Effect<Driver, never, Scope.Scope
           ),
           (ended) => ended
         )).pipe(Effect.ignore)
-        const nextStart: Effect.Effect<void> = Effect.flatMap(
-          starts.take,
-          (event) => (event._tag === "Started" && event.name === name ? Effect.void : nextStart)
-        )
-        yield* Effect.forkScoped(Effect.forever(Effect.zipRight(
-          once,
-          Effect.flatMap(inspect(name).pipe(Effect.orElseSucceed(() => undefined)), (found) =>
-            found?.status === "running" ? Effect.sleep(options.poll) : nextStart)
-        )))
+        yield* followAcrossRuns({ name, once, inspect: inspect(name), starts, poll: options.poll })
         return Stream.fromQueue(queue)
       })
 

@@ -6,7 +6,11 @@
  * @internal
  */
 import type { PlatformAdapter } from "@duende/core/manager"
-import type { Inspection } from "../driver.js"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import type { Inspection, Lifecycle } from "../driver.js"
 
 /** Epoch ms of an RFC 3339 timestamp; undefined for Go's zero time or garbage. */
 export const parseTime = (text: unknown): number | undefined => {
@@ -74,3 +78,27 @@ export const mergeLines = (
 ): ReadonlyArray<PlatformAdapter.LogLine> =>
   lines.map((line, i) => [line, i] as const).sort((a, b) => a[0].at - b[0].at || a[1] - b[1]).map(([line]) => line)
     .slice(-count)
+
+/**
+ * Follows a container's logs across its runs, in the background of the
+ * scope: `once` follows one run and ends with it; then, if the container
+ * still runs (the follow broke off), again after `poll`, else at its next
+ * start in `starts`.
+ */
+export const followAcrossRuns = (options: {
+  readonly name: string
+  readonly once: Effect.Effect<void>
+  readonly inspect: Effect.Effect<Inspection | undefined, unknown>
+  readonly starts: Queue.Dequeue<Lifecycle>
+  readonly poll: Duration.DurationInput
+}): Effect.Effect<void, never, Scope.Scope> => {
+  const nextStart: Effect.Effect<void> = Effect.flatMap(
+    options.starts.take,
+    (event) => (event._tag === "Started" && event.name === options.name ? Effect.void : nextStart)
+  )
+  return Effect.asVoid(Effect.forkScoped(Effect.forever(Effect.zipRight(
+    options.once,
+    Effect.flatMap(options.inspect.pipe(Effect.orElseSucceed(() => undefined)), (found) =>
+      found?.status === "running" ? Effect.sleep(options.poll) : nextStart)
+  ))))
+}

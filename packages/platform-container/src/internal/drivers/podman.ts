@@ -30,7 +30,7 @@ import { run as runTool, type Tool } from "../command.js"
 import type { Driver, Inspection, Lifecycle } from "../driver.js"
 import { lines } from "../lineProcess.js"
 import { recent } from "../recent.js"
-import { fromInspect, mergeLines, parseTime, timestamped } from "./engineState.js"
+import { followAcrossRuns, fromInspect, mergeLines, parseTime, timestamped } from "./engineState.js"
 
 export interface Options {
   readonly path: string
@@ -152,15 +152,7 @@ export const make = (options: Options): Effect.Effect<Driver, never, Scope.Scope
           )
           yield* exited
         }))
-        const nextStart: Effect.Effect<void> = Effect.flatMap(
-          starts.take,
-          (event) => (event._tag === "Started" && event.name === name ? Effect.void : nextStart)
-        )
-        yield* Effect.forkScoped(Effect.forever(Effect.zipRight(
-          once,
-          Effect.flatMap(inspect(name).pipe(Effect.orElseSucceed(() => undefined)), (found) =>
-            found?.status === "running" ? Effect.sleep(options.poll) : nextStart)
-        )))
+        yield* followAcrossRuns({ name, once, inspect: inspect(name), starts, poll: options.poll })
         return Stream.fromQueue(queue)
       })
 
