@@ -1,7 +1,7 @@
 // `duende render`: the CLI prints (or writes) what a config becomes on each platform, and a
 // config that cannot be rendered is a config error (exit 78) that says what to add.
 import { execFile } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -31,6 +31,24 @@ describe("duende render", () => {
     expect(unit).toMatch(/^RestartSteps=\d+$/m)
     expect(unit).toMatch(/^WantedBy=default\.target$/m)
     expect(statSync(join(scratch, "http-counter.service")).mode & 0o777).toBe(0o644)
+  })
+
+  it("follows the config's own platform.systemd: scope, unit name, hardening opt-out", async () => {
+    const own = join(scratch, "own.json")
+    const example = JSON.parse(readFileSync(counter, "utf8"))
+    writeFileSync(
+      own,
+      JSON.stringify({
+        ...example,
+        $schema: undefined,
+        workingDirectory: join(counter, ".."),
+        platform: { systemd: { scope: "user", unit: "counter-open", hardening: false } }
+      })
+    )
+    const result = await duende("render", "systemd", own, "--systemd-version", "252")
+    expect(result.stdout).toMatch(/^# counter-open\.service: written by Duende/)
+    expect(result.stdout).toMatch(/^WantedBy=default\.target$/m)
+    expect(result.stdout).not.toMatch(/^(DynamicUser|ProtectSystem|SystemCallFilter)=/m)
   })
 
   it("renders the container formats from the same config", async () => {

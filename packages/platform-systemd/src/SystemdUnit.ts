@@ -111,6 +111,7 @@ export interface Options {
   readonly scope: "system" | "user"
   /** The systemd version the unit is for (see `Systemctl.version`). */
   readonly version: number
+  /** The systemd settings; by default the config's own `platform.systemd`. */
   readonly systemd?: SystemdSection
   /** Recorded in the unit as `[X-Duende] Id=`. */
   readonly id?: DaemonId.DaemonId
@@ -278,7 +279,7 @@ const restartValue: Record<DaemonConfig.RestartPolicyName, string> = {
 export const make = (config: DaemonConfig.DaemonConfig, options: Options): Either.Either<Units, UnitRenderError> => {
   const fail = (reason: string) => Either.left(new UnitRenderError({ name: config.name, reason }))
   const host: Host = { ...localHost(), ...options.host }
-  const systemd = options.systemd ?? sectionDefaults
+  const systemd = options.systemd ?? config.platform.systemd ?? sectionDefaults
   const system = options.scope === "system"
   const base = baseName(config.name, systemd)
   const workingDirectory = resolve(host.cwd, config.workingDirectory ?? ".")

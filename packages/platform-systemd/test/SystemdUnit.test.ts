@@ -103,6 +103,11 @@ describe("SystemdUnit: a DaemonConfig as units", () => {
     expect(get(someOff, "ProtectSystem")).toEqual(["strict"])
     const none = units(config(), { systemd: section({ hardening: false }) }).service
     expect(none.directives.filter((d) => (SystemdSectionDirectives as ReadonlyArray<string>).includes(d.key))).toEqual([])
+    // The config's own platform.systemd is what applies when no settings are given.
+    const ownSection = units(config({ platform: { systemd: { hardening: false, unit: "own-api" } } }))
+    expect(ownSection.service.name).toBe("own-api.service")
+    expect(ownSection.service.directives.filter((d) => (SystemdSectionDirectives as ReadonlyArray<string>).includes(d.key)))
+      .toEqual([])
     const port80 = units(config(), { systemd: section({ capabilities: ["CAP_NET_BIND_SERVICE"] }) }).service
     expect(get(port80, "CapabilityBoundingSet")).toEqual(["CAP_NET_BIND_SERVICE"])
     expect(get(port80, "AmbientCapabilities")).toEqual(["CAP_NET_BIND_SERVICE"])

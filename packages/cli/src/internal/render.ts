@@ -58,7 +58,7 @@ export const render = (
         warn(`duende: no systemctl here; rendered for systemd ${version} (say --systemd-version N for another)`)
       }
       return yield* Either.mapLeft(
-        SystemdUnit.render(config, { scope: options.user ? "user" : "system", version }),
+        SystemdUnit.render(config, { scope: options.user ? "user" : config.platform.systemd?.scope ?? "system", version }),
         (error) => error.message
       )
     }

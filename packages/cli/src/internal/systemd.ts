@@ -30,13 +30,17 @@ export const withAdapter = <A>(
 /** A handle by name: the installed unit (or a running transient one). */
 const find = (name: string) => (adapter: SystemdAdapter.SystemdAdapter) => adapter.find(name)
 
+/** `--user`, or a config whose `platform.systemd.scope` is "user". */
+const userScope = (target: DaemonConfig.DaemonConfig | string, user: boolean) =>
+  user || (typeof target !== "string" && target.platform.systemd?.scope === "user")
+
 /** Installs a config's units (daemon-reload, enabled); returns the handle. */
 export const install = (config: DaemonConfig.DaemonConfig, user: boolean) =>
-  withAdapter(user, (adapter) => adapter.install(config))
+  withAdapter(userScope(config, user), (adapter) => adapter.install(config))
 
 /** Installs (when given a config) and starts; returns once systemd reports it started (after READY=1). */
 export const start = (target: DaemonConfig.DaemonConfig | string, user: boolean) =>
-  withAdapter(user, (adapter) =>
+  withAdapter(userScope(target, user), (adapter) =>
     Effect.gen(function*() {
       const handle = typeof target === "string" ? yield* adapter.find(target) : yield* adapter.install(target)
       yield* adapter.start(handle)
