@@ -253,6 +253,9 @@ const oneLine = (text: string) =>
 
 const underHome = (path: string) => /^\/(?:home|root|run\/user)(?:\/|$)/.test(path)
 
+/** The top directory under /tmp or /var/tmp a path lies in (`/tmp/build` for `/tmp/build/app/main.js`). */
+const tmpRoot = (path: string) => /^\/(?:var\/)?tmp\/[^/]+/.exec(path)?.[0]
+
 const restartValue: Record<DaemonConfig.RestartPolicyName, string> = {
   never: "no",
   "on-failure": "on-failure",
@@ -387,6 +390,21 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
     capabilities: systemd.capabilities
   }, off)
   for (const { key, value } of settings) add("Service", key, value)
+  // PrivateTmp= (which DynamicUser= implies) gives the service an empty /tmp: what it runs from
+  // there (a checkout in /tmp/build, say) is bound in read-only, or the start fails at CHDIR/EXEC.
+  if (settings.some(({ key }) => key === "PrivateTmp" || key === "DynamicUser")) {
+    const roots = [...new Set([workingDirectory, ...argv].flatMap((p) => {
+      const root = isAbsolute(p) ? tmpRoot(p) : undefined
+      return root === undefined ? [] : [root]
+    }))]
+    const unbindable = roots.find((root) => !/^[A-Za-z0-9/._+@-]+$/.test(root))
+    if (unbindable !== undefined) {
+      return fail(
+        `${unbindable} is under /tmp, which the unit's private /tmp hides, and its name cannot be bound in (use letters, digits, "._+@-"); move the daemon out of /tmp`
+      )
+    }
+    if (roots.length > 0) add("Service", "BindReadOnlyPaths", roots.join(" "))
+  }
   if (systemd.readWritePaths.length > 0) {
     const quoted = systemd.readWritePaths.map((p) => Either.getOrThrow(UnitFile.quote(p))).join(" ")
     add("Service", "ReadWritePaths", quoted, true)

@@ -118,6 +118,18 @@ describe("SystemdUnit: a DaemonConfig as units", () => {
     expect(get(writable, "ReadWritePaths")).toEqual([`"/var/lib/api" "/srv/data dir"`])
   })
 
+  it("a daemon that runs from /tmp gets that directory bound into its private /tmp", () => {
+    const fromTmp = units(config({ workingDirectory: "/tmp/build-1/app", command: ["/var/tmp/node-20/bin/node", "main.js"] }))
+    expect(get(fromTmp.service, "BindReadOnlyPaths")).toEqual(["/tmp/build-1 /var/tmp/node-20"])
+    // /tmp itself exists in the private /tmp; the script in it does not.
+    expect(get(units(config({ workingDirectory: "/tmp" })).service, "BindReadOnlyPaths")).toEqual(["/tmp/server.js"])
+    expect(get(units(config({ workingDirectory: "/srv/app" })).service, "BindReadOnlyPaths")).toEqual([])
+    const open = units(config({ workingDirectory: "/tmp/build-1" }), { systemd: section({ hardening: { PrivateTmp: false, DynamicUser: false } }) })
+    expect(get(open.service, "BindReadOnlyPaths")).toEqual([])
+    const odd = SystemdUnit.make(config({ workingDirectory: "/tmp/a:b" }), { scope: "system", version: 252, host })
+    expect(Either.isLeft(odd) && odd.left.message).toMatch(/\/tmp\/a:b is under \/tmp, which the unit's private \/tmp hides/)
+  })
+
   it("the user scope leaves out what a user manager cannot do, and refuses user/group", () => {
     const service = units(config(), { scope: "user" }).service
     expect(get(service, "DynamicUser")).toEqual([])
