@@ -68,6 +68,25 @@ export const report = (title, samples, baseline, unit = "ms") => {
   return rows
 }
 
+/**
+ * Where the time of a measurement goes: median and p95 per phase, no ratios (the phases of one
+ * measurement are parts of a whole, not alternatives). `--json` prints one line like `report`.
+ */
+export const breakdown = (title, samples, unit = "ms") => {
+  const rows = Object.entries(samples).map(([name, xs]) => ({ name, median: median(xs), p95: percentile(xs, 95) }))
+  const runs = Math.max(0, ...Object.values(samples).map((xs) => xs.length))
+  if (process.argv.includes("--json")) {
+    process.stdout.write(`${JSON.stringify({ benchmark: title, unit, runs, rows })}\n`)
+    return rows
+  }
+  console.log(`\n${title} (${runs} runs)`)
+  const width = Math.max(...rows.map((r) => r.name.length))
+  for (const r of rows) {
+    console.log(`  ${r.name.padEnd(width)}  median ${r.median.toFixed(1).padStart(7)} ${unit}  p95 ${r.p95.toFixed(1).padStart(7)} ${unit}`)
+  }
+  return rows
+}
+
 export const option = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? Number(process.argv[i + 1]) : fallback

@@ -19,7 +19,12 @@ const all = [
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1].split(",") : undefined
 const passthrough = process.argv.includes("--json") ? ["--json"] : []
 let failed = 0
+// Ctrl-C reaches the running benchmark too (same process group); wait for it to clean up
+// (stop its machines and containers) instead of giving the prompt back while it still works.
+let interrupted = false
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => void (interrupted = true))
 for (const [name, file] of all) {
+  if (interrupted) break
   if (only && !only.includes(name)) continue
   const path = join(here, file)
   if (!existsSync(path)) continue
@@ -30,4 +35,4 @@ for (const [name, file] of all) {
     console.error(`${name} failed (exit ${result.status ?? result.signal})`)
   }
 }
-process.exit(failed === 0 ? 0 : 1)
+process.exit(interrupted ? 130 : failed === 0 ? 0 : 1)
