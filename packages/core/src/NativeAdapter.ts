@@ -78,12 +78,13 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
       traceContext: options.traceContext ?? false,
       reaper: reap,
       sessions: new Set<number>(),
+      mains: new Set<number>(),
       fork: <A, E>(effect: Effect.Effect<A, E>) => void fork(effect)
     }
     if (reap.active) {
       // Orphans of daemons may die at any time: reap them now and then.
       yield* Effect.forkScoped(
-        Effect.forever(Effect.zipRight(Effect.sleep(Duration.seconds(1)), Effect.sync(() => reap.reap(context.sessions))))
+        Effect.forever(Effect.zipRight(Effect.sleep(Duration.seconds(1)), Effect.sync(() => reap.reap(context.sessions, context.mains))))
       )
     }
     const find = (handle: DaemonHandle) =>

@@ -39,6 +39,8 @@ export interface Context {
   readonly reaper: Reaper
   /** Sessions of every daemon started so far (the reaper reaps only their orphans). */
   readonly sessions: Set<number>
+  /** Main processes running now: Node's own children, which libuv reaps (the reaper skips them). */
+  readonly mains: Set<number>
   /** Forks a fiber that lives as long as the adapter. */
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => void
 }
@@ -194,6 +196,7 @@ export class NativeDaemon {
       }
       this.run = run
       this.context.sessions.add(run.pid)
+      this.context.mains.add(run.pid)
       this.health = undefined
       this.moveTo(DaemonStatus.Starting())
       this.publish({ _tag: "Started", pid: run.pid, at: now })
@@ -284,6 +287,7 @@ export class NativeDaemon {
 
   private onExit(run: Run, code: number | null, signal: Signal.Signal | null): void {
     const now = Date.now()
+    this.context.mains.delete(run.pid)
     this.log.flush(now)
     const described = ExitReason.describeExit(code, signal)
     const exit: ExitInfo = {
@@ -308,7 +312,7 @@ export class NativeDaemon {
     // not scanned (a crash storm must not stall the supervisor).
     if (!run.stopRequested && groupHasMembers(run.pid)) {
       this.context.fork(this.killTree(run, Duration.millis(this.shutdownBoundMs())))
-    } else this.context.reaper.reap(this.context.sessions)
+    } else this.context.reaper.reap(this.context.sessions, this.context.mains)
   }
 
   private shutdownBoundMs(): number {
@@ -442,7 +446,7 @@ export class NativeDaemon {
         const killedAt = yield* Clock.currentTimeMillis
         yield* waitUntil(() => killedAt + 5_000)
       }
-      this.context.reaper.reap(this.context.sessions)
+      this.context.reaper.reap(this.context.sessions, this.context.mains)
     })
   }
 

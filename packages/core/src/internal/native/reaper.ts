@@ -14,18 +14,21 @@ import { readdirSync, readFileSync } from "node:fs"
 import { parseStat, type ProcessEntry, scanProcesses } from "../procfs.js"
 
 /**
- * This process's children (its own and the orphans it adopted as subreaper),
- * from /proc/self/task/<tid>/children: a few files, not all of /proc. Falls
- * back to a full scan where the kernel lacks that file.
+ * This process's children (its own and the orphans it adopted as subreaper)
+ * except those in `skip`, from /proc/self/task/<tid>/children: a few files,
+ * not all of /proc. Only the others' stat files are read, so that with a
+ * thousand daemons (whose running main processes are in `skip`) a reap after
+ * each exit costs a few reads, not a thousand. Falls back to a full scan where the
+ * kernel lacks that file.
  */
-const ownChildren = (): ReadonlyArray<ProcessEntry> => {
+const ownChildren = (skip: ReadonlySet<number>): ReadonlyArray<ProcessEntry> => {
   let pids: Array<number>
   try {
     pids = readdirSync("/proc/self/task").flatMap((tid) =>
       readFileSync(`/proc/self/task/${tid}/children`, "utf8").split(" ").filter((p) => p !== "").map(Number)
-    )
+    ).filter((pid) => !skip.has(pid))
   } catch {
-    return scanProcesses().filter((entry) => entry.ppid === process.pid)
+    return scanProcesses().filter((entry) => entry.ppid === process.pid && !skip.has(entry.pid))
   }
   return pids.flatMap((pid) => {
     try {
@@ -41,8 +44,12 @@ export interface Reaper {
   readonly active: boolean
   /** Why not, when not active. */
   readonly reason: string | undefined
-  /** Reaps zombie children of this process that belong to one of `sessions` and are not session leaders. */
-  readonly reap: (sessions: ReadonlySet<number>) => number
+  /**
+   * Reaps zombie children of this process that belong to one of `sessions`
+   * and are not session leaders, looking only at children not in `own` (the
+   * main processes Node spawned and reaps itself).
+   */
+  readonly reap: (sessions: ReadonlySet<number>, own: ReadonlySet<number>) => number
 }
 
 const PR_SET_CHILD_SUBREAPER = 36
@@ -74,9 +81,9 @@ const load = (): Reaper => {
     return {
       active: true,
       reason: undefined,
-      reap: (sessions) => {
+      reap: (sessions, own) => {
         let reaped = 0
-        for (const entry of ownChildren()) {
+        for (const entry of ownChildren(own)) {
           if (entry.state !== "Z") continue
           if (!sessions.has(entry.sid) || entry.pid === entry.sid) continue
           if (waitpid(entry.pid, [0], WNOHANG) === entry.pid) reaped++
