@@ -9,7 +9,7 @@ import type { DaemonConfig } from "@duende/core"
 import type { PlatformAdapter } from "@duende/core/manager"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { execFileSync } from "node:child_process"
+import * as Option from "effect/Option"
 import { mkdirSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 
@@ -24,16 +24,6 @@ export interface Options {
   readonly systemdVersion: number | undefined
   /** Containers: the image, when the config's `platform.container.image` does not name one. */
   readonly image: string | undefined
-}
-
-/** The systemd version this machine runs, if it has systemd's tools. */
-const localSystemdVersion = (): number | undefined => {
-  try {
-    const match = /^systemd (\d+)/m.exec(execFileSync("systemctl", ["--version"], { encoding: "utf8", timeout: 5_000 }))
-    return match ? Number(match[1]) : undefined
-  } catch {
-    return undefined
-  }
 }
 
 /** The oldest systemd Duende's units are written for (Debian 12's). */
@@ -51,8 +41,10 @@ export const render = (
 ): Effect.Effect<ReadonlyArray<PlatformAdapter.Artifact>, string> =>
   Effect.gen(function*() {
     if (format === "systemd") {
-      const { SystemdUnit } = yield* Effect.promise(() => import("@duende/platform-systemd/adapter"))
-      let version = options.systemdVersion ?? localSystemdVersion()
+      const { Systemctl, SystemdUnit } = yield* Effect.promise(() => import("@duende/platform-systemd/adapter"))
+      // This machine's systemd, if it has one (a missing systemctl is a failure, not a version).
+      const local = Effect.flatMap(Systemctl.make(), (systemctl) => Effect.option(systemctl.version))
+      let version = options.systemdVersion ?? Option.getOrUndefined(yield* local)
       if (version === undefined) {
         version = baselineSystemd
         warn(`duende: no systemctl here; rendered for systemd ${version} (say --systemd-version N for another)`)

@@ -27,9 +27,6 @@ export const withAdapter = <A>(
     return yield* Effect.mapError(f(adapter), (error) => error.message)
   })
 
-/** A handle by name: the installed unit (or a running transient one). */
-const find = (name: string) => (adapter: SystemdAdapter.SystemdAdapter) => adapter.find(name)
-
 /** `--user`, or a config whose `platform.systemd.scope` is "user". */
 const userScope = (target: DaemonConfig.DaemonConfig | string, user: boolean) =>
   user || (typeof target !== "string" && target.platform.systemd?.scope === "user")
@@ -55,7 +52,7 @@ export const start = (target: DaemonConfig.DaemonConfig | string, user: boolean)
 export const control = (method: "stop" | "restart" | "reload", name: string, user: boolean, timeout: Duration.Duration) =>
   withAdapter(user, (adapter) =>
     Effect.gen(function*() {
-      const handle = yield* find(name)(adapter)
+      const handle = yield* adapter.find(name)
       if (method === "reload") yield* adapter.reload(handle)
       else yield* adapter[method](handle, timeout)
       return { handle, state: yield* adapter.status(handle) }
@@ -64,7 +61,7 @@ export const control = (method: "stop" | "restart" | "reload", name: string, use
 /** The daemon's state from `systemctl show`. */
 export const status = (name: string, user: boolean) =>
   withAdapter(user, (adapter) =>
-    Effect.flatMap(find(name)(adapter), (handle) => Effect.map(adapter.status(handle), (state) => ({ handle, state }))))
+    Effect.flatMap(adapter.find(name), (handle) => Effect.map(adapter.status(handle), (state) => ({ handle, state }))))
 
 /** The last `lines` journal lines of the daemon, then (with `follow`) every new one, to `show`. */
 export const logs = (
@@ -76,7 +73,7 @@ export const logs = (
 ) =>
   withAdapter(user, (adapter) =>
     Effect.gen(function*() {
-      const handle = yield* find(name)(adapter)
+      const handle = yield* adapter.find(name)
       for (const line of yield* adapter.logs(handle, { lines })) show(line)
       if (!follow) return
       yield* Effect.scoped(
@@ -88,7 +85,7 @@ export const logs = (
 export const remove = (name: string, user: boolean, timeout: Duration.Duration) =>
   withAdapter(user, (adapter) =>
     Effect.gen(function*() {
-      const handle = yield* find(name)(adapter)
+      const handle = yield* adapter.find(name)
       yield* adapter.stop(handle, timeout)
       yield* adapter.uninstall(handle)
     }))
