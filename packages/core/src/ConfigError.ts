@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import { displayLine } from "./internal/displayText.js"
 
 /**
  * One bad field: its path (`restart.backoff.multiplier`, `command.args[1]`) and
@@ -38,9 +39,12 @@ export class ConfigError extends Data.TaggedError("ConfigError")<{
   readonly problems: ReadonlyArray<ConfigProblem>
 }> {
   override get message(): string {
+    // Values from a config can hold anything; none may reach a terminal as a control sequence or a forged line.
     const lines = this.problems.map((problem) =>
-      problem.path === "" ? `  - ${problem.message}` : `  - ${problem.path}: ${problem.message}`
+      problem.path === ""
+        ? `  - ${displayLine(problem.message)}`
+        : `  - ${displayLine(problem.path)}: ${displayLine(problem.message)}`
     )
-    return `Invalid daemon config (${this.source}):\n${lines.join("\n")}`
+    return `Invalid daemon config (${displayLine(this.source)}):\n${lines.join("\n")}`
   }
 }

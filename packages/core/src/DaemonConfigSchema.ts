@@ -19,16 +19,21 @@ import * as Schema from "effect/Schema"
 import { ConfigError } from "./ConfigError.js"
 import { formatIssues } from "./internal/configIssues.js"
 import { daemonNamePattern, defaults } from "./internal/defaults.js"
+import { inputShapeProblems } from "./internal/inputShape.js"
 import {
   Bool,
+  BoundedText,
   ByteSize,
   DurationInput,
+  hasLoneSurrogate,
   Int,
-  NonEmptyText,
+  maxArgBytes,
   Num,
   OneOf,
+  PathText,
   show,
   Text,
+  utf8Bytes,
   withDefault
 } from "./internal/schemas.js"
 
@@ -66,14 +71,27 @@ const EnvName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/)).a
   })
 })
 
-const EnvValue = Text.annotations({
-  message: (issue) => ({
-    message: typeof issue.actual === "number" || typeof issue.actual === "boolean"
-      ? `expected a string, got ${show(issue.actual)}: quote it as "${String(issue.actual)}"`
-      : `expected a string without NUL characters, got ${show(issue.actual)}`,
-    override: true
-  })
+const EnvValue = BoundedText({
+  nonString: (actual) =>
+    typeof actual === "number" || typeof actual === "boolean"
+      ? `expected a string, got ${show(actual)}: quote it as "${String(actual)}"`
+      : `expected a string, got ${show(actual)}`
 })
+
+/** The whole `NAME=value` string must fit in what Linux passes to a program. */
+const Env = Schema.Record({ key: EnvName, value: EnvValue }).pipe(
+  Schema.filter((env) =>
+    Object.entries(env).flatMap(([key, value]) => {
+      const bytes = utf8Bytes(key) + 1 + utf8Bytes(value)
+      return bytes > maxArgBytes
+        ? [{
+          path: [key],
+          message: `expected NAME=value to take at most ${maxArgBytes} bytes (Linux's longest environment string), got ${bytes}: pass large data in a file instead`
+        }]
+        : []
+    })
+  )
+)
 
 const Account = Schema.String.pipe(Schema.pattern(/^(?:[a-z_][a-z0-9_-]{0,31}|\d{1,10})$/)).annotations({
   message: (issue) => ({
@@ -91,14 +109,14 @@ const Account = Schema.String.pipe(Schema.pattern(/^(?:[a-z_][a-z0-9_-]{0,31}|\d
  * @since 0.1.0
  */
 export const Command = Schema.Struct({
-  program: NonEmptyText.annotations({ description: "The executable: a path or a name looked up in PATH." }),
+  program: PathText.annotations({ description: "The executable: a path or a name looked up in PATH." }),
   args: withDefault(Schema.Array(Text), () => [])
 })
 
 /** @since 0.1.0 */
 export type Command = Schema.Schema.Type<typeof Command>
 
-const CommandArray = Schema.NonEmptyArray(NonEmptyText)
+const CommandArray = Schema.Tuple([PathText], Text)
 
 const CommandInput = Schema.transformOrFail(Schema.Unknown, Schema.typeSchema(Command), {
   strict: true,
@@ -351,9 +369,18 @@ export const systemdHardeningDirectives = [
   "UMask"
 ] as const
 
-const patterned = (regex: RegExp, what: string) =>
-  Schema.String.pipe(Schema.pattern(regex)).annotations({
-    message: (issue) => ({ message: `expected ${what}, got ${show(issue.actual)}`, override: true })
+/** A string matching `regex`, well-formed (no lone surrogate) and at most `maxBytes` of UTF-8. */
+const patterned = (regex: RegExp, what: string, maxBytes = 4_095) =>
+  Schema.String.pipe(
+    Schema.pattern(regex),
+    Schema.filter((s) => !hasLoneSurrogate(s) && utf8Bytes(s) <= maxBytes)
+  ).annotations({
+    message: (issue) => ({
+      message: typeof issue.actual === "string" && utf8Bytes(issue.actual) > maxBytes
+        ? `expected ${what} of at most ${maxBytes} bytes, got ${utf8Bytes(issue.actual)} bytes`
+        : `expected ${what}, got ${show(issue.actual)}`,
+      override: true
+    })
   })
 
 const ListenAddress = Schema.String.pipe(
@@ -528,8 +555,8 @@ export const PlatformSections = Schema.Struct({
   })),
   container: Schema.optional(ContainerSection),
   pepita: Schema.optional(Schema.Struct({
-    kernel: Schema.optional(NonEmptyText),
-    rootfs: Schema.optional(NonEmptyText),
+    kernel: Schema.optional(PathText),
+    rootfs: Schema.optional(PathText),
     vcpus: withDefault(Int(1, 64, " (virtual CPUs)"), () => defaults.pepita.vcpus),
     memory: withDefault(ByteSize("a VM memory size"), () => defaults.pepita.memoryBytes)
   })),
@@ -559,13 +586,13 @@ export type PlatformSections = Schema.Schema.Type<typeof PlatformSections>
  * @since 0.1.0
  */
 export const DaemonConfig = Schema.Struct({
-  $schema: Schema.optional(Schema.String),
+  $schema: Schema.optional(BoundedText({ maxBytes: 4_096 })),
   name: DaemonName,
   version: withDefault(Version, () => defaults.version),
-  description: Schema.optional(Text),
+  description: Schema.optional(BoundedText({ maxBytes: 4_096 })),
   command: CommandInput,
-  env: withDefault(Schema.Record({ key: EnvName, value: EnvValue }), () => ({})),
-  workingDirectory: Schema.optional(NonEmptyText.annotations({
+  env: withDefault(Env, () => ({})),
+  workingDirectory: Schema.optional(PathText.annotations({
     description: "Working directory; relative paths are resolved against the config file's directory."
   })),
   user: Schema.optional(Account),
@@ -584,8 +611,8 @@ export const DaemonConfig = Schema.Struct({
   watchdogInterval: Schema.optional(DurationInput({ min: 2 }).annotations({
     description: "The manager restarts the daemon when no watchdog ping arrives within this interval; the daemon pings every half of it."
   })),
-  pidFile: Schema.optional(NonEmptyText.annotations({ description: "Write the daemon's pid here while it runs." })),
-  after: withDefault(Schema.Array(DaemonName), () => []).annotations({
+  pidFile: Schema.optional(PathText.annotations({ description: "Write the daemon's pid here while it runs." })),
+  after: withDefault(Schema.Array(DaemonName).pipe(Schema.maxItems(256)), () => []).annotations({
     description: "Daemons (by name) that must be running before this one starts; stopped after it."
   }),
   platform: withDefault(PlatformSections, () => ({}))
@@ -646,11 +673,35 @@ export const decodeEither = (input: unknown, source = "config"): Either.Either<D
       })
     )
   }
-  return Either.mapLeft(
-    Schema.decodeUnknownEither(DaemonConfig, { errors: "all", onExcessProperty: "error" })(input),
-    (error) => new ConfigError({ source, problems: formatIssues(DaemonConfig.ast, error.issue) })
+  // Depth, size, lone surrogates and "__proto__" keys are checked first, without recursion.
+  const shape = inputShapeProblems(input)
+  if (shape.length > 0) return Either.left(new ConfigError({ source, problems: shape }))
+  return Either.flatMap(
+    Either.mapLeft(
+      Schema.decodeUnknownEither(DaemonConfig, { errors: "all", onExcessProperty: "error" })(input),
+      (error) => new ConfigError({ source, problems: formatIssues(DaemonConfig.ast, error.issue) })
+    ),
+    (config) => {
+      const bytes = execBytes(config)
+      return bytes <= maxExecBytes ? Either.right(config) : Either.left(
+        new ConfigError({
+          source,
+          problems: [{
+            path: "",
+            message: `command and env together take ${bytes} bytes; Linux gives a program about 2 MiB for its arguments and environment, inherited variables included, so keep them under ${maxExecBytes} bytes (pass large data in a file)`
+          }]
+        })
+      )
+    }
   )
 }
+
+/** What a config's command line and environment take in the exec call. */
+const maxExecBytes = 1_048_576
+
+const execBytes = (config: DaemonConfig): number =>
+  [config.command.program, ...config.command.args].reduce((sum, arg) => sum + utf8Bytes(arg) + 1, 0) +
+  Object.entries(config.env).reduce((sum, [key, value]) => sum + utf8Bytes(key) + utf8Bytes(value) + 2, 0)
 
 /**
  * Encodes a decoded config back to its file form (durations as "30s", sizes as "512M").

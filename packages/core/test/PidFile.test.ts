@@ -105,18 +105,20 @@ describe("PidFile", () => {
           const scope = yield* Scope.make()
           const won = yield* Effect.either(Scope.extend(PidFile.acquire(${JSON.stringify(path)}), scope))
           process.stdout.write(won._tag === "Right" ? "won" : won.left._tag)
-          yield* Effect.sleep("600 millis")
+          // Hold the file until every racer has tried (the test closes stdin then), however slow the machine.
+          yield* Effect.async((resume) => void process.stdin.on("end", () => resume(Effect.void)).resume())
           yield* Scope.close(scope, Exit.void)
         }))`
-      const results = await Promise.all(
-        Array.from({ length: 8 }, () =>
-          new Promise<string>((resolve) => {
-            const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] })
-            let out = ""
-            child.stdout.on("data", (d) => (out += d))
-            child.on("exit", () => resolve(out))
-          }))
-      )
+      const children = Array.from({ length: 8 }, () => {
+        const child = spawn(process.execPath, ["-e", script], { stdio: ["pipe", "pipe", "inherit"] })
+        let out = ""
+        const tried = new Promise<string>((resolve) => child.stdout.on("data", (d) => resolve(out += d)))
+        const exited = new Promise<string>((resolve) => child.on("exit", () => resolve(out)))
+        return { child, tried, exited }
+      })
+      await Promise.all(children.map((c) => c.tried))
+      for (const { child } of children) child.stdin.end()
+      const results = await Promise.all(children.map((c) => c.exited))
       expect(results.filter((r) => r === "won")).toHaveLength(1)
       expect(results.filter((r) => r === "AlreadyRunning")).toHaveLength(7)
       expect(existsSync(path)).toBe(false)

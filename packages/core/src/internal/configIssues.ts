@@ -11,7 +11,8 @@ import * as AST from "effect/SchemaAST"
 import type { ConfigProblem } from "../ConfigError.js"
 import { show } from "./schemas.js"
 
-const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+/** A field path as a user writes it: `env.PORT`, `command.args[1]`, `env["A-B"]`. */
+export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>((out, key) => {
     if (typeof key === "number") return `${out}[${key}]`
     const name = String(key)

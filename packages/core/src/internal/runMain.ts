@@ -101,6 +101,13 @@ const program = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>, sources: C
       return ExitReason.ConfigInvalid({ message: resolved.left.message })
     }
     const { config, reloadConfig } = resolved.right
+    if (options.pidFile === "") {
+      // Typically `pidFile: process.env.PID_FILE` with the variable set but empty: refuse it, never write to "".
+      const message =
+        `Invalid daemon config (Daemon.runMain options):\n  - pidFile: expected a path, got "" (an empty environment variable?): give a path or leave pidFile out`
+      yield* Effect.logError(message)
+      return ExitReason.ConfigInvalid({ message })
+    }
     const pidFile = options.pidFile ?? config.pidFile
     if (pidFile !== undefined) {
       const held = yield* Effect.either(PidFile.acquire(pidFile))

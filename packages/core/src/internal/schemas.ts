@@ -7,6 +7,7 @@
 import * as Duration from "effect/Duration"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { displayLine } from "./displayText.js"
 import { formatByteSize, formatDurationMillis, parseByteSize, parseDurationMillis } from "./units.js"
 
 /** Renders a config value for an error message: strings quoted, the rest as JSON. */
@@ -14,6 +15,11 @@ export const show = (value: unknown): string => {
   if (value === undefined) return "nothing"
   if (typeof value === "number" && !Number.isFinite(value)) return String(value)
   if (typeof value === "bigint") return `${value}n`
+  // A long string is cut before it is quoted, at a whole character, so the cut never splits an escape.
+  if (typeof value === "string" && value.length > 60) {
+    const head = Array.from(value.slice(0, 60)).slice(0, 50).join("")
+    return `${displayLine(JSON.stringify(head).slice(0, -1))}..." (${value.length} characters)`
+  }
   let json: string | undefined
   try {
     json = JSON.stringify(value)
@@ -21,7 +27,7 @@ export const show = (value: unknown): string => {
     json = undefined
   }
   if (json === undefined) json = Object.prototype.toString.call(value)
-  return json.length > 60 ? `${json.slice(0, 57)}...` : json
+  return displayLine(json.length > 60 ? `${json.slice(0, 57)}...` : json)
 }
 
 const expected = (what: string) => (issue: ParseResult.ParseIssue) => ({
@@ -29,15 +35,99 @@ const expected = (what: string) => (issue: ParseResult.ParseIssue) => ({
   override: true
 })
 
-/** A string that may not contain NUL (it cannot reach argv, env or a file). */
-export const Text = Schema.String.pipe(
-  Schema.filter((s) => !s.includes("\u0000"))
-).annotations({ message: expected("a string without NUL characters") })
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 
-/** A non-empty string without NUL. */
-export const NonEmptyText = Schema.String.pipe(
-  Schema.filter((s) => s.length > 0 && !s.includes("\u0000"))
-).annotations({ message: expected("a non-empty string") })
+/** Whether a string is ill-formed UTF-16: it holds half of a surrogate pair alone, which no file or argv can carry. */
+export const hasLoneSurrogate = (s: string): boolean => loneSurrogate.test(s)
+
+/** The UTF-8 length of a string, in bytes (what argv, env and files hold). */
+export const utf8Bytes = (s: string): number => Buffer.byteLength(s, "utf8")
+
+/**
+ * The longest single argument or environment string Linux passes to a program
+ * (MAX_ARG_STRLEN, 32 pages, including its NUL): a longer one makes exec fail.
+ */
+export const maxArgBytes = 131_071
+
+/** PATH_MAX less the NUL: the longest path the kernel resolves. */
+export const maxPathBytes = 4_095
+
+/** NAME_MAX: the longest name of one path component. */
+export const maxNameBytes = 255
+
+/** The longest delay a Node.js timer (and so Effect's Clock) can wait: 2^31 - 1 ms. */
+export const maxDelayMillis = 2_147_483_647
+
+const sizeHint = (bytes: number) => bytes >= 1024 ? `${Math.floor(bytes / 1024)} KiB` : `${bytes} bytes`
+
+const textProblem = (s: string, maxBytes: number, nonEmpty: boolean): string | undefined => {
+  if (nonEmpty && s.length === 0) return "expected a non-empty string, got \"\""
+  if (s.includes("\u0000")) return `expected a string without NUL characters, got ${show(s)}`
+  if (hasLoneSurrogate(s)) {
+    return `expected well-formed Unicode text, got a lone surrogate (an unpaired half of a UTF-16 pair) in ${show(s)}`
+  }
+  const bytes = s.length > maxBytes / 3 ? utf8Bytes(s) : s.length
+  if (bytes > maxBytes) return `expected at most ${sizeHint(maxBytes)} (${maxBytes} bytes of UTF-8), got ${bytes} bytes`
+  return undefined
+}
+
+/**
+ * A string of well-formed Unicode without NUL, at most `maxBytes` of UTF-8
+ * (default: the longest argument or environment string Linux passes).
+ */
+export const BoundedText = (
+  options: {
+    readonly maxBytes?: number
+    readonly nonEmpty?: boolean
+    /** What to say when the value is not a string at all. */
+    readonly nonString?: (actual: unknown) => string
+  } = {}
+) => {
+  const maxBytes = options.maxBytes ?? maxArgBytes
+  const nonEmpty = options.nonEmpty ?? false
+  const nonString = options.nonString ??
+    ((actual: unknown) => `expected ${nonEmpty ? "a non-empty string" : "a string"}, got ${show(actual)}`)
+  return Schema.String.pipe(
+    Schema.filter((s) => {
+      const problem = textProblem(s, maxBytes, nonEmpty)
+      return problem === undefined ? true : problem
+    }, { jsonSchema: nonEmpty ? { minLength: 1 } : {} })
+  ).annotations({
+    message: (issue) => ({
+      message: typeof issue.actual === "string"
+        ? textProblem(issue.actual, maxBytes, nonEmpty) ?? `expected a string, got ${show(issue.actual)}`
+        : nonString(issue.actual),
+      override: true
+    })
+  })
+}
+
+/** A string that may not contain NUL (it cannot reach argv, env or a file), well-formed, at most 128 KiB. */
+export const Text = BoundedText()
+
+/** A non-empty {@link Text}. */
+export const NonEmptyText = BoundedText({ nonEmpty: true })
+
+const pathProblem = (s: string): string | undefined => {
+  const base = textProblem(s, maxPathBytes, true)
+  if (base !== undefined) return base.replace(/^expected at most .*?,/, `expected a path of at most ${maxPathBytes} bytes (PATH_MAX),`)
+  const long = s.split("/").find((part) => utf8Bytes(part) > maxNameBytes)
+  return long === undefined
+    ? undefined
+    : `expected path components of at most ${maxNameBytes} bytes (NAME_MAX), got one of ${utf8Bytes(long)} bytes: ${show(long)}`
+}
+
+/** A file system path the kernel can resolve: non-empty, no NUL, well-formed, at most PATH_MAX, each part at most NAME_MAX. */
+export const PathText = Schema.String.pipe(
+  Schema.filter((s) => pathProblem(s) ?? true, { jsonSchema: { minLength: 1, maxLength: maxPathBytes } })
+).annotations({
+  message: (issue) => ({
+    message: typeof issue.actual === "string"
+      ? pathProblem(issue.actual) ?? `expected a path, got ${show(issue.actual)}`
+      : `expected a path (a string), got ${show(issue.actual)}`,
+    override: true
+  })
+})
 
 /** A whole number in [min, max]. */
 export const Int = (min: number, max: number = Number.MAX_SAFE_INTEGER, hint = "") =>
@@ -80,6 +170,17 @@ export const DurationInput = (options: { readonly min?: number; readonly what?: 
         : typeof input === "string"
         ? parseDurationMillis(input)
         : undefined
+      if (millis !== undefined && millis > maxDelayMillis) {
+        return ParseResult.fail(
+          new ParseResult.Type(
+            ast,
+            input,
+            `expected ${options.what ?? "a duration"} of at most ${
+              formatDurationMillis(Math.floor(maxDelayMillis / 1000) * 1000)
+            } (2^31 - 1 ms, the longest a Node.js timer can wait), got ${show(input)}`
+          )
+        )
+      }
       return millis !== undefined && millis >= min
         ? ParseResult.succeed(Duration.millis(millis))
         : ParseResult.fail(new ParseResult.Type(ast, input, `expected ${what}, got ${show(input)}`))
@@ -87,10 +188,10 @@ export const DurationInput = (options: { readonly min?: number; readonly what?: 
     encode: (duration) => ParseResult.succeed(formatDurationMillis(Duration.toMillis(duration)))
   }).annotations({
     jsonSchema: {
-      description: `A duration: "30s", "500ms", "1m30s", "2h", "1d" or a number of milliseconds.`,
+      description: `A duration: "30s", "500ms", "1m30s", "2h", "1d" or a number of milliseconds, at most ${maxDelayMillis} ms.`,
       anyOf: [
         { type: "string", pattern: "^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$" },
-        { type: "number", minimum: min }
+        { type: "number", minimum: min, maximum: maxDelayMillis }
       ]
     }
   }) as unknown as Schema.Schema<Duration.Duration, string | number>
