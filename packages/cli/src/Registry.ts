@@ -5,8 +5,8 @@
  * `registry.json`, so the main file exists and is whole at every instant; the
  * previous good file is kept as `registry.json.bak` (a hard link to it, made
  * before the rename, so the main file is never moved away). A file that cannot
- * be read is set aside as `<file>.corrupt-<time>` (never overwritten) and the
- * backup is used when it is good. Temp files
+ * be read is set aside as `<file>.corrupt-<time>` (never overwritten) — both
+ * files, when both are bad — and the backup is used when it is good. Temp files
  * left by a save that was killed are removed when the registry is loaded.
  *
  * @since 0.1.0
@@ -113,8 +113,8 @@ const removeStaleTemps = (path: string): void => {
 
 /**
  * Reads the registry: the file, else its backup, else nothing. Never deletes or
- * overwrites a file it could not read: an unreadable main file is renamed
- * aside. Removes temp files of interrupted saves.
+ * overwrites a file it could not read: an unreadable file is renamed aside
+ * (both, when both are unreadable). Removes temp files of interrupted saves.
  *
  * @example
  * ```ts
@@ -138,7 +138,7 @@ export const load = (path: string): Effect.Effect<Loaded> =>
       if (main !== undefined) warnings.push(`restored ${backup.entries.length} daemon(s) from ${path}.bak`)
       return { entries: backup.entries, warnings }
     }
-    if (backup !== undefined) warnings.push(`${path}.bak is unreadable too (${backup.problem})`)
+    if (backup !== undefined) setAside(`${path}.bak`, backup.problem, warnings)
     return { entries: [], warnings }
   })
 

@@ -91,4 +91,26 @@ describe("the registry file under faults", () => {
       expect(generationOf(`${path}.bak`)).toBeLessThanOrEqual(generationOf(path))
     }
   }, 120_000)
+
+  it("sets both files aside when both are unreadable, and never overwrites them", async () => {
+    const home = mkdtempSync(join(tmpdir(), "duende-registry-"))
+    const path = join(home, "registry.json")
+    writeFileSync(path, `{"version": 1, "daemons": [ {"id": "trunc`)
+    writeFileSync(`${path}.bak`, "not json either")
+    const loaded = Effect.runSync(Registry.load(path))
+    expect(loaded.entries).toEqual([])
+    expect(loaded.warnings).toEqual([
+      expect.stringMatching(/registry\.json is unreadable \(not valid JSON .*\); kept as .*registry\.json\.corrupt-/),
+      expect.stringMatching(/registry\.json\.bak is unreadable \(not valid JSON .*\); kept as .*registry\.json\.bak\.corrupt-/)
+    ])
+    const aside = readdirSync(home).filter((f) => f.includes(".corrupt-")).sort()
+    expect(aside).toHaveLength(2)
+    await Effect.runPromise(Registry.save(path, []))
+    await Effect.runPromise(Registry.save(path, []))
+    expect(readFileSync(join(home, aside.find((f) => f.startsWith("registry.json.corrupt-"))!), "utf8")).toBe(
+      `{"version": 1, "daemons": [ {"id": "trunc`
+    )
+    expect(readFileSync(join(home, aside.find((f) => f.startsWith("registry.json.bak.corrupt-"))!), "utf8")).toBe("not json either")
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ version: 1, daemons: [] })
+  })
 })
