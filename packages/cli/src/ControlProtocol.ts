@@ -9,6 +9,70 @@
  */
 import * as Schema from "effect/Schema"
 
+/**
+ * The largest request line the supervisor reads (bytes, newline excluded); a
+ * longer one is answered with an error and the connection is closed.
+ *
+ * @example
+ * ```ts
+ * import { ControlProtocol } from "@duende/cli"
+ *
+ * const fits = (line: string) => Buffer.byteLength(line) <= ControlProtocol.maxMessageBytes
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const maxMessageBytes = 1024 * 1024
+
+/**
+ * The deepest nesting of arrays and objects a request may have; a deeper one is
+ * refused before it is parsed.
+ *
+ * @example
+ * ```ts
+ * import { ControlProtocol } from "@duende/cli"
+ *
+ * ControlProtocol.maxDepth // 32
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const maxDepth = 32
+
+/**
+ * How deep a JSON text nests arrays and objects (strings skipped), counted
+ * without parsing it; stops counting past `limit`.
+ *
+ * @example
+ * ```ts
+ * import { ControlProtocol } from "@duende/cli"
+ *
+ * ControlProtocol.depthOf(`{"a":[1,{"b":"]"}]}`, 32) // 3
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const depthOf = (text: string, limit: number): number => {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // backslash: skip the escaped character
+      else if (c === 34) inString = false
+      continue
+    }
+    if (c === 34) inString = true
+    else if (c === 91 || c === 123) {
+      depth++
+      if (depth > deepest) deepest = depth
+      if (deepest > limit) return deepest
+    } else if (c === 93 || c === 125) depth--
+  }
+  return deepest
+}
+
 const Name = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(63))
 
 /**

@@ -1,18 +1,22 @@
 /**
  * The supervisor's registry of daemons, saved on every change so that a
  * supervisor that comes back (after a crash, `kill -9`, a reboot) restores
- * them. Saves are atomic (temp file, fsync, rename) and the previous good file
- * is kept as `registry.json.bak`; a file that cannot be read is set aside as
- * `registry.json.corrupt-<time>` (never overwritten) and the backup is used.
+ * them. A save writes and fsyncs a temp file and renames it over
+ * `registry.json`, so the main file exists and is whole at every instant; the
+ * previous good file is kept as `registry.json.bak` (a hard link to it, made
+ * before the rename, so the main file is never moved away). A file that cannot
+ * be read is set aside as `<file>.corrupt-<time>` (never overwritten) — both
+ * files, when both are bad — and the backup is used when it is good. Temp files
+ * left by a save that was killed are removed when the registry is loaded.
  *
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { readFileSync, renameSync } from "node:fs"
-import { mkdir, open, rename } from "node:fs/promises"
-import { dirname } from "node:path"
+import { readdirSync, readFileSync, renameSync, rmSync } from "node:fs"
+import { copyFile, link, mkdir, open, rename, rm } from "node:fs/promises"
+import { basename, dirname, join } from "node:path"
 
 /**
  * One registered daemon.
@@ -80,9 +84,37 @@ const parse = (path: string): { readonly entries: ReadonlyArray<Entry> } | { rea
     : { problem: `not a registry (${decoded.left.message.split("\n")[0]})` }
 }
 
+const setAside = (path: string, problem: string, warnings: Array<string>): void => {
+  const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`
+  try {
+    renameSync(path, aside)
+    warnings.push(`${path} is unreadable (${problem}); kept as ${aside}`)
+  } catch {
+    warnings.push(`${path} is unreadable (${problem})`)
+  }
+}
+
+/** Temp files of saves that never finished (the process that wrote them was killed). */
+const removeStaleTemps = (path: string): void => {
+  const prefixes = [`${basename(path)}.tmp-`, `${basename(path)}.bak.tmp-`]
+  let names: Array<string>
+  try {
+    names = readdirSync(dirname(path))
+  } catch {
+    return
+  }
+  for (const name of names) {
+    if (!prefixes.some((prefix) => name.startsWith(prefix))) continue
+    // Only one supervisor runs at a time; a temp file of this process may be a save under way.
+    if (name.includes(`.tmp-${process.pid}-`)) continue
+    rmSync(join(dirname(path), name), { force: true })
+  }
+}
+
 /**
  * Reads the registry: the file, else its backup, else nothing. Never deletes or
- * overwrites a file it could not read.
+ * overwrites a file it could not read: an unreadable file is renamed aside
+ * (both, when both are unreadable). Removes temp files of interrupted saves.
  *
  * @example
  * ```ts
@@ -97,32 +129,31 @@ const parse = (path: string): { readonly entries: ReadonlyArray<Entry> } | { rea
 export const load = (path: string): Effect.Effect<Loaded> =>
   Effect.sync(() => {
     const warnings: Array<string> = []
+    removeStaleTemps(path)
     const main = parse(path)
     if (main !== undefined && "entries" in main) return { entries: main.entries, warnings }
-    if (main !== undefined) {
-      const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`
-      try {
-        renameSync(path, aside)
-        warnings.push(`${path} is unreadable (${main.problem}); kept as ${aside}`)
-      } catch {
-        warnings.push(`${path} is unreadable (${main.problem})`)
-      }
-    }
+    if (main !== undefined) setAside(path, main.problem, warnings)
     const backup = parse(`${path}.bak`)
     if (backup !== undefined && "entries" in backup) {
       if (main !== undefined) warnings.push(`restored ${backup.entries.length} daemon(s) from ${path}.bak`)
       return { entries: backup.entries, warnings }
     }
-    if (backup !== undefined) warnings.push(`${path}.bak is unreadable too (${backup.problem})`)
+    if (backup !== undefined) setAside(`${path}.bak`, backup.problem, warnings)
     return { entries: [], warnings }
   })
 
 let saves = 0
 
+/** Main files this process wrote itself (known good: no need to read them back before a save). */
+const written = new Set<string>()
+
 /**
- * Writes the registry atomically, keeping the previous file as `.bak`. At every
- * moment either the file or its backup is complete and valid. Callers that may
- * save concurrently must serialize their saves (the supervisor does).
+ * Writes the registry atomically: the temp file is written and fsynced, the
+ * current file (if good) becomes the backup through a hard link (a copy where
+ * links are not supported), and the temp file is renamed over the main file.
+ * `registry.json` exists and is complete at every instant, and the backup is
+ * always a complete earlier version. Callers that may save concurrently must
+ * serialize their saves (the supervisor does).
  *
  * @example
  * ```ts
@@ -139,17 +170,32 @@ export const save = (path: string, entries: ReadonlyArray<Entry>): Effect.Effect
     // Non-blocking I/O: a supervisor in a crash storm saves often and must not stall its event loop.
     try: async () => {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-      const temp = `${path}.tmp-${process.pid}-${++saves}`
-      const file = await open(temp, "w", 0o600)
+      const n = ++saves
+      const temp = `${path}.tmp-${process.pid}-${n}`
+      const file = await open(temp, "wx", 0o600)
       try {
-        await file.writeFile(`${JSON.stringify({ version: 1, daemons: entries }, null, 2)}\n`)
-        await file.sync()
-      } finally {
-        await file.close()
+        try {
+          await file.writeFile(`${JSON.stringify({ version: 1, daemons: entries }, null, 2)}\n`)
+          await file.sync()
+        } finally {
+          await file.close()
+        }
+      } catch (error) {
+        await rm(temp, { force: true })
+        throw error
       }
-      const current = parse(path)
-      if (current !== undefined && "entries" in current) await rename(path, `${path}.bak`)
+      const current = written.has(path) ? { entries: [] } : parse(path)
+      if (current !== undefined && "entries" in current) {
+        // The backup becomes the current file without the current file ever moving.
+        const backupTemp = `${path}.bak.tmp-${process.pid}-${n}`
+        await link(path, backupTemp).catch(() => copyFile(path, backupTemp))
+        await rename(backupTemp, `${path}.bak`).catch(async (error) => {
+          await rm(backupTemp, { force: true })
+          throw error
+        })
+      }
       await rename(temp, path)
+      written.add(path)
       const dir = await open(dirname(path), "r")
       try {
         await dir.sync()

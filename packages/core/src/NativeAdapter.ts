@@ -24,6 +24,7 @@ import type { DaemonEvent, DaemonHandle, LogLine } from "./PlatformAdapter.js"
 import { PlatformAdapter } from "./PlatformAdapter.js"
 import { NativeDaemon } from "./internal/native/nativeDaemon.js"
 import { reaper } from "./internal/native/reaper.js"
+import { startWarden } from "./internal/native/warden.js"
 
 /**
  * Options of the native adapter.
@@ -44,6 +45,16 @@ export interface Options {
    * spans nobody recorded.
    */
   readonly traceContext?: boolean
+  /**
+   * Daemons never outlive this process (what `duende run` wants; the background
+   * supervisor wants the opposite). A warden process in a session of its own
+   * holds a pipe from this one; when this process ends in any way, SIGKILL
+   * included, the warden stops every daemon's whole tree (SIGTERM, up to its
+   * shutdownTimeout, then SIGKILL), checking each pid's start time first.
+   * Meant for a process that runs nothing but its daemons: every other child
+   * it adopts as subreaper is taken for a daemon's orphan. Off by default.
+   */
+  readonly tethered?: boolean
 }
 
 /**
@@ -71,6 +82,11 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
     const reap = reaper()
     if (!reap.active) yield* Effect.logDebug(`native adapter: not a child subreaper (${reap.reason})`)
     const daemons = new Map<string, NativeDaemon>()
+    // Acquired before the daemons' finalizer below, so released after it: the warden ends last.
+    const warden = options.tethered === true
+      ? yield* Effect.acquireRelease(Effect.sync(startWarden), (w) => Effect.sync(() => typeof w === "string" ? undefined : w.close()))
+      : undefined
+    if (typeof warden === "string") yield* Effect.logWarning(`native adapter: no warden, daemons may outlive this process (${warden})`)
     const context = {
       logDirectory: options.logDirectory,
       env: options.env ?? process.env,
@@ -79,12 +95,23 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
       reaper: reap,
       sessions: new Set<number>(),
       mains: new Set<number>(),
+      warden: typeof warden === "object" ? warden : undefined,
       fork: <A, E>(effect: Effect.Effect<A, E>) => void fork(effect)
     }
     if (reap.active) {
-      // Orphans of daemons may die at any time: reap them now and then.
+      // Orphans of daemons may die at any time: reap them now and then (and hand the living ones to the warden).
+      const { warden } = context
+      const own = warden === undefined ? context.mains : new Set([warden.pid])
       yield* Effect.forkScoped(
-        Effect.forever(Effect.zipRight(Effect.sleep(Duration.seconds(1)), Effect.sync(() => reap.reap(context.sessions, context.mains))))
+        Effect.forever(Effect.zipRight(
+          Effect.sleep(Duration.seconds(1)),
+          Effect.sync(() => {
+            reap.reap(context.sessions, context.mains)
+            if (warden !== undefined) {
+              for (const pid of reap.orphans(own)) if (!context.mains.has(pid)) warden.adopt(pid)
+            }
+          })
+        ))
       )
     }
     const find = (handle: DaemonHandle) =>

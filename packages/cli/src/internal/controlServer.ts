@@ -2,7 +2,10 @@
  * The supervisor's end of the control socket: a unix socket in a directory
  * only the user can enter (0700), itself mode 0600, created under a umask so
  * it is never briefly open to others. One JSON request per line; each is
- * handled in its own fiber; streams end when the client hangs up.
+ * handled in its own fiber; streams end when the client hangs up. A line is
+ * bounded in size and nesting depth before it is parsed; what does not fit,
+ * or does not decode, is answered with an error, and nothing a client sends
+ * can throw out of this handler.
  *
  * @internal
  */
@@ -13,7 +16,16 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs"
 import { connect, createServer, type Socket } from "node:net"
-import { Envelope, type ErrorInfo, type LogLineInfo, type Request, type Response } from "../ControlProtocol.js"
+import {
+  depthOf,
+  Envelope,
+  type ErrorInfo,
+  type LogLineInfo,
+  maxDepth,
+  maxMessageBytes,
+  type Request,
+  type Response
+} from "../ControlProtocol.js"
 
 export type Handler = (
   request: Request,
@@ -58,39 +70,54 @@ export const serve = (path: string, directory: string, handler: Handler): Effect
       const send = (response: Response) => {
         if (!socket.destroyed) socket.write(`${JSON.stringify(response)}\n`)
       }
-      socket.on("data", (chunk) => {
-        const lines = (buffered + chunk.toString()).split("\n")
+      const refuse = (id: number, message: string) => send({ id, error: { tag: "BadRequest", message } })
+      const handleLine = (line: string) => {
+        if (line.trim() === "") return
+        if (line.length > maxMessageBytes) return refuse(-1, `request larger than ${maxMessageBytes} bytes`)
+        if (depthOf(line, maxDepth) > maxDepth) return refuse(-1, `request nested deeper than ${maxDepth} levels`)
+        let json: unknown
+        try {
+          json = JSON.parse(line)
+        } catch {
+          return refuse(-1, "not JSON")
+        }
+        const envelope = decodeEnvelope(json)
+        if (Either.isLeft(envelope)) {
+          const id = typeof (json as { id?: unknown })?.id === "number" ? (json as { id: number }).id : -1
+          return refuse(id, envelope.left.message)
+        }
+        const { id, request } = envelope.right
+        const fiber = run(
+          handler(request, (logLine) => send({ id, line: logLine })).pipe(
+            Effect.match({
+              onFailure: (error) => send({ id, error }),
+              onSuccess: (result) => send({ id, result: result ?? null })
+            })
+          )
+        )
+        fibers.add(fiber)
+        fiber.addObserver(() => fibers.delete(fiber))
+      }
+      let hungUp = false
+      socket.setEncoding("utf8") // a character split between two chunks stays whole
+      socket.on("data", (chunk: string) => {
+        if (hungUp) return
+        const lines = (buffered + chunk).split("\n")
         buffered = lines.pop()!
-        if (buffered.length > 1024 * 1024) {
-          socket.destroy()
+        if (buffered.length > maxMessageBytes) {
+          refuse(-1, `request larger than ${maxMessageBytes} bytes`)
+          hungUp = true
+          buffered = ""
+          socket.end()
           return
         }
         for (const line of lines) {
-          if (line.trim() === "") continue
-          let json: unknown
           try {
-            json = JSON.parse(line)
-          } catch {
-            send({ id: -1, error: { tag: "BadRequest", message: "not JSON" } })
-            continue
+            handleLine(line)
+          } catch (error) {
+            // A bug here must cost this request, never the supervisor.
+            refuse(-1, `request not handled: ${(error as Error).message}`)
           }
-          const envelope = decodeEnvelope(json)
-          if (Either.isLeft(envelope)) {
-            const id = typeof (json as { id?: unknown })?.id === "number" ? (json as { id: number }).id : -1
-            send({ id, error: { tag: "BadRequest", message: envelope.left.message } })
-            continue
-          }
-          const { id, request } = envelope.right
-          const fiber = run(
-            handler(request, (logLine) => send({ id, line: logLine })).pipe(
-              Effect.match({
-                onFailure: (error) => send({ id, error }),
-                onSuccess: (result) => send({ id, result: result ?? null })
-              })
-            )
-          )
-          fibers.add(fiber)
-          fiber.addObserver(() => fibers.delete(fiber))
         }
       })
       socket.on("error", () => undefined)

@@ -2,7 +2,10 @@
  * `duende run`: daemons supervised in the foreground, without the background
  * supervisor. Their output is printed with their name, their status and URLs
  * once ready; Ctrl-C stops them gracefully (dependents first). It ends by
- * itself when no daemon is left running or waiting for a restart.
+ * itself when no daemon is left running or waiting for a restart. The daemons
+ * never outlive it: the adapter is tethered (a warden stops their trees when
+ * this process ends, even by SIGKILL). A daemon that cannot bind its port is
+ * told who holds it (a leftover Duende daemon, or another program).
  *
  * @internal
  */
@@ -14,7 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type { Paths } from "../Paths.js"
-import { listeningUrls } from "./listening.js"
+import { describeHolders, listeningUrls, portHolders, portInUse } from "./listening.js"
 
 const say = (line: string) => Effect.sync(() => void process.stdout.write(`${line}\n`))
 
@@ -24,6 +27,18 @@ export const runForeground = (paths: Paths, configs: ReadonlyArray<DaemonConfig.
   const sum = (pick: (c: DaemonConfig.DaemonConfig) => Duration.Duration) =>
     configs.reduce((total, c) => total + Duration.toMillis(pick(c)), 0)
   const longestStop = Math.max(...configs.map((c) => Duration.toMillis(c.shutdownTimeout)))
+  // Who holds a port a daemon could not bind, said once per daemon, port and holders.
+  const explained = new Set<string>()
+  const explainPortInUse = (name: string, text: string) =>
+    Effect.suspend(() => {
+      const port = portInUse(text)
+      if (port === undefined) return Effect.void
+      const holders = portHolders(port)
+      const key = `${name} ${port} ${holders.map((h) => h.pid).join(",")}`
+      if (explained.has(key)) return Effect.void
+      explained.add(key)
+      return say(`${label(name)} | ${describeHolders(port, holders)}`)
+    })
 
   const daemon = Daemon.make({
     name: "duende-run",
@@ -64,10 +79,11 @@ export const runForeground = (paths: Paths, configs: ReadonlyArray<DaemonConfig.
         for (const config of configs) {
           yield* manager.add(config)
           const lines = yield* Effect.flatMap(manager.get(config.name), (m) => manager.adapter.followLogs(m.handle))
-          yield* Effect.forkScoped(Stream.runForEach(lines, (line) => say(`${label(config.name)} | ${line.text}`)))
+          yield* Effect.forkScoped(Stream.runForEach(lines, (line) =>
+            Effect.zipRight(say(`${label(config.name)} | ${line.text}`), explainPortInUse(config.name, line.text))))
         }
         for (const config of configs) {
-          yield* manager.start(config.name)
+          yield* manager.start(config.name).pipe(Effect.tapError((error) => explainPortInUse(config.name, error.message)))
           const managed = yield* manager.get(config.name)
           const pid = managed.state.pid
           const urls = pid === undefined ? [] : listeningUrls([pid, ...ProcessTree.members(pid).map((p) => p.pid)])
@@ -91,7 +107,7 @@ export const runForeground = (paths: Paths, configs: ReadonlyArray<DaemonConfig.
   })
 
   Daemon.runMain(daemon, {
-    layer: DaemonManager.layer.pipe(Layer.provide(NativeAdapter.layer({ logDirectory: paths.logs }))),
+    layer: DaemonManager.layer.pipe(Layer.provide(NativeAdapter.layer({ logDirectory: paths.logs, tethered: true }))),
     config: {
       initTimeout: sum((c) => c.initTimeout) + 10_000,
       shutdownTimeout: longestStop + 5_000,

@@ -29,6 +29,7 @@ import { pidRunning } from "../procfs.js"
 import { groupHasMembers, living, signalAll, treeOf } from "./processTree.js"
 import type { Reaper } from "./reaper.js"
 import { RotatingLog, tail } from "./rotatingLog.js"
+import type { Warden } from "./warden.js"
 
 export interface Context {
   readonly logDirectory: string
@@ -41,6 +42,8 @@ export interface Context {
   readonly sessions: Set<number>
   /** Main processes running now: Node's own children, which libuv reaps (the reaper skips them). */
   readonly mains: Set<number>
+  /** When tethered: the process that stops every daemon's tree once this process ends. */
+  readonly warden: Warden | undefined
   /** Forks a fiber that lives as long as the adapter. */
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => void
 }
@@ -197,6 +200,7 @@ export class NativeDaemon {
       this.run = run
       this.context.sessions.add(run.pid)
       this.context.mains.add(run.pid)
+      this.context.warden?.track(run.pid, Duration.toMillis(config.shutdownTimeout))
       this.health = undefined
       this.moveTo(DaemonStatus.Starting())
       this.publish({ _tag: "Started", pid: run.pid, at: now })
@@ -312,7 +316,10 @@ export class NativeDaemon {
     // not scanned (a crash storm must not stall the supervisor).
     if (!run.stopRequested && groupHasMembers(run.pid)) {
       this.context.fork(this.killTree(run, Duration.millis(this.shutdownBoundMs())))
-    } else this.context.reaper.reap(this.context.sessions, this.context.mains)
+    } else {
+      this.context.reaper.reap(this.context.sessions, this.context.mains)
+      this.context.warden?.forget(run.pid)
+    }
   }
 
   private shutdownBoundMs(): number {
@@ -447,6 +454,7 @@ export class NativeDaemon {
         yield* waitUntil(() => killedAt + 5_000)
       }
       this.context.reaper.reap(this.context.sessions, this.context.mains)
+      if (run.ended) this.context.warden?.forget(run.pid)
     })
   }
 

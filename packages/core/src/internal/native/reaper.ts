@@ -50,6 +50,8 @@ export interface Reaper {
    * main processes Node spawned and reaps itself).
    */
   readonly reap: (sessions: ReadonlySet<number>, own: ReadonlySet<number>) => number
+  /** The living children of this process not in `own`: orphans of daemons it adopted (empty when not active). */
+  readonly orphans: (own: ReadonlySet<number>) => ReadonlyArray<number>
 }
 
 const PR_SET_CHILD_SUBREAPER = 36
@@ -63,7 +65,7 @@ export const reaper = (): Reaper => {
   return shared
 }
 
-const inactive = (reason: string): Reaper => ({ active: false, reason, reap: () => 0 })
+const inactive = (reason: string): Reaper => ({ active: false, reason, reap: () => 0, orphans: () => [] })
 
 const load = (): Reaper => {
   if (process.platform !== "linux") return inactive("subreaping needs Linux")
@@ -89,7 +91,8 @@ const load = (): Reaper => {
           if (waitpid(entry.pid, [0], WNOHANG) === entry.pid) reaped++
         }
         return reaped
-      }
+      },
+      orphans: (own) => ownChildren(own).filter((entry) => entry.state !== "Z" && entry.state !== "X").map((entry) => entry.pid)
     }
   } catch (error) {
     return inactive(`libc could not be loaded through koffi (${(error as Error).message})`)

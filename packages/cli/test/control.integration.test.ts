@@ -1,0 +1,98 @@
+// Hostile and broken clients of the control socket against a real supervisor:
+// it answers each with an error (or drops it) and keeps supervising.
+import { afterAll, describe, expect, it } from "vitest"
+import { execFile } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { connect, type Socket } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const bin = join(__dirname, "..", "bin", "duende.js")
+const ticker = join(__dirname, "fixtures", "ticker.mjs")
+const homes: Array<string> = []
+
+const duende = (home: string, ...args: Array<string>) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...process.env, DUENDE_HOME: home, DUENDE_METRICS_PORT: "off" }, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr })
+    )
+  })
+
+afterAll(async () => {
+  for (const home of homes) {
+    await duende(home, "shutdown")
+    const pidFile = join(home, "supervisor.pid")
+    if (existsSync(pidFile)) {
+      try {
+        process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL")
+      } catch {
+        // gone
+      }
+    }
+  }
+})
+
+/** A supervisor with one running daemon. */
+const supervised = async () => {
+  const home = mkdtempSync(join(tmpdir(), "duende-control-"))
+  homes.push(home)
+  const config = join(home, "ticker.json")
+  writeFileSync(config, JSON.stringify({ name: "ticker", command: ["node", ticker], env: { TICK_MS: "1000" }, platform: { native: { ready: "started" } } }))
+  expect((await duende(home, "start", config)).code).toBe(0)
+  const status = JSON.parse((await duende(home, "status", "ticker", "--json")).stdout) as { pid: number }
+  const supervisor = Number(readFileSync(join(home, "supervisor.pid"), "utf8"))
+  return { home, daemonPid: status.pid, supervisor, socket: join(home, "supervisor.sock") }
+}
+
+/** Sends raw text and collects what comes back until the server closes or `ms` pass. */
+const exchange = (socket: string, text: string, options: { readonly untilClose?: boolean; readonly ms?: number } = {}) =>
+  new Promise<{ replies: Array<unknown>; closed: boolean }>((resolve) => {
+    const client: Socket = connect(socket)
+    let data = ""
+    let closed = false
+    const done = () => {
+      client.destroy()
+      resolve({ replies: data.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l)), closed })
+    }
+    const timer = setTimeout(done, options.ms ?? 5_000)
+    client.on("connect", () => client.write(text))
+    client.on("data", (d) => {
+      data += d
+      if (data.endsWith("\n") && options.untilClose !== true) {
+        clearTimeout(timer)
+        done()
+      }
+    })
+    client.on("error", () => undefined)
+    client.on("close", () => {
+      closed = true
+      clearTimeout(timer)
+      done()
+    })
+  })
+
+describe("the control socket against bad clients", () => {
+  it("answers a 6 KB message nested 3,000 deep with an error and keeps running (it used to crash)", async () => {
+    const { daemonPid, home, socket, supervisor } = await supervised()
+    const deep = await exchange(socket, `${"[".repeat(3_000)}${"]".repeat(3_000)}\n`)
+    expect(deep.replies).toEqual([{ id: -1, error: { tag: "BadRequest", message: "request nested deeper than 32 levels" } }])
+    const deepObject = await exchange(socket, `{"id":1,"request":${'{"a":'.repeat(100)}1${"}".repeat(100)}}\n`)
+    expect(deepObject.replies).toEqual([{ id: -1, error: { tag: "BadRequest", message: "request nested deeper than 32 levels" } }])
+    // Brackets inside strings do not count.
+    const inString = await exchange(socket, `${JSON.stringify({ id: 7, request: { method: "signal", name: "ticker", signal: "[".repeat(5_000) } })}\n`)
+    expect(inString.replies).toEqual([{ id: 7, error: { tag: "BadRequest", message: `unknown signal "${"[".repeat(5_000)}"` } }])
+    // A line that never ends is cut off at the bound: an error, and the connection is closed.
+    const endless = await exchange(socket, "x".repeat(1024 * 1024 + 10), { untilClose: true, ms: 20_000 })
+    expect(endless).toEqual({ replies: [{ id: -1, error: { tag: "BadRequest", message: "request larger than 1048576 bytes" } }], closed: true })
+    const garbage = await exchange(socket, "\u0000\u0001{{{\n")
+    expect(garbage.replies).toEqual([{ id: -1, error: { tag: "BadRequest", message: "not JSON" } }])
+
+    // Still the same supervisor, still supervising the same daemon.
+    expect(Number(readFileSync(join(home, "supervisor.pid"), "utf8"))).toBe(supervisor)
+    const after = JSON.parse((await duende(home, "status", "ticker", "--json")).stdout) as { pid: number; status: string }
+    expect(after).toMatchObject({ pid: daemonPid, status: "running" })
+  }, 60_000)
+})
