@@ -23,14 +23,16 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { existsSync, statSync } from "node:fs"
+import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
 import { resolve as resolvePath } from "node:path"
 import * as ControlClient from "./ControlClient.js"
 import type { DaemonInfo, LogLineInfo, Request } from "./ControlProtocol.js"
-import { daemonDetails, daemonTable } from "./internal/format.js"
+import * as ConfigPath from "./internal/configPath.js"
+import { daemonDetails, daemonTable, logLine } from "./internal/format.js"
 import { runForeground } from "./internal/foreground.js"
 import * as Health from "./internal/health.js"
+import * as Output from "./internal/output.js"
 import * as Render from "./internal/render.js"
 import * as Systemd from "./internal/systemd.js"
 import * as Paths from "./Paths.js"
@@ -63,10 +65,16 @@ const ensure = ControlClient.ensureSupervisor(paths, entry).pipe(
 const print = (text: string) => Effect.sync(() => void process.stdout.write(`${text}\n`))
 const printJson = (value: unknown) => print(JSON.stringify(value, null, 2))
 
+/** A config file: a path that cannot be read is bad usage (2), a file that is no valid config a config error (78). */
 const loadConfig = (path: string) =>
-  DaemonConfig.load(path).pipe(Effect.catchTag("ConfigError", (error) => fail(error.message, 78)))
+  Effect.suspend(() => {
+    const problem = ConfigPath.problem(path)
+    return problem !== undefined
+      ? fail(problem, 2)
+      : DaemonConfig.load(path).pipe(Effect.catchTag("ConfigError", (error) => fail(error.message, 78)))
+  })
 
-const isConfigFile = (arg: string) => /\.(json|[cm]?[jt]s)$/.test(arg) || (existsSync(arg) && statSync(arg).isFile())
+const configArg = Args.text({ name: "config" }).pipe(Args.withDescription("A daemon config file (.json, .ts, .js…)"))
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text"))
 const nameArg = Args.text({ name: "name" }).pipe(Args.withDescription("The daemon's name"))
@@ -111,12 +119,11 @@ const start = Command.make(
     Effect.gen(function*() {
       yield* checkTarget({ platform, user })
       if (platform === "systemd") {
-        const what = isConfigFile(target) ? yield* loadConfig(target) : target
+        const what = ConfigPath.isConfigPath(target) ? yield* loadConfig(target) : target
         const { handle, state } = yield* underSystemd(Systemd.start(what, user))
         return yield* print(Systemd.describe(handle, state))
       }
-      if (isConfigFile(target)) {
-        if (!existsSync(target)) return yield* fail(`no such config file: ${target}`, 78)
+      if (ConfigPath.isConfigPath(target)) {
         const config = yield* loadConfig(target)
         yield* ensure
         const info = (yield* send({
@@ -136,7 +143,7 @@ const start = Command.make(
 
 const install = Command.make(
   "install",
-  { config: Args.file({ name: "config", exists: "yes" }), platform, user },
+  { config: configArg, platform, user },
   ({ config: path, platform, user }) =>
     Effect.gen(function*() {
       yield* checkTarget({ platform, user })
@@ -198,9 +205,7 @@ const ls = Command.make("ls", { json }, ({ json }) =>
   )
 
 const showLine = (asJson: boolean) => (line: LogLineInfo) =>
-  void process.stdout.write(
-    asJson ? `${JSON.stringify(line)}\n` : `${new Date(line.at).toISOString()} ${line.stream === "stdout" ? "out" : "err"} ${line.text}\n`
-  )
+  void process.stdout.write(asJson ? `${JSON.stringify(line)}\n` : `${logLine(line)}\n`)
 
 const logs = Command.make(
   "logs",
@@ -229,7 +234,7 @@ const render = Command.make(
     format: Args.choice(Render.formats.map((f) => [f, f] as const), { name: "format" }).pipe(
       Args.withDescription(`What to render: ${Render.formats.join(", ")}`)
     ),
-    config: Args.file({ name: "config", exists: "yes" }),
+    config: configArg,
     user,
     systemdVersion: Options.integer("systemd-version").pipe(
       Options.optional,
@@ -338,7 +343,7 @@ const doctor = Command.make("doctor", { json }, ({ json }) =>
 
 const run = Command.make(
   "run",
-  { configs: Args.file({ name: "config", exists: "yes" }).pipe(Args.atLeast(1)) },
+  { configs: configArg.pipe(Args.atLeast(1)) },
   ({ configs }) =>
     Effect.gen(function*() {
       const loaded = yield* Effect.forEach(configs, loadConfig)
@@ -379,17 +384,18 @@ const cli = Command.run(duende, { name: "duende", version })
 
 const environment = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
 
-Effect.runFork(cli(process.argv).pipe(Effect.provide(environment))).addObserver((exit) => {
-  if (Exit.isSuccess(exit)) process.exit(0)
+Output.guard()
+Effect.runFork(Output.withPlainConsole(cli(process.argv)).pipe(Effect.provide(environment))).addObserver((exit) => {
+  if (Exit.isSuccess(exit)) return Output.exit(0)
   const failure = Option.getOrUndefined(Cause.failureOption(exit.cause)) as
     | { readonly _tag?: string; readonly message?: string; readonly code?: number }
     | undefined
   if (failure?._tag === "CliFailure") {
     if (failure.message) process.stderr.write(`duende: ${failure.message}\n`)
-    process.exit(failure.code ?? 1)
+    return Output.exit(failure.code ?? 1)
   }
   // @effect/cli has already printed usage errors.
-  if (ValidationError.isValidationError(failure)) process.exit(2)
+  if (ValidationError.isValidationError(failure)) return Output.exit(2)
   process.stderr.write(`duende: ${failure?.message ?? Cause.pretty(exit.cause)}\n`)
-  process.exit(1)
+  Output.exit(1)
 })

@@ -1,10 +1,18 @@
 /**
- * Which platform a daemon process runs under, found from real markers in its
- * environment, in the order WOS, pepita, container, systemd, launchd, native.
- * `DUENDE_PLATFORM` overrides detection; managers that start daemons set it
- * explicitly (the native supervisor sets `DUENDE_PLATFORM=native`) because an
- * ambient marker such as `/.dockerenv` says where the process is, not who
- * manages it.
+ * Which platform a daemon process runs under, and where its runtime layer
+ * comes from: one table, one row per platform, that `Platform.detect` and
+ * `PlatformRuntime.layerDetect` (so `Daemon.runMain`) both read.
+ *
+ * Detection looks at real markers in two tiers. First the protocol variables a
+ * manager sets for this very process to talk back to it (`NOTIFY_SOCKET`,
+ * `LISTEN_FDS` with our `LISTEN_PID`, `WATCHDOG_USEC`, the native
+ * supervisor's `DUENDE_NOTIFY_FD`, `WOS_PID`, `PEPITA_VM`): the first row
+ * with one wins. Only without any, the ambient markers (`/.dockerenv`,
+ * cgroups, `container=`, `INVOCATION_ID`, `XPC_SERVICE_NAME`, the pepita agent
+ * port), again in row order WOS, pepita, container, systemd, launchd, native.
+ * An ambient marker says where a process is, a protocol variable who is
+ * waiting to hear from it: under systemd inside a container the daemon must
+ * still send READY=1. `DUENDE_PLATFORM` overrides both.
  *
  * @since 0.1.0
  */
@@ -16,13 +24,6 @@ import { existsSync, readFileSync } from "node:fs"
  * @since 0.1.0
  */
 export type Kind = "native" | "systemd" | "launchd" | "container" | "pepita" | "wos"
-
-/**
- * Every platform kind, in detection order (native last: it is the fallback).
- *
- * @since 0.1.0
- */
-export const kinds: ReadonlyArray<Kind> = ["wos", "pepita", "container", "systemd", "launchd", "native"]
 
 /**
  * The result of detection: the platform and the markers that decided it.
@@ -68,49 +69,128 @@ export const processProbe = (): Probe => ({
 
 const cgroupMarker = /(docker|kubepods|containerd|libpod|lxc|crio)/
 
-const markersOf = (kind: Kind, probe: Probe): ReadonlyArray<string> => {
-  const { env } = probe
-  const found: Array<string> = []
-  const has = (name: string) => env[name] !== undefined && env[name] !== ""
-  switch (kind) {
-    case "wos":
-      if (has("WOS_PID")) found.push("env WOS_PID")
-      break
-    case "pepita":
-      if (has("PEPITA_VM")) found.push("env PEPITA_VM")
-      if (probe.exists("/dev/virtio-ports/org.duende.agent.0")) found.push("/dev/virtio-ports/org.duende.agent.0")
-      break
-    case "container": {
-      if (probe.exists("/.dockerenv")) found.push("/.dockerenv")
-      if (probe.exists("/run/.containerenv")) found.push("/run/.containerenv")
-      if (has("container")) found.push(`env container=${env.container}`)
-      if (has("KUBERNETES_SERVICE_HOST")) found.push("env KUBERNETES_SERVICE_HOST")
-      const cgroup = probe.read("/proc/1/cgroup")
-      const match = cgroup === undefined ? null : cgroupMarker.exec(cgroup)
-      if (match) found.push(`/proc/1/cgroup mentions ${match[1]}`)
-      break
-    }
-    case "systemd":
-      if (has("NOTIFY_SOCKET")) found.push("env NOTIFY_SOCKET")
-      if (has("INVOCATION_ID")) found.push("env INVOCATION_ID")
-      if (has("LISTEN_PID") && env.LISTEN_PID === String(probe.pid)) found.push("env LISTEN_PID")
-      if (has("WATCHDOG_USEC")) found.push("env WATCHDOG_USEC")
-      break
-    case "launchd":
-      if (probe.os === "darwin" && has("XPC_SERVICE_NAME") && env.XPC_SERVICE_NAME !== "0") {
-        found.push(`env XPC_SERVICE_NAME=${env.XPC_SERVICE_NAME}`)
-      }
-      break
-    case "native":
-      if (has("DUENDE_NOTIFY_FD")) found.push("env DUENDE_NOTIFY_FD")
-      break
-  }
-  return found
-}
+const has = (probe: Probe, name: string) => probe.env[name] !== undefined && probe.env[name] !== ""
 
 /**
- * Finds the platform of a process. The first kind (in {@link kinds} order) with
- * a marker wins; `DUENDE_PLATFORM` overrides.
+ * One platform, as the runtime half knows it.
+ *
+ * @since 0.1.0
+ */
+export interface Row {
+  readonly kind: Kind
+  /** The package whose `platformRuntime` layer runs a daemon on this platform; none for core's own (native). */
+  readonly runtimePackage: string | undefined
+  /** Variables this platform's manager set for this process to talk back to it: they decide first. */
+  readonly protocol: (probe: Probe) => ReadonlyArray<string>
+  /** What the surroundings show (files, cgroups, inherited variables): they decide only when no protocol variable does. */
+  readonly ambient: (probe: Probe) => ReadonlyArray<string>
+}
+
+const found = (...markers: ReadonlyArray<string | false>): ReadonlyArray<string> =>
+  markers.filter((marker): marker is string => marker !== false)
+
+/**
+ * The runtime table: every platform, in detection order (native last: it is the
+ * fallback). Adding a platform is one row here (and one in the CLI's table).
+ *
+ * @example
+ * ```ts
+ * import { Platform } from "@duende/core"
+ *
+ * Platform.table.find((row) => row.kind === "systemd")?.runtimePackage // "@duende/platform-systemd"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const table: ReadonlyArray<Row> = [
+  {
+    kind: "wos",
+    runtimePackage: "@duende/platform-wos",
+    protocol: (probe) => found(has(probe, "WOS_PID") && "env WOS_PID"),
+    ambient: () => []
+  },
+  {
+    kind: "pepita",
+    runtimePackage: "@duende/platform-pepita",
+    protocol: (probe) => found(has(probe, "PEPITA_VM") && "env PEPITA_VM"),
+    ambient: (probe) =>
+      found(probe.exists("/dev/virtio-ports/org.duende.agent.0") && "/dev/virtio-ports/org.duende.agent.0")
+  },
+  {
+    kind: "container",
+    runtimePackage: "@duende/platform-container",
+    protocol: () => [],
+    ambient: (probe) => {
+      const cgroup = probe.read("/proc/1/cgroup")
+      const match = cgroup === undefined ? null : cgroupMarker.exec(cgroup)
+      return found(
+        probe.exists("/.dockerenv") && "/.dockerenv",
+        probe.exists("/run/.containerenv") && "/run/.containerenv",
+        has(probe, "container") && `env container=${probe.env.container}`,
+        has(probe, "KUBERNETES_SERVICE_HOST") && "env KUBERNETES_SERVICE_HOST",
+        match !== null && `/proc/1/cgroup mentions ${match[1]}`
+      )
+    }
+  },
+  {
+    kind: "systemd",
+    runtimePackage: "@duende/platform-systemd",
+    protocol: (probe) => {
+      const ours = (name: string) => has(probe, name) && probe.env[name] === String(probe.pid)
+      return found(
+        has(probe, "NOTIFY_SOCKET") && "env NOTIFY_SOCKET",
+        ours("LISTEN_PID") && (has(probe, "LISTEN_FDS") ? "env LISTEN_FDS" : "env LISTEN_PID"),
+        has(probe, "WATCHDOG_USEC") && (!has(probe, "WATCHDOG_PID") || ours("WATCHDOG_PID")) && "env WATCHDOG_USEC"
+      )
+    },
+    ambient: (probe) => found(has(probe, "INVOCATION_ID") && "env INVOCATION_ID")
+  },
+  {
+    kind: "launchd",
+    runtimePackage: "@duende/platform-launchd",
+    protocol: () => [],
+    ambient: (probe) =>
+      found(
+        probe.os === "darwin" && has(probe, "XPC_SERVICE_NAME") && probe.env.XPC_SERVICE_NAME !== "0" &&
+          `env XPC_SERVICE_NAME=${probe.env.XPC_SERVICE_NAME}`
+      )
+  },
+  {
+    kind: "native",
+    runtimePackage: undefined,
+    protocol: (probe) => found(has(probe, "DUENDE_NOTIFY_FD") && "env DUENDE_NOTIFY_FD"),
+    ambient: () => []
+  }
+]
+
+/**
+ * Every platform kind, in detection order (native last: it is the fallback).
+ *
+ * @since 0.1.0
+ */
+export const kinds: ReadonlyArray<Kind> = table.map((row) => row.kind)
+
+/**
+ * The package that provides a platform's runtime layer (`platformRuntime`), or
+ * undefined for native, which core provides itself.
+ *
+ * @example
+ * ```ts
+ * import { Platform } from "@duende/core"
+ *
+ * Platform.runtimePackage("container") // "@duende/platform-container"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const runtimePackage = (kind: Kind): string | undefined => table.find((row) => row.kind === kind)?.runtimePackage
+
+const markersOf = (row: Row, probe: Probe): ReadonlyArray<string> => [...row.protocol(probe), ...row.ambient(probe)]
+
+/**
+ * Finds the platform of a process: `DUENDE_PLATFORM` if it names one, else the
+ * first row (in {@link kinds} order) with a protocol variable, else the first
+ * with an ambient marker, else native. `markers` are what decided.
  *
  * @example
  * ```ts
@@ -124,16 +204,44 @@ const markersOf = (kind: Kind, probe: Probe): ReadonlyArray<string> => {
  */
 export const detect = (probe: Probe = processProbe()): Detection => {
   const override = probe.env.DUENDE_PLATFORM
-  if (override !== undefined && override !== "") {
-    if ((kinds as ReadonlyArray<string>).includes(override)) {
-      return { kind: override as Kind, markers: [`env DUENDE_PLATFORM=${override}`] }
+  if (override !== undefined && override !== "" && (kinds as ReadonlyArray<string>).includes(override)) {
+    return { kind: override as Kind, markers: [`env DUENDE_PLATFORM=${override}`] }
+  }
+  for (const tier of ["protocol", "ambient"] as const) {
+    for (const row of table) {
+      const markers = row[tier](probe)
+      if (markers.length > 0) return { kind: row.kind, markers }
     }
   }
-  for (const kind of kinds) {
-    const markers = markersOf(kind, probe)
-    if (markers.length > 0) return { kind, markers }
-  }
   return { kind: "native", markers: [] }
+}
+
+/**
+ * One line saying what detection decided and why, naming the markers of other
+ * platforms it overruled (what `PlatformRuntime.layerDetect` logs at debug level).
+ *
+ * @example
+ * ```ts
+ * import { Platform } from "@duende/core"
+ *
+ * console.log(Platform.explain())
+ * // "systemd: protocol variable (env NOTIFY_SOCKET); overruled: container (/.dockerenv)"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const explain = (probe: Probe = processProbe()): string => {
+  const { kind, markers } = detect(probe)
+  if (markers.length === 0) return "native: no markers"
+  const why = markers[0]!.startsWith("env DUENDE_PLATFORM=")
+    ? "override"
+    : table.find((row) => row.kind === kind)!.protocol(probe).length > 0
+    ? "protocol variable"
+    : "ambient marker"
+  const others = survey(probe).filter((other) => other.kind !== kind)
+  return `${kind}: ${why} (${markers.join(", ")})${
+    others.length === 0 ? "" : `; overruled: ${others.map((other) => `${other.kind} (${other.markers.join(", ")})`).join(", ")}`
+  }`
 }
 
 /**
@@ -149,7 +257,7 @@ export const detect = (probe: Probe = processProbe()): Detection => {
  * @since 0.1.0
  */
 export const survey = (probe: Probe = processProbe()): ReadonlyArray<Detection> =>
-  kinds.map((kind) => ({ kind, markers: markersOf(kind, probe) })).filter((d) => d.markers.length > 0)
+  table.map((row) => ({ kind: row.kind, markers: markersOf(row, probe) })).filter((d) => d.markers.length > 0)
 
 /**
  * Whether `DUENDE_PLATFORM` holds a value that is not a platform (reported, then ignored).

@@ -178,13 +178,13 @@ export interface PlatformPackage {
  */
 export type Providers = Partial<Record<Platform.Kind, Layer.Layer<PlatformRuntime>>>
 
-const loadPlatformPackage = (kind: Platform.Kind): Effect.Effect<Layer.Layer<PlatformRuntime>, string> =>
+const loadPlatformPackage = (name: string): Effect.Effect<Layer.Layer<PlatformRuntime>, string> =>
   Effect.tryPromise({
     try: async () => {
       // Resolve from the application, not from core: under pnpm's strict layout core
       // cannot see packages it does not depend on.
       const base = process.argv[1] ? resolve(process.argv[1]) : resolve("index.js")
-      const path = createRequire(base).resolve(`@duende/platform-${kind}`)
+      const path = createRequire(base).resolve(name)
       const module = (await import(pathToFileURL(path).href)) as Partial<PlatformPackage>
       if (module.platformRuntime === undefined) throw new Error("it exports no platformRuntime layer")
       return module.platformRuntime
@@ -195,8 +195,8 @@ const loadPlatformPackage = (kind: Platform.Kind): Effect.Effect<Layer.Layer<Pla
 /**
  * Detects the platform (see {@link Platform.detect}) and provides its runtime:
  * from `providers` when given, else core's own for `native` ({@link layerNative}), else the
- * `platformRuntime` export of `@duende/platform-<kind>` if the application has
- * it installed. When that package is missing the daemon still runs, with a
+ * `platformRuntime` export of the platform's package in the runtime table
+ * ({@link Platform.table}: `@duende/platform-<kind>`) if the application has it installed. When that package is missing the daemon still runs, with a
  * warning that its manager will not hear from it.
  *
  * @example
@@ -222,16 +222,17 @@ export const layerDetect = (
       )
     }
     const { kind, markers } = Platform.detect(probe)
-    yield* Effect.logDebug(`platform: ${kind}${markers.length ? ` (${markers.join(", ")})` : ""}`)
+    yield* Effect.logDebug(`platform: ${Platform.explain(probe)}`)
     const given = providers[kind]
     if (given !== undefined) return given
-    if (kind === "native") return layerNative
-    return yield* loadPlatformPackage(kind).pipe(
+    const runtimePackage = Platform.runtimePackage(kind)
+    if (runtimePackage === undefined) return layerNative
+    return yield* loadPlatformPackage(runtimePackage).pipe(
       Effect.catchAll((reason) => {
         // Only a missing channel the manager is waiting on deserves a warning; a container
         // or launchd job without its package just runs as a plain process.
         const listening = kind === "systemd" ? probe.env.NOTIFY_SOCKET !== undefined : kind === "pepita" || kind === "wos"
-        const message = `running under ${kind} (${markers.join(", ")}) without @duende/platform-${kind} (${reason})` +
+        const message = `running under ${kind} (${markers.join(", ")}) without ${runtimePackage} (${reason})` +
           (listening ? `: the ${kind} manager will not hear readiness or status. Install it, or set DUENDE_PLATFORM.` : "")
         return Effect.as(listening ? Effect.logWarning(message) : Effect.logDebug(message), layerNoop)
       })

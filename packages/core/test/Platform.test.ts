@@ -1,5 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Platform from "../src/Platform.js"
+import * as PlatformRuntime from "../src/PlatformRuntime.js"
 
 const probe = (
   env: Record<string, string> = {},
@@ -42,7 +47,7 @@ describe("Platform.detect", () => {
     expect(Platform.detect(probe({ LISTEN_PID: "4242" })).kind).toBe("systemd")
   })
 
-  it("detects in the order WOS, pepita, container, systemd, launchd, native", () => {
+  it("detects in the order WOS, pepita, container, systemd, launchd, native within a tier", () => {
     const everything = probe(
       { WOS_PID: "3", NOTIFY_SOCKET: "/n", DUENDE_NOTIFY_FD: "3", XPC_SERVICE_NAME: "a" },
       { "/.dockerenv": "", "/dev/virtio-ports/org.duende.agent.0": "" },
@@ -57,7 +62,47 @@ describe("Platform.detect", () => {
       "launchd",
       "native"
     ])
-    expect(Platform.detect(probe({ NOTIFY_SOCKET: "/n" }, { "/.dockerenv": "" })).kind).toBe("container")
+  })
+
+  it("lets a protocol variable beat the markers of the surroundings (systemd inside a container sends READY=1)", () => {
+    const docker = { "/.dockerenv": "", "/proc/1/cgroup": "0::/docker/abc\n" }
+    expect(Platform.detect(probe({ NOTIFY_SOCKET: "/run/systemd/notify", INVOCATION_ID: "i" }, docker))).toEqual({
+      kind: "systemd",
+      markers: ["env NOTIFY_SOCKET"]
+    })
+    expect(Platform.detect(probe({ LISTEN_PID: "4242", LISTEN_FDS: "1" }, docker))).toEqual({
+      kind: "systemd",
+      markers: ["env LISTEN_FDS"]
+    })
+    expect(Platform.detect(probe({ WATCHDOG_USEC: "1000000" }, docker)).kind).toBe("systemd")
+    expect(Platform.detect(probe({ DUENDE_NOTIFY_FD: "3" }, docker))).toEqual({
+      kind: "native",
+      markers: ["env DUENDE_NOTIFY_FD"]
+    })
+    // Variables meant for another process are no protocol: the surroundings decide.
+    expect(Platform.detect(probe({ LISTEN_PID: "1", LISTEN_FDS: "1" }, docker)).kind).toBe("container")
+    expect(Platform.detect(probe({ WATCHDOG_USEC: "1000000", WATCHDOG_PID: "1" }, docker)).kind).toBe("container")
+    // INVOCATION_ID is inherited by everything a unit starts: only an ambient marker, after the container's.
+    expect(Platform.detect(probe({ INVOCATION_ID: "i" }, docker)).kind).toBe("container")
+    expect(Platform.detect(probe({ DUENDE_PLATFORM: "container", NOTIFY_SOCKET: "/n" })).kind).toBe("container")
+  })
+
+  it("explains what decided, and what it overruled", () => {
+    expect(Platform.explain(probe({ NOTIFY_SOCKET: "/n" }, { "/.dockerenv": "" }))).toBe(
+      "systemd: protocol variable (env NOTIFY_SOCKET); overruled: container (/.dockerenv)"
+    )
+    expect(Platform.explain(probe({ INVOCATION_ID: "i" }, { "/.dockerenv": "" }))).toBe(
+      "container: ambient marker (/.dockerenv); overruled: systemd (env INVOCATION_ID)"
+    )
+    expect(Platform.explain(probe({ DUENDE_PLATFORM: "native" }))).toBe("native: override (env DUENDE_PLATFORM=native)")
+    expect(Platform.explain(probe())).toBe("native: no markers")
+  })
+
+  it("names each platform's runtime package in one table", () => {
+    expect(Platform.kinds).toEqual(Platform.table.map((row) => row.kind))
+    expect(Platform.runtimePackage("systemd")).toBe("@duende/platform-systemd")
+    expect(Platform.runtimePackage("container")).toBe("@duende/platform-container")
+    expect(Platform.runtimePackage("native")).toBeUndefined()
   })
 
   it("lets DUENDE_PLATFORM override, and reports a value that is no platform", () => {
@@ -69,4 +114,25 @@ describe("Platform.detect", () => {
     expect(Platform.invalidOverride({ DUENDE_PLATFORM: "windows" })).toBe("windows")
     expect(Platform.invalidOverride({ DUENDE_PLATFORM: "systemd" })).toBeUndefined()
   })
+})
+
+describe("PlatformRuntime.layerDetect", () => {
+  it.effect("takes the platform a protocol variable names, and logs at debug what decided", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.make(({ logLevel, message }) => {
+        lines.push(`${logLevel.label} ${(Array.isArray(message) ? message : [message]).join(" ")}`)
+      })
+      const systemd = PlatformRuntime.make({ platform: "systemd" })
+      const runtime = yield* PlatformRuntime.PlatformRuntime.pipe(
+        Effect.provide(PlatformRuntime.layerDetect(
+          { systemd: Layer.succeed(PlatformRuntime.PlatformRuntime, systemd) },
+          probe({ NOTIFY_SOCKET: "/run/systemd/notify" }, { "/.dockerenv": "" })
+        )),
+        Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
+        Logger.withMinimumLogLevel(LogLevel.Debug)
+      )
+      expect(runtime.platform).toBe("systemd")
+      expect(lines).toContain("DEBUG platform: systemd: protocol variable (env NOTIFY_SOCKET); overruled: container (/.dockerenv)")
+    }))
 })

@@ -3,7 +3,7 @@
  *
  * @internal
  */
-import type { DaemonInfo } from "../ControlProtocol.js"
+import type { DaemonInfo, LogLineInfo } from "../ControlProtocol.js"
 
 export const duration = (ms: number | null): string => {
   if (ms === null) return "-"
@@ -68,3 +68,17 @@ export const daemonDetails = (d: DaemonInfo): string =>
     `  config     ${d.configPath ?? "-"}`,
     `  log        ${d.logFile}`
   ].join("\n")
+
+/** A line a Duende daemon logged itself: `<ISO time> <LEVEL> <message>` (core's line logger). */
+const ownLine = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (TRACE|DEBUG|INFO|WARN|ERROR|FATAL) +(.*)$/s
+
+/**
+ * One log line for people: its time, where it came from (`out`, `err`) and its
+ * text. A daemon's own log entries already carry their time and level: they are
+ * shown with those, once, instead of as stderr text under the time it was read.
+ */
+export const logLine = (line: Pick<LogLineInfo, "at" | "stream" | "text">): string => {
+  const own = ownLine.exec(line.text)
+  if (own !== null) return `${own[1]} ${own[2]!.toLowerCase()} ${own[3]}`
+  return `${line.at > 0 ? new Date(line.at).toISOString() : "-"} ${line.stream === "stdout" ? "out" : "err"} ${line.text}`
+}
