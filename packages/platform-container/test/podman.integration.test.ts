@@ -154,7 +154,8 @@ describe.skipIf(!gate.ok)(`podman containers${gate.label}`, () => {
       writeFileSync(flag, "")
       const handle = yield* containers.install(daemonConfig("checked", {
         env: { FIXTURE_HEALTH_FILE: "/control/healthy" },
-        extra: { initTimeout: "2s" }
+        // Generous: node starts slowly on a loaded machine, and the adapter stops a daemon not ready in time.
+        extra: { initTimeout: "20s" }
       }))
       yield* containers.start(handle)
       expect(JSON.parse(inspect(handle.ref, "{{json .Config.Healthcheck.Test}}"))).toEqual(["CMD", ...duendeHealth])
