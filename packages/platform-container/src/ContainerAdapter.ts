@@ -79,8 +79,7 @@ export interface Options {
   readonly initPath?: string
   /**
    * Defaults under each daemon's own `platform.container` section, or a function giving them per daemon
-   * (how to set rootfs, mounts, network, ports, init or healthCommand while core's config schema knows only
-   * image and runtime).
+   * (a daemon's own fields win, field by field).
    */
   readonly section?: ContainerSection.Input | ((config: DaemonConfig.DaemonConfig) => ContainerSection.Input)
   /** How long a command that writes no state file must stay up to count as ready (default 2s). */

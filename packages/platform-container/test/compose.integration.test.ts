@@ -14,7 +14,16 @@ import { afterAll } from "vitest"
 import * as ComposeService from "../src/ComposeService.js"
 import * as ContainerSection from "../src/ContainerSection.js"
 import * as ContainerSpec from "../src/ContainerSpec.js"
-import { capabilityCount, fixture, type Identity, repo, tool } from "./helpers/containers.js"
+import {
+  capabilityCount,
+  daemonConfig,
+  duendeHealth,
+  fixture,
+  type Identity,
+  repo,
+  repoMount,
+  tool
+} from "./helpers/containers.js"
 import { accepted, hostileValues, interpolateAll, mountPath } from "./helpers/hostile.js"
 import { makePodman } from "./helpers/podman.js"
 
@@ -58,6 +67,31 @@ const loadWithPodmanCompose = (files: ReadonlyArray<string>): ReadonlyArray<unkn
   })
   if (result.status !== 0) throw new Error(`${python}: ${result.stderr}`)
   return JSON.parse(result.stdout)
+}
+
+/**
+ * podman-compose on a file, with the test's podman. Debian's podman-compose 1.0.3 adds "--net
+ * <project>_default --network-alias <service>" even when the service sets network_mode, and podman refuses
+ * "--network none" with another network: the podman it calls is a wrapper that drops that pair (and passes
+ * the test's own storage). Everything else is podman-compose's doing.
+ */
+const composer = (file: string, project: string) => {
+  const wrapper = join(podman!.base, "podman-for-compose.mjs")
+  writeFileSync(wrapper, [
+    `#!${process.execPath}`,
+    `import { spawnSync } from "node:child_process"`,
+    `const args = process.argv.slice(2)`,
+    `const network = args.indexOf("--network")`,
+    `if (network >= 0 && args[network + 1] === "none") {`,
+    `  for (const flag of ["--net", "--network-alias"]) { const at = args.indexOf(flag); if (at >= 0) args.splice(at, 2) }`,
+    `}`,
+    `const result = spawnSync("podman", [...${JSON.stringify(podman!.args)}, ...args], { stdio: "inherit" })`,
+    `process.exit(result.status ?? 1)`,
+    ""
+  ].join("\n"))
+  chmodSync(wrapper, 0o755)
+  return (...rest: Array<string>) =>
+    tool("podman-compose", ["--podman-path", wrapper, "-p", project, "-f", file, ...rest], { ...podman!.env, ...variables })
 }
 
 const specOf = (config: Record<string, unknown>, section: ContainerSection.Input) =>
@@ -109,6 +143,10 @@ describe.skipIf(!gate.ok)(`compose files in podman-compose${gate.label}`, () => 
 
   it("podman-compose up runs it: the process sees exactly the configured argv, environment and cwd, and runs locked down", () => {
     const base = podman!.base
+    const project = join(base, "project")
+    mkdirSync(project)
+    const file = join(project, "compose.yaml")
+    const compose = composer(file, "duendefz")
     // The program, a working directory and a mount, all with "$", spaces and characters outside the BMP in their paths.
     const program = "/opt/$prog ${n} \u{1F680}/node"
     const workingDirectory = "/work $HOME \u{1F680}"
@@ -130,30 +168,7 @@ describe.skipIf(!gate.ok)(`compose files in podman-compose${gate.label}`, () => 
         { source: hostDirectory, target: "/in $HOME \u{1F680}", readOnly: true }
       ]
     }))
-    const project = join(base, "project")
-    mkdirSync(project)
-    const file = join(project, "compose.yaml")
     writeFileSync(file, Either.getOrThrow(ComposeService.render(spec)))
-
-    // podman-compose 1.0.3 adds "--net <project>_default --network-alias <service>" even when the service sets
-    // network_mode, and podman refuses "--network none" with another network; this wrapper drops that pair
-    // (and passes the test's own storage). Everything else is podman-compose's doing.
-    const wrapper = join(base, "podman-for-compose.mjs")
-    writeFileSync(wrapper, [
-      `#!${process.execPath}`,
-      `import { spawnSync } from "node:child_process"`,
-      `const args = process.argv.slice(2)`,
-      `const network = args.indexOf("--network")`,
-      `if (network >= 0 && args[network + 1] === "none") {`,
-      `  for (const flag of ["--net", "--network-alias"]) { const at = args.indexOf(flag); if (at >= 0) args.splice(at, 2) }`,
-      `}`,
-      `const result = spawnSync("podman", [...${JSON.stringify(podman!.args)}, ...args], { stdio: "inherit" })`,
-      `process.exit(result.status ?? 1)`,
-      ""
-    ].join("\n"))
-    chmodSync(wrapper, 0o755)
-    const composeEnv = { ...podman!.env, ...variables }
-    const compose = (...rest: Array<string>) => tool("podman-compose", ["--podman-path", wrapper, "-p", "duendefz", "-f", file, ...rest], composeEnv)
 
     try {
       const up = compose("up", "-d")
@@ -184,6 +199,38 @@ describe.skipIf(!gate.ok)(`compose files in podman-compose${gate.label}`, () => 
     } finally {
       compose("down")
       podman!.run("network", "rm", "--force", "duendefz_default")
+    }
+  })
+
+  it("a Duende daemon run by compose, with no state directory bound, writes its state in /tmp (the root is read-only, /run not its own) and `duende health` answers from it", () => {
+    const project = join(podman!.base, "daemon-project")
+    mkdirSync(project)
+    const file = join(project, "compose.yaml")
+    const compose = composer(file, "duendedaemon")
+    const config = daemonConfig("composed")
+    const section = Either.getOrThrow(ContainerSection.decode({
+      image: podman!.image,
+      network: "none",
+      mounts: [{ source: "/usr", target: "/usr", readOnly: true }, repoMount],
+      healthCommand: duendeHealth
+    }))
+    const spec = Either.getOrThrow(ContainerSpec.make(config, { id, section }))
+    writeFileSync(file, Either.getOrThrow(ComposeService.render(spec)))
+    try {
+      const up = compose("up", "-d")
+      expect(up.code, up.stdout + up.stderr).toBe(0)
+      // `duende health` as the HEALTHCHECK runs it: in the container, as its user.
+      const end = Date.now() + 60_000
+      let health = podman!.run("exec", spec.name, ...duendeHealth)
+      while (health.code !== 0 && Date.now() < end) {
+        spawnSync("sleep", ["0.5"])
+        health = podman!.run("exec", spec.name, ...duendeHealth)
+      }
+      expect(health, podman!.run("logs", spec.name).stderr).toMatchObject({ code: 0, stdout: expect.stringMatching(/^healthy/) })
+      expect(podman!.run("exec", spec.name, "/usr/bin/stat", "-c", "%u %a", "/tmp/duende/state.json").stdout).toBe("65534 644\n")
+    } finally {
+      compose("down")
+      podman!.run("network", "rm", "--force", "duendedaemon_default")
     }
   })
 })
