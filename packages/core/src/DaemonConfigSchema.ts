@@ -453,8 +453,11 @@ export const SystemdSection = Schema.Struct({
 /** @since 0.1.0 */
 export type SystemdSection = Schema.Schema.Type<typeof SystemdSection>
 
-/** An absolute path that reaches a mount option list or `-v`/`--mount` unchanged: no control characters, "," or ":". */
-const MountPath = patterned(/^\/[^\u0000-\u001f\u007f,:]*$/, `an absolute path without control characters, "," or ":"`)
+/**
+ * An absolute path that reaches a mount option list or `-v`/`--mount` unchanged: no control characters,
+ * "," or ":", and no `"` (podman and docker read `--mount` as a CSV record, where a quote starts a field).
+ */
+const MountPath = patterned(/^\/[^\u0000-\u001f\u007f,:"]*$/, `an absolute path without control characters, ",", ":" or '"'`)
 
 const ContainerMount = Schema.Struct({
   type: withDefault(OneOf("bind", "tmpfs"), () => "bind" as const),
@@ -519,7 +522,25 @@ export const ContainerSection = Schema.Struct({
   /** "auto": a Duende daemon at its READY, any other command after a grace; "notify"; "started". */
   ready: Schema.optional(OneOf("auto", "notify", "started")),
   /** The `HEALTHCHECK` command (default `["duende", "health"]`). */
-  healthCommand: Schema.optional(Schema.NonEmptyArray(Text))
+  healthCommand: Schema.optional(Schema.NonEmptyArray(Text)),
+  /**
+   * Who runs in the container: `"user"`, `"uid"`, `"user:group"` or `"uid:gid"`, in place of the config's
+   * `user`/`group`. With neither, 65534:65534 (nobody): never root unless a config says so.
+   */
+  user: Schema.optional(
+    patterned(
+      /^(?:[a-z_][a-z0-9_-]{0,31}|\d{1,10})(?::(?:[a-z_][a-z0-9_-]{0,31}|\d{1,10}))?$/,
+      `a user or uid, optionally ":group" or ":gid", such as "65534:65534" or "root"`
+    )
+  ),
+  /** The only capabilities the process keeps (default none), e.g. CAP_NET_BIND_SERVICE to bind port 80. */
+  capabilities: Schema.optional(Schema.Array(patterned(/^CAP_[A-Z_]+$/, `a capability such as "CAP_NET_BIND_SERVICE"`))),
+  /** `false`: a writable root filesystem (default: read-only, with a tmpfs at /tmp). */
+  readOnlyRootFilesystem: Schema.optional(Bool),
+  /** `false`: setuid programs and file capabilities may raise privileges (default: they may not). */
+  noNewPrivileges: Schema.optional(Bool),
+  /** `false`: no masked /proc/kcore, /sys/firmware… and writable /proc/sys… (default: masked and read-only). */
+  protectKernelPaths: Schema.optional(Bool)
 })
 
 /** @since 0.1.0 */

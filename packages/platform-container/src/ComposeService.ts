@@ -5,14 +5,62 @@
  * and grace period, an exec-form healthcheck and the Duende labels. Written
  * as YAML whose every string is double-quoted, so no value can add a key.
  *
+ * Compose interpolates `$VAR` and `${VAR}` in every value of the file, so
+ * every `$` of every string is written `$$`, which interpolation turns back
+ * into one `$`: the process sees exactly the configured bytes. An env value
+ * with "\r\n" is refused, naming the variable: podman-compose passes values
+ * to podman's `--env`, which turns it into "\n".
+ *
+ * Locked down by default (`ContainerSpec.Security`): `user` always
+ * (65534:65534 unless the config names one), `cap_drop: [ALL]` and `cap_add`
+ * only what is listed, `security_opt: [no-new-privileges]`, `read_only` with
+ * a tmpfs at /tmp; the engines mask kernel paths themselves, and the opt-out
+ * adds `systempaths=unconfined` (docker compose; podman takes it too).
+ *
  * @since 0.1.0
  */
 import * as Either from "effect/Either"
-import { type ContainerSpec, cpuShares, goDuration, stopSeconds, userOption } from "./ContainerSpec.js"
+import {
+  type ContainerSpec,
+  cpuShares,
+  engineCapability,
+  goDuration,
+  scratchTmp,
+  stopSeconds,
+  tmpOptions,
+  userOption
+} from "./ContainerSpec.js"
+import { crlfProblem } from "./internal/podmanEnv.js"
 import { stringify, type Value } from "./internal/yaml.js"
 
 /**
- * The service as a plain object (the `services.<name>` entry).
+ * A string as compose must see it to give it back unchanged after
+ * interpolation: each `$` doubled.
+ *
+ * @example
+ * ```ts
+ * import { ComposeService } from "@duende/platform-container/adapter"
+ *
+ * ComposeService.escape("price: $5 ${HOME}") // "price: $$5 $${HOME}"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const escape = (text: string): string => text.replaceAll("$", () => "$$")
+
+// Keys are service names, env names and label names: none can hold a "$" (and compose does not interpolate keys).
+const escapeAll = (value: Value): Value =>
+  typeof value === "string"
+    ? escape(value)
+    : Array.isArray(value)
+    ? (value as ReadonlyArray<Value>).map(escapeAll)
+    : typeof value === "object"
+    ? Object.fromEntries(Object.entries(value).map(([key, child]) => [key, escapeAll(child)]))
+    : value
+
+/**
+ * The service as a plain object (the `services.<name>` entry), as written in
+ * the file: every `$` already doubled (see {@link escape}).
  *
  * @example
  * ```ts
@@ -31,6 +79,8 @@ import { stringify, type Value } from "./internal/yaml.js"
  */
 export const service = (spec: ContainerSpec): Either.Either<{ readonly [key: string]: Value }, string> => {
   if (spec.image === undefined) return Either.left("a compose service needs platform.container.image")
+  const crlf = crlfProblem(spec, "podman-compose")
+  if (crlf !== undefined) return Either.left(crlf)
   const { resources } = spec
   const out: Record<string, Value> = {
     image: spec.image,
@@ -40,7 +90,17 @@ export const service = (spec: ContainerSpec): Either.Either<{ readonly [key: str
     environment: Object.fromEntries(spec.env)
   }
   if (spec.workingDirectory !== undefined) out.working_dir = spec.workingDirectory
-  if (spec.user !== undefined || spec.group !== undefined) out.user = userOption(spec)
+  out.user = userOption(spec)
+  const { security } = spec
+  out.cap_drop = ["ALL"]
+  if (security.capabilities.length > 0) out.cap_add = security.capabilities.map(engineCapability)
+  const securityOpt = [
+    ...(security.noNewPrivileges ? ["no-new-privileges"] : []),
+    ...(security.protectKernelPaths ? [] : ["systempaths=unconfined"])
+  ]
+  if (securityOpt.length > 0) out.security_opt = securityOpt
+  if (security.readOnlyRootFilesystem) out.read_only = true
+  if (scratchTmp(spec)) out.tmpfs = [`/tmp:${tmpOptions.join(",")}`]
   if (resources.memory !== undefined) out.mem_limit = resources.memory
   if (resources.memory !== undefined && resources.memorySwap !== undefined) {
     out.memswap_limit = resources.memory + resources.memorySwap
@@ -52,10 +112,7 @@ export const service = (spec: ContainerSpec): Either.Either<{ readonly [key: str
   if (resources.openFilesMax !== undefined) {
     ulimits.nofile = { soft: resources.openFilesMax, hard: resources.openFilesMax }
   }
-  if (resources.lockMemory) {
-    ulimits.memlock = { soft: -1, hard: -1 }
-    out.cap_add = ["IPC_LOCK"]
-  }
+  if (resources.lockMemory) ulimits.memlock = { soft: -1, hard: -1 }
   if (Object.keys(ulimits).length > 0) out.ulimits = ulimits
   if (spec.network === "none" || spec.network === "host") out.network_mode = spec.network
   if (spec.ports.length > 0) {
@@ -88,7 +145,7 @@ export const service = (spec: ContainerSpec): Either.Either<{ readonly [key: str
     start_period: goDuration(health.startPeriodMs)
   }
   out.labels = { ...spec.labels }
-  return Either.right(out)
+  return Either.right(escapeAll(out) as { readonly [key: string]: Value })
 }
 
 /**

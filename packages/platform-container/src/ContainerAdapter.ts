@@ -79,8 +79,7 @@ export interface Options {
   readonly initPath?: string
   /**
    * Defaults under each daemon's own `platform.container` section, or a function giving them per daemon
-   * (how to set rootfs, mounts, network, ports, init or healthCommand while core's config schema knows only
-   * image and runtime).
+   * (a daemon's own fields win, field by field).
    */
   readonly section?: ContainerSection.Input | ((config: DaemonConfig.DaemonConfig) => ContainerSection.Input)
   /** How long a command that writes no state file must stay up to count as ready (default 2s). */
@@ -286,16 +285,17 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter.PlatformAd
         new OperationUnsupported({ operation: `run "${config.name}" in a container`, platform: "container", hint })
       ))
 
-    /** The state directory is written by the daemon, which may not run as root. */
+    /** The state directory is written by the daemon, which does not run as root unless its config says so. */
     const prepareRunDirectory = (spec: ContainerSpec.ContainerSpec, paths: Paths) => {
       mkdirSync(paths.run, { recursive: true, mode: 0o755 })
-      if (spec.user === undefined && spec.group === undefined) return
       const etc = kind === "runc" || kind === "crun"
         ? spec.rootfs === undefined || spec.rootfs === "host" ? "/etc" : join(spec.rootfs, "etc")
         : undefined
       const ids = etc !== undefined ? resolveIds(etc, spec.user, spec.group) : undefined
       if (ids !== undefined && typeof ids !== "string") chownSync(paths.run, ids.uid, ids.gid)
-      else if (spec.user !== undefined && /^\d+$/.test(spec.user)) chownSync(paths.run, Number(spec.user), -1)
+      else if (/^\d+$/.test(spec.user)) {
+        chownSync(paths.run, Number(spec.user), spec.group !== undefined && /^\d+$/.test(spec.group) ? Number(spec.group) : -1)
+      }
       // A user known only inside the image: the directory itself must let it write (its parent is 0700).
       else chmodSync(paths.run, 0o777)
     }

@@ -1,10 +1,15 @@
 /**
  * The container settings of a daemon: `platform.container` in its config
  * (image, runtime, rootfs, mounts, network, ports, init, ready,
- * healthCommand). The schema is core's, so a config file is checked once,
- * with every bad field named; this module fills in the defaults and merges
- * settings given to the adapter (`ContainerAdapter.layer({ section })`)
- * under each daemon's own.
+ * healthCommand, and the opt-outs of the secure defaults). The schema is
+ * core's, so a config file is checked once, with every bad field named; this
+ * module fills in the defaults and merges settings given to the adapter
+ * (`ContainerAdapter.layer({ section })`) under each daemon's own.
+ *
+ * Containers are locked down by default, as systemd units are: not root
+ * (65534:65534 unless the config names a user), no capabilities, no new
+ * privileges, a read-only root with a tmpfs at /tmp, kernel paths masked or
+ * read-only. Each has its opt-out below.
  *
  * @since 0.1.0
  */
@@ -28,6 +33,14 @@ import * as Schema from "effect/Schema"
  * - `ready`: "auto" (default): a Duende daemon is ready at its READY, any other command once it
  *   has stayed up for the adapter's grace; "notify": only at READY; "started": as soon as it runs.
  * - `healthCommand`: the `HEALTHCHECK` command (default `["duende", "health"]`).
+ * - `user`: `"user[:group]"` or `"uid[:gid]"` in the container, in place of the config's `user`/`group`
+ *   (default: those, else {@link defaultUser}:{@link defaultGroup}); `"root"` or `"0"` runs as root.
+ * - `capabilities`: the only capabilities kept, e.g. `["CAP_NET_BIND_SERVICE"]` (default none;
+ *   `resources.lockMemory` adds CAP_IPC_LOCK).
+ * - `readOnlyRootFilesystem`: `false` for a writable root (default `true`, with a tmpfs at /tmp).
+ * - `noNewPrivileges`: `false` lets setuid programs raise privileges (default `true`).
+ * - `protectKernelPaths`: `false` unmasks /proc/kcore, /sys/firmware… and makes /proc/sys… writable
+ *   (default `true`).
  *
  * @example
  * ```ts
@@ -56,7 +69,9 @@ export type Mount = NonNullable<Section["mounts"]>[number]
 export type Port = NonNullable<Section["ports"]>[number]
 
 /**
- * A section with its defaults filled in: no mounts, no ports, no init, ready "auto".
+ * A section with its defaults filled in: no mounts, no ports, no init, ready
+ * "auto", no capabilities, a read-only root, no new privileges, kernel paths
+ * protected.
  *
  * @since 0.1.0
  */
@@ -65,6 +80,10 @@ export type ContainerSection = Schema.Schema.Type<typeof Section> & {
   readonly ports: ReadonlyArray<Port>
   readonly init: boolean
   readonly ready: "auto" | "notify" | "started"
+  readonly capabilities: ReadonlyArray<string>
+  readonly readOnlyRootFilesystem: boolean
+  readonly noNewPrivileges: boolean
+  readonly protectKernelPaths: boolean
 }
 
 /**
@@ -80,6 +99,36 @@ export type Input = Schema.Schema.Encoded<typeof Section>
  * @since 0.1.0
  */
 export const defaultHealthCommand: ReadonlyArray<string> = ["duende", "health"]
+
+/**
+ * The uid a container runs as when neither `platform.container.user` nor the
+ * config's `user` names one: 65534, `nobody` on Debian, Alpine, Fedora and in
+ * most images, and numeric, so it needs no entry in the image's /etc/passwd.
+ *
+ * @example
+ * ```ts
+ * import { ContainerSection } from "@duende/platform-container/adapter"
+ *
+ * ContainerSection.defaultUser // "65534"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const defaultUser = "65534"
+
+/**
+ * The gid that goes with {@link defaultUser} (`nogroup`/`nobody`).
+ *
+ * @example
+ * ```ts
+ * import { ContainerSection } from "@duende/platform-container/adapter"
+ *
+ * ContainerSection.defaultGroup // "65534"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const defaultGroup = "65534"
 
 const decodeEither = Schema.decodeUnknownEither(Section, { errors: "all", onExcessProperty: "error" })
 
@@ -118,7 +167,11 @@ export const decode = (input: unknown): Either.Either<ContainerSection, string> 
         mounts: section.mounts ?? [],
         ports: section.ports ?? [],
         init: section.init ?? false,
-        ready: section.ready ?? "auto"
+        ready: section.ready ?? "auto",
+        capabilities: section.capabilities ?? [],
+        readOnlyRootFilesystem: section.readOnlyRootFilesystem ?? true,
+        noNewPrivileges: section.noNewPrivileges ?? true,
+        protectKernelPaths: section.protectKernelPaths ?? true
       }),
     onLeft: (error) => Either.left(describe(error))
   })

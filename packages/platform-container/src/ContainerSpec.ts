@@ -7,7 +7,13 @@
  *
  * Every value that reaches argv, env or JSON is checked here: the container
  * name against the runtimes' rules, the image reference, paths (absolute, no
- * control characters, `,` or `:`), and no NUL anywhere.
+ * control characters, `,`, `:` or `"`), and no NUL or lone surrogate (UTF-16
+ * that is not text, which no runtime can receive as UTF-8) anywhere.
+ *
+ * The spec is secure by default, like Duende's systemd units: the user is
+ * never root unless a config names it (see `ContainerSection.defaultUser`),
+ * and {@link Security} starts from no capabilities, no new privileges, a
+ * read-only root and protected kernel paths.
  *
  * @since 0.1.0
  */
@@ -42,6 +48,22 @@ export interface Healthcheck {
 }
 
 /**
+ * The lockdown of a container; each part is on unless `platform.container` opts out.
+ *
+ * @since 0.1.0
+ */
+export interface Security {
+  /** The only capabilities the process has, as `CAP_*` names (none by default). */
+  readonly capabilities: ReadonlyArray<string>
+  /** The root filesystem is read-only, with a tmpfs at /tmp (see {@link scratchTmp}). */
+  readonly readOnlyRootFilesystem: boolean
+  /** `no_new_privs`: setuid binaries and file capabilities grant nothing. */
+  readonly noNewPrivileges: boolean
+  /** /proc/kcore, /sys/firmware… masked; /proc/sys, /proc/sysrq-trigger… read-only. */
+  readonly protectKernelPaths: boolean
+}
+
+/**
  * A validated container spec.
  *
  * @since 0.1.0
@@ -57,8 +79,11 @@ export interface ContainerSpec {
   /** Environment in order; Duende's own variables last. */
   readonly env: ReadonlyArray<readonly [string, string]>
   readonly workingDirectory: string | undefined
-  readonly user: string | undefined
+  /** Who runs: a name or uid, never unset (`ContainerSection.defaultUser` when nothing names one). */
+  readonly user: string
+  /** The group; unset: the user's own group (from the root's or image's /etc/passwd). */
   readonly group: string | undefined
+  readonly security: Security
   readonly resources: DaemonConfig.Resources
   readonly mounts: ReadonlyArray<ContainerSection.Mount>
   readonly network: "none" | "host" | "bridge" | undefined
@@ -111,8 +136,29 @@ export interface Options {
 
 const minimumHealthTimeoutMs = 5_000
 
-const noNul = (what: string, value: string): string | undefined =>
-  value.includes("\u0000") ? `${what} contains a NUL character` : undefined
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/** A value no runtime can take unchanged: a NUL ends a C string, a lone surrogate has no UTF-8 form. */
+const badText = (what: string, value: string): string | undefined =>
+  value.includes("\u0000")
+    ? `${what}: contains a NUL character`
+    : loneSurrogate.test(value)
+    ? `${what}: contains a lone surrogate (ill-formed UTF-16, which has no UTF-8 form); remove it`
+    : undefined
+
+const who = (
+  config: DaemonConfig.DaemonConfig,
+  section: ContainerSection.ContainerSection
+): { readonly user: string; readonly group: string | undefined } => {
+  if (section.user !== undefined) {
+    const [user, group] = section.user.split(":")
+    return { user: user!, group }
+  }
+  if (config.user !== undefined || config.group !== undefined) {
+    return { user: config.user ?? ContainerSection.defaultUser, group: config.group }
+  }
+  return { user: ContainerSection.defaultUser, group: ContainerSection.defaultGroup }
+}
 
 /**
  * Builds the spec of a daemon, or says what is wrong.
@@ -145,18 +191,22 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
     )
   }
   if (!namePattern.test(options.id)) problems.push(`daemon id ${JSON.stringify(options.id)}: expected a UUID`)
-  check(noNul("command.program", config.command.program))
-  config.command.args.forEach((arg, i) => check(noNul(`command.args[${i}]`, arg)))
+  check(badText("command.program", config.command.program))
+  config.command.args.forEach((arg, i) => check(badText(`command.args[${i}]`, arg)))
   const workingDirectory = config.workingDirectory
   if (workingDirectory !== undefined && !/^\/[^\u0000-\u001f\u007f]*$/.test(workingDirectory)) {
     problems.push(`workingDirectory ${JSON.stringify(workingDirectory)}: must be an absolute path inside the container`)
-  }
+  } else if (workingDirectory !== undefined) check(badText("workingDirectory", workingDirectory))
+  if (section.rootfs !== undefined) check(badText("platform.container.rootfs", section.rootfs))
+  section.healthCommand?.forEach((word, i) => check(badText(`platform.container.healthCommand[${i}]`, word)))
   const reserved = options.stateDirectory !== undefined ? [StateFile.containerDirectory] : []
-  for (const mount of section.mounts) {
+  section.mounts.forEach((mount, i) => {
     if (reserved.includes(mount.target)) problems.push(`mount target ${mount.target} is reserved for Duende's state`)
-  }
-  if (options.stateDirectory !== undefined && !/^\/[^\u0000-\u001f\u007f,:]*$/.test(options.stateDirectory)) {
-    problems.push(`state directory ${JSON.stringify(options.stateDirectory)}: absolute, without control characters, "," or ":"`)
+    if (mount.source !== undefined) check(badText(`platform.container.mounts[${i}].source`, mount.source))
+    check(badText(`platform.container.mounts[${i}].target`, mount.target))
+  })
+  if (options.stateDirectory !== undefined && !/^\/[^\u0000-\u001f\u007f,:"]*$/.test(options.stateDirectory)) {
+    problems.push(`state directory ${JSON.stringify(options.stateDirectory)}: absolute, without control characters, ",", ":" or '"'`)
   }
   const { resources } = config
   if (resources.memorySwap !== undefined && resources.memory === undefined) {
@@ -172,7 +222,7 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
   if (config.watchdogInterval !== undefined) {
     ignored.push("watchdogInterval (a stale heartbeat fails `duende health` instead)")
   }
-  for (const [key, value] of Object.entries(config.env)) check(noNul(`env.${key}`, value))
+  for (const [key, value] of Object.entries(config.env)) check(badText(`env.${key}`, value))
   if (problems.length > 0) return Either.left(problems.join("; "))
 
   const env: Array<readonly [string, string]> = Object.entries(config.env).filter(([key]) =>
@@ -206,6 +256,8 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
     ? { name: "on-failure", maxRetries: config.restart.crashLoop.burst }
     : { name: policy, maxRetries: undefined }
 
+  const capabilities = [...new Set([...section.capabilities, ...(resources.lockMemory ? ["CAP_IPC_LOCK"] : [])])]
+
   return Either.right({
     name,
     daemon: { name: config.name, version: config.version, id: options.id },
@@ -215,8 +267,13 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
     args: config.command.args,
     env,
     workingDirectory,
-    user: config.user,
-    group: config.group,
+    ...who(config, section),
+    security: {
+      capabilities,
+      readOnlyRootFilesystem: section.readOnlyRootFilesystem,
+      noNewPrivileges: section.noNewPrivileges,
+      protectKernelPaths: section.protectKernelPaths
+    },
     resources,
     mounts,
     network: section.network,
@@ -277,7 +334,7 @@ export const stopSeconds = (ms: number): number => Math.max(1, Math.ceil(ms / 10
 export const cpuShares = (weight: number): number => Math.min(262_144, Math.max(2, Math.round((weight * 1024) / 100)))
 
 /**
- * The `user[:group]` value engines take; a group alone runs as root with that group.
+ * The `user[:group]` value engines take.
  *
  * @example
  * ```ts
@@ -289,4 +346,49 @@ export const cpuShares = (weight: number): number => Math.min(262_144, Math.max(
  * @since 0.1.0
  */
 export const userOption = (spec: Pick<ContainerSpec, "user" | "group">): string =>
-  `${spec.user ?? "0"}${spec.group !== undefined ? `:${spec.group}` : ""}`
+  `${spec.user}${spec.group !== undefined ? `:${spec.group}` : ""}`
+
+/**
+ * Whether the engine needs a tmpfs at /tmp: the root is read-only and no
+ * mount of the config's covers /tmp already. Programs (and the daemon's state
+ * file, when /run is not writable for its user) need one writable directory.
+ *
+ * @example
+ * ```ts
+ * import { ContainerSpec } from "@duende/platform-container/adapter"
+ *
+ * ContainerSpec.scratchTmp({ security: { capabilities: [], readOnlyRootFilesystem: true, noNewPrivileges: true, protectKernelPaths: true }, mounts: [] }) // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const scratchTmp = (spec: Pick<ContainerSpec, "security" | "mounts">): boolean =>
+  spec.security.readOnlyRootFilesystem && !spec.mounts.some((mount) => mount.target === "/tmp")
+
+/**
+ * Options for a tmpfs at /tmp: anyone may create files, nobody another's, no devices or setuid.
+ *
+ * @example
+ * ```ts
+ * import { ContainerSpec } from "@duende/platform-container/adapter"
+ *
+ * `--tmpfs=/tmp:${ContainerSpec.tmpOptions.join(",")}` // "--tmpfs=/tmp:rw,nosuid,nodev,mode=1777"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const tmpOptions: ReadonlyArray<string> = ["rw", "nosuid", "nodev", "mode=1777"]
+
+/**
+ * A capability as engines' `--cap-add`/`CapAdd` spell it: without `CAP_`.
+ *
+ * @example
+ * ```ts
+ * import { ContainerSpec } from "@duende/platform-container/adapter"
+ *
+ * ContainerSpec.engineCapability("CAP_NET_BIND_SERVICE") // "NET_BIND_SERVICE"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const engineCapability = (name: string): string => name.replace(/^CAP_/, "")

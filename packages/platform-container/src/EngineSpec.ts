@@ -7,10 +7,16 @@
  * and HostConfig with RestartPolicy, Memory, MemorySwap, NanoCpus,
  * CpuShares, PidsLimit, Ulimits, Mounts, NetworkMode, PortBindings and Init.
  *
+ * Locked down by default (`ContainerSpec.Security`): User always (65534:65534
+ * unless the config names one), CapDrop ALL and CapAdd only what is listed,
+ * SecurityOpt no-new-privileges, ReadonlyRootfs with a Tmpfs at /tmp; the
+ * engine masks kernel paths itself, and the opt-out sends empty MaskedPaths
+ * and ReadonlyPaths (what `systempaths=unconfined` does).
+ *
  * @since 0.1.0
  */
 import * as Either from "effect/Either"
-import { type ContainerSpec, cpuShares, stopSeconds, userOption } from "./ContainerSpec.js"
+import { type ContainerSpec, cpuShares, engineCapability, scratchTmp, stopSeconds, tmpOptions, userOption } from "./ContainerSpec.js"
 
 const nanos = (ms: number) => Math.round(ms * 1_000_000)
 
@@ -35,7 +41,7 @@ const nanos = (ms: number) => Math.round(ms * 1_000_000)
  */
 export const render = (spec: ContainerSpec): Either.Either<Record<string, unknown>, string> => {
   if (spec.image === undefined) return Either.left("the Docker Engine API needs platform.container.image")
-  const { resources } = spec
+  const { resources, security } = spec
   const ulimits: Array<Record<string, unknown>> = []
   if (resources.openFilesMax !== undefined) {
     ulimits.push({ Name: "nofile", Soft: resources.openFilesMax, Hard: resources.openFilesMax })
@@ -70,7 +76,12 @@ export const render = (spec: ContainerSpec): Either.Either<Record<string, unknow
     ...(resources.cpuWeight !== undefined ? { CpuShares: cpuShares(resources.cpuWeight) } : {}),
     ...(resources.pidsMax !== undefined ? { PidsLimit: resources.pidsMax } : {}),
     ...(ulimits.length > 0 ? { Ulimits: ulimits } : {}),
-    ...(resources.lockMemory ? { CapAdd: ["IPC_LOCK"] } : {}),
+    CapDrop: ["ALL"],
+    CapAdd: security.capabilities.map(engineCapability),
+    SecurityOpt: security.noNewPrivileges ? ["no-new-privileges"] : [],
+    ReadonlyRootfs: security.readOnlyRootFilesystem,
+    ...(scratchTmp(spec) ? { Tmpfs: { "/tmp": tmpOptions.join(",") } } : {}),
+    ...(security.protectKernelPaths ? {} : { MaskedPaths: [], ReadonlyPaths: [] }),
     ...(spec.network !== undefined ? { NetworkMode: spec.network } : {}),
     ...(Object.keys(bindings).length > 0 ? { PortBindings: bindings } : {})
   }
@@ -80,7 +91,7 @@ export const render = (spec: ContainerSpec): Either.Either<Record<string, unknow
     Cmd: [...spec.args],
     Env: spec.env.map(([key, value]) => `${key}=${value}`),
     ...(spec.workingDirectory !== undefined ? { WorkingDir: spec.workingDirectory } : {}),
-    ...(spec.user !== undefined || spec.group !== undefined ? { User: userOption(spec) } : {}),
+    User: userOption(spec),
     Labels: { ...spec.labels },
     StopSignal: spec.stopSignal,
     StopTimeout: stopSeconds(spec.stopTimeoutMs),

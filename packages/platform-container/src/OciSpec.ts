@@ -6,6 +6,11 @@
  * binary is bound into the container and runs as PID 1 in front of the
  * daemon.
  *
+ * Locked down by default (`ContainerSpec.Security`): uid/gid 65534 unless the
+ * config names a user, empty capability sets, `noNewPrivileges`, a read-only
+ * root with tmpfs mounts at /tmp and /run, {@link maskedPaths} and
+ * {@link readonlyPaths}.
+ *
  * @since 0.1.0
  */
 import * as Either from "effect/Either"
@@ -68,26 +73,46 @@ export interface Context {
 }
 
 /**
- * The defaults of the process's capabilities: the set docker and podman give a container.
+ * The paths masked when kernel paths are protected (`protectKernelPaths`, the
+ * default): what runc's own default spec masks, and powercap (energy counters
+ * that leak what other processes compute).
+ *
+ * @example
+ * ```ts
+ * import { OciSpec } from "@duende/platform-container/adapter"
+ *
+ * OciSpec.maskedPaths.includes("/proc/kcore") // true
+ * ```
  *
  * @since 0.1.0
  */
-export const defaultCapabilities: ReadonlyArray<string> = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_FSETID",
-  "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_NET_RAW",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETFCAP",
-  "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT",
-  "CAP_KILL",
-  "CAP_AUDIT_WRITE"
+export const maskedPaths: ReadonlyArray<string> = [
+  "/proc/acpi",
+  "/proc/asound",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+  "/proc/scsi"
 ]
+
+/**
+ * The paths made read-only when kernel paths are protected.
+ *
+ * @example
+ * ```ts
+ * import { OciSpec } from "@duende/platform-container/adapter"
+ *
+ * OciSpec.readonlyPaths.includes("/proc/sys") // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const readonlyPaths: ReadonlyArray<string> = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 /**
  * Finds the host side of a bundle: the root (the host layout for "host" or
@@ -161,7 +186,9 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 export const render = (spec: ContainerSpec, context: Context): Record<string, unknown> => {
   const { resources } = spec
   const env = spec.env.some(([key]) => key === "PATH") ? spec.env : [["PATH", defaultPath] as const, ...spec.env]
-  const capabilities = resources.lockMemory ? [...defaultCapabilities, "CAP_IPC_LOCK"] : defaultCapabilities
+  const { security } = spec
+  // Ambient (with inheritable) is what lets a user other than root keep a capability across exec.
+  const capabilities = security.capabilities
   const rlimits: Array<Record<string, unknown>> = []
   if (resources.openFilesMax !== undefined) {
     rlimits.push({ type: "RLIMIT_NOFILE", hard: resources.openFilesMax, soft: resources.openFilesMax })
@@ -229,11 +256,17 @@ export const render = (spec: ContainerSpec, context: Context): Record<string, un
       args,
       env: env.map(([key, value]) => `${key}=${value}`),
       cwd: spec.workingDirectory ?? "/",
-      capabilities: { bounding: capabilities, effective: capabilities, permitted: capabilities },
+      capabilities: {
+        bounding: capabilities,
+        effective: capabilities,
+        permitted: capabilities,
+        inheritable: capabilities,
+        ambient: capabilities
+      },
       ...(rlimits.length > 0 ? { rlimits } : {}),
-      noNewPrivileges: true
+      noNewPrivileges: security.noNewPrivileges
     },
-    root: { path: context.rootPath, readonly: true },
+    root: { path: context.rootPath, readonly: security.readOnlyRootFilesystem },
     hostname: spec.name.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 63),
     mounts,
     annotations: spec.labels,
@@ -246,19 +279,7 @@ export const render = (spec: ContainerSpec, context: Context): Record<string, un
         ...(resources.pidsMax !== undefined ? { pids: { limit: resources.pidsMax } } : {})
       },
       namespaces,
-      maskedPaths: [
-        "/proc/acpi",
-        "/proc/asound",
-        "/proc/kcore",
-        "/proc/keys",
-        "/proc/latency_stats",
-        "/proc/timer_list",
-        "/proc/timer_stats",
-        "/proc/sched_debug",
-        "/sys/firmware",
-        "/proc/scsi"
-      ],
-      readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+      ...(security.protectKernelPaths ? { maskedPaths, readonlyPaths } : {})
     }
   }
 }

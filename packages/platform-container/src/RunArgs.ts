@@ -6,10 +6,29 @@
  * image's ENTRYPOINT cannot wrap it. {@link toShell} quotes an argv for
  * people who want to paste it.
  *
+ * Locked down by default (`ContainerSpec.Security`): `--user` always (65534:65534
+ * unless the config names one), `--cap-drop=ALL` then a `--cap-add` per
+ * listed capability, `--security-opt=no-new-privileges`, `--read-only` with
+ * `--tmpfs=/tmp`; the engines mask kernel paths themselves, and the opt-out
+ * unmasks them (`unmask=ALL` for podman, `systempaths=unconfined` for docker).
+ *
+ * Podman's `--env` turns "\r\n" in a value into "\n": for podman, a value
+ * with one is refused, naming the variable.
+ *
  * @since 0.1.0
  */
 import * as Either from "effect/Either"
-import { type ContainerSpec, cpuShares, goDuration, stopSeconds, userOption } from "./ContainerSpec.js"
+import {
+  type ContainerSpec,
+  cpuShares,
+  engineCapability,
+  goDuration,
+  scratchTmp,
+  stopSeconds,
+  tmpOptions,
+  userOption
+} from "./ContainerSpec.js"
+import { crlfProblem } from "./internal/podmanEnv.js"
 
 /**
  * Options of {@link render}.
@@ -47,6 +66,8 @@ export interface Options {
  */
 export const render = (spec: ContainerSpec, options: Options): Either.Either<ReadonlyArray<string>, string> => {
   if (spec.image === undefined) return Either.left(`${options.engine} needs platform.container.image`)
+  const crlf = options.engine === "podman" ? crlfProblem(spec, "podman run") : undefined
+  if (crlf !== undefined) return Either.left(crlf)
   const args: Array<string> = [options.verb]
   const add = (flag: string, value: string | number) => args.push(`--${flag}=${value}`)
   if (options.verb === "run") args.push("--detach")
@@ -54,7 +75,16 @@ export const render = (spec: ContainerSpec, options: Options): Either.Either<Rea
   for (const [key, value] of Object.entries(spec.labels)) add("label", `${key}=${value}`)
   for (const [key, value] of spec.env) add("env", `${key}=${value}`)
   if (spec.workingDirectory !== undefined) add("workdir", spec.workingDirectory)
-  if (spec.user !== undefined || spec.group !== undefined) add("user", userOption(spec))
+  add("user", userOption(spec))
+  const { security } = spec
+  add("cap-drop", "ALL")
+  for (const capability of security.capabilities) add("cap-add", engineCapability(capability))
+  if (security.noNewPrivileges) add("security-opt", "no-new-privileges")
+  if (!security.protectKernelPaths) {
+    add("security-opt", options.engine === "podman" ? "unmask=ALL" : "systempaths=unconfined")
+  }
+  if (security.readOnlyRootFilesystem) args.push("--read-only")
+  if (scratchTmp(spec)) add("tmpfs", `/tmp:${tmpOptions.join(",")}`)
   const { resources } = spec
   if (resources.memory !== undefined) add("memory", resources.memory)
   if (resources.memory !== undefined && resources.memorySwap !== undefined) {
@@ -64,10 +94,7 @@ export const render = (spec: ContainerSpec, options: Options): Either.Either<Rea
   if (resources.cpuWeight !== undefined) add("cpu-shares", cpuShares(resources.cpuWeight))
   if (resources.pidsMax !== undefined) add("pids-limit", resources.pidsMax)
   if (resources.openFilesMax !== undefined) add("ulimit", `nofile=${resources.openFilesMax}:${resources.openFilesMax}`)
-  if (resources.lockMemory) {
-    add("cap-add", "IPC_LOCK")
-    add("ulimit", "memlock=-1:-1")
-  }
+  if (resources.lockMemory) add("ulimit", "memlock=-1:-1")
   if (spec.network !== undefined) add("network", spec.network)
   for (const port of spec.ports) {
     const host = port.host === undefined ? "" : `${port.hostIp !== undefined ? `${bracket(port.hostIp)}:` : ""}${port.host}:`

@@ -1,9 +1,10 @@
 // The container spec and its four renderings, with fuzzing: no input can add an option, a key or a document.
 import type { DaemonConfig } from "@duende/core"
-import { decodeSync } from "@duende/core/DaemonConfigSchema"
+import { decodeEither, decodeSync } from "@duende/core/DaemonConfigSchema"
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import * as fc from "fast-check"
+import { readFileSync } from "node:fs"
 import { parse as parseYaml } from "yaml"
 import * as ComposeService from "../src/ComposeService.js"
 import * as ContainerArtifacts from "../src/ContainerArtifacts.js"
@@ -12,6 +13,7 @@ import * as ContainerSpec from "../src/ContainerSpec.js"
 import * as EngineSpec from "../src/EngineSpec.js"
 import * as OciSpec from "../src/OciSpec.js"
 import * as RunArgs from "../src/RunArgs.js"
+import { hostile, hostileValues, interpolateAll } from "./helpers/hostile.js"
 
 const id = "0b6f4d1e-3a51-4c8e-9a7c-2f5d1e0b6f4d"
 
@@ -166,6 +168,10 @@ describe("RunArgs", () => {
       "--env=DUENDE_PLATFORM=container",
       "--workdir=/srv/api",
       "--user=nobody:nogroup",
+      "--cap-drop=ALL",
+      "--security-opt=no-new-privileges",
+      "--read-only",
+      "--tmpfs=/tmp:rw,nosuid,nodev,mode=1777",
       `--memory=${256 * 1024 ** 2}`,
       `--memory-swap=${320 * 1024 ** 2}`,
       "--cpus=1.5",
@@ -285,76 +291,549 @@ describe("ContainerArtifacts (duende render)", () => {
   })
 })
 
-// ---- fuzzing -------------------------------------------------------------
+// ---- secure defaults -------------------------------------------------------
 
-const envName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,12}$/).filter((n) => n !== "DUENDE_PLATFORM" && n !== "DUENDE_STATE_DIR")
-const anyText = fc.string({ unit: "binary", maxLength: 40 }).filter((s) => !s.includes("\u0000"))
-const path = fc.array(fc.stringMatching(/^[^\u0000-\u001f\u007f,:/]{1,8}$/), { minLength: 1, maxLength: 3 }).map((p) => `/${p.join("/")}`)
-  .filter((p) => p !== "/run/duende")
+describe("secure defaults", () => {
+  const image = { image: "localhost/api:1" }
+  const render = (extra: Record<string, unknown> = {}, input: ContainerSection.Input = {}) => {
+    const s = spec(extra, { ...image, ...input })
+    return {
+      oci: OciSpec.render(s, Either.getOrThrow(OciSpec.context(s))) as any,
+      podman: Either.getOrThrow(RunArgs.render(s, { engine: "podman", verb: "run" })),
+      docker: Either.getOrThrow(RunArgs.render(s, { engine: "docker", verb: "run" })),
+      engine: Either.getOrThrow(EngineSpec.render(s)) as any,
+      compose: parseYaml(Either.getOrThrow(ComposeService.render(s))).services["duende-api"]
+    }
+  }
 
-const fuzzed = fc.record({
-  env: fc.dictionary(envName, anyText, { maxKeys: 5 }),
-  program: anyText.filter((s) => s.length > 0),
-  args: fc.array(anyText, { maxLength: 5 }),
-  mounts: fc.array(fc.record({ source: path, target: path, readOnly: fc.boolean() }), { maxLength: 3 })
+  it("with no user named: 65534:65534, no capabilities, no new privileges, a read-only root with a tmpfs /tmp, kernel paths protected", () => {
+    const { compose, docker, engine, oci, podman } = render()
+    expect(oci.process.user).toEqual({ uid: 65534, gid: 65534 })
+    for (const set of ["bounding", "effective", "permitted", "inheritable", "ambient"]) expect(oci.process.capabilities[set]).toEqual([])
+    expect(oci.process.noNewPrivileges).toBe(true)
+    expect(oci.root.readonly).toBe(true)
+    expect(oci.mounts.find((m: any) => m.destination === "/tmp")).toMatchObject({ type: "tmpfs", options: expect.arrayContaining(["mode=1777"]) })
+    expect(oci.linux.maskedPaths).toEqual(expect.arrayContaining(["/proc/kcore", "/proc/keys", "/sys/firmware"]))
+    expect(oci.linux.readonlyPaths).toEqual(expect.arrayContaining(["/proc/sys", "/proc/sysrq-trigger"]))
+    for (const argv of [podman, docker]) {
+      expect(argv).toEqual(expect.arrayContaining([
+        "--user=65534:65534",
+        "--cap-drop=ALL",
+        "--security-opt=no-new-privileges",
+        "--read-only",
+        "--tmpfs=/tmp:rw,nosuid,nodev,mode=1777"
+      ]))
+      expect(argv.filter((arg) => arg.startsWith("--cap-add") || arg.includes("unmask") || arg.includes("systempaths"))).toEqual([])
+    }
+    expect(engine.User).toBe("65534:65534")
+    expect(engine.HostConfig).toMatchObject({
+      CapDrop: ["ALL"],
+      CapAdd: [],
+      SecurityOpt: ["no-new-privileges"],
+      ReadonlyRootfs: true,
+      Tmpfs: { "/tmp": "rw,nosuid,nodev,mode=1777" }
+    })
+    expect(engine.HostConfig.MaskedPaths).toBeUndefined() // the engine's own masks stay
+    expect(compose).toMatchObject({
+      user: "65534:65534",
+      cap_drop: ["ALL"],
+      security_opt: ["no-new-privileges"],
+      read_only: true,
+      tmpfs: ["/tmp:rw,nosuid,nodev,mode=1777"]
+    })
+    expect(compose.cap_add).toBeUndefined()
+  })
+
+  it("each part has its opt-out; listed capabilities are all the process has, kept across exec for a non-root user", () => {
+    const { compose, docker, engine, oci, podman } = render({}, {
+      user: "0",
+      capabilities: ["CAP_NET_BIND_SERVICE"],
+      readOnlyRootFilesystem: false,
+      noNewPrivileges: false,
+      protectKernelPaths: false
+    })
+    expect(oci.process.user).toEqual({ uid: 0, gid: 0 })
+    for (const set of ["bounding", "effective", "permitted", "inheritable", "ambient"]) {
+      expect(oci.process.capabilities[set]).toEqual(["CAP_NET_BIND_SERVICE"])
+    }
+    expect(oci.process.noNewPrivileges).toBe(false)
+    expect(oci.root.readonly).toBe(false)
+    expect(oci.linux.maskedPaths).toBeUndefined()
+    expect(oci.linux.readonlyPaths).toBeUndefined()
+    expect(podman).toEqual(expect.arrayContaining(["--user=0", "--cap-drop=ALL", "--cap-add=NET_BIND_SERVICE", "--security-opt=unmask=ALL"]))
+    expect(docker).toEqual(expect.arrayContaining(["--user=0", "--cap-add=NET_BIND_SERVICE", "--security-opt=systempaths=unconfined"]))
+    for (const argv of [podman, docker]) {
+      expect(argv.filter((arg) => arg === "--read-only" || arg.startsWith("--tmpfs") || arg.includes("no-new-privileges"))).toEqual([])
+    }
+    expect(engine.User).toBe("0")
+    expect(engine.HostConfig).toMatchObject({
+      CapDrop: ["ALL"],
+      CapAdd: ["NET_BIND_SERVICE"],
+      SecurityOpt: [],
+      ReadonlyRootfs: false,
+      MaskedPaths: [],
+      ReadonlyPaths: []
+    })
+    expect(engine.HostConfig.Tmpfs).toBeUndefined()
+    expect(compose).toMatchObject({ user: "0", cap_drop: ["ALL"], cap_add: ["NET_BIND_SERVICE"], security_opt: ["systempaths=unconfined"] })
+    expect(compose.read_only).toBeUndefined()
+    expect(compose.tmpfs).toBeUndefined()
+  })
+
+  it("the user: platform.container.user, else the config's user and group, else 65534:65534; lockMemory adds CAP_IPC_LOCK", () => {
+    expect(render({ user: "nobody" }).oci.process.user).toEqual({ uid: 65534, gid: 65534 })
+    expect(render({ user: "root" }).engine.User).toBe("root")
+    expect(render({ group: "nogroup" }).podman).toContain("--user=65534:nogroup")
+    expect(render({ user: "root" }, { user: "1000:1000" }).compose.user).toBe("1000:1000")
+    expect(render({}, { user: "1000:1000" }).oci.process.user).toEqual({ uid: 1000, gid: 1000 })
+    const locked = render({ resources: { lockMemory: true } })
+    expect(locked.oci.process.capabilities.ambient).toEqual(["CAP_IPC_LOCK"])
+    expect(locked.podman).toContain("--cap-add=IPC_LOCK")
+    expect(locked.engine.HostConfig.CapAdd).toEqual(["IPC_LOCK"])
+    expect(locked.compose.cap_add).toEqual(["IPC_LOCK"])
+    // A mount of the config's own at /tmp replaces the scratch tmpfs.
+    const own = render({}, { mounts: [{ type: "tmpfs", target: "/tmp" }] })
+    expect(own.podman.filter((arg) => arg.startsWith("--tmpfs"))).toEqual([])
+    expect(own.engine.HostConfig.Tmpfs).toBeUndefined()
+    expect(own.compose.tmpfs).toBeUndefined()
+    expect(Either.getLeft(ContainerSection.decode({ user: "Root" }))).toMatchObject({
+      value: expect.stringContaining("platform.container.user: expected a user or uid")
+    })
+    expect(Either.getLeft(ContainerSection.decode({ capabilities: ["NET_ADMIN"] }))).toMatchObject({
+      value: expect.stringContaining("platform.container.capabilities[0]")
+    })
+    for (const flag of ["readOnlyRootFilesystem", "noNewPrivileges", "protectKernelPaths"]) {
+      expect(Either.getLeft(ContainerSection.decode({ [flag]: "no" }))).toMatchObject({
+        value: expect.stringContaining(`platform.container.${flag}`)
+      })
+    }
+  })
 })
 
-describe("fuzzing the renderers", () => {
-  it("run args: each env pair is exactly one --env element, every value before the image is an option, the command follows the image unchanged", () => {
-    fc.assert(fc.property(fuzzed, fc.constantFrom("podman" as const, "docker" as const), (input, engine) => {
-      const s = Either.getOrThrow(ContainerSpec.make(
-        decodeSync({ name: "fz", command: { program: input.program, args: input.args }, env: input.env }),
-        { id, section: section({ image: "localhost/fz:1", mounts: input.mounts }) }
-      ))
-      const argv = Either.getOrThrow(RunArgs.render(s, { engine, verb: "run" }))
-      const image = argv.length - input.args.length - 1
-      expect(argv[image]).toBe("localhost/fz:1")
-      expect(argv.slice(image + 1)).toEqual(input.args)
-      expect(argv.slice(1, image).every((arg) => arg.startsWith("--"))).toBe(true)
-      for (const [key, value] of Object.entries(input.env)) {
-        expect(argv.filter((arg) => arg.startsWith(`--env=${key}=`))).toEqual([`--env=${key}=${value}`])
-      }
-      expect(argv.filter((arg) => arg.startsWith("--mount="))).toHaveLength(input.mounts.length)
-    }), { numRuns: 300 })
+// ---- compose: interpolation and YAML ----------------------------------------
+
+describe("compose: every $ survives interpolation; YAML escapes what YAML readers would change", () => {
+  const s = spec(
+    { env: hostileValues, command: { program: "/usr/bin/$prog", args: ["$1", "${X}", "\u{1F680}"] }, workingDirectory: "/srv/$HOME" },
+    { image: "localhost/api:1", healthCommand: ["/bin/check", "$HOME"], mounts: [{ source: "/data/$x", target: "/in/$y" }] }
+  )
+  const yaml = Either.getOrThrow(ComposeService.render(s))
+
+  it("writes every $ as $$, so interpolation gives back exactly the configured strings", () => {
+    expect(yaml).toContain(`DOLLAR: "$$HOME $\${HOME} $\${HOME:-x} $$$$ $$ a$$ $$1 %s %%"`)
+    const service = interpolateAll(parseYaml(yaml)) as any
+    const entry = service.services["duende-api"]
+    expect(entry.environment).toMatchObject(hostileValues)
+    expect(entry.entrypoint).toEqual(["/usr/bin/$prog"])
+    expect(entry.command).toEqual(["$1", "${X}", "\u{1F680}"])
+    expect(entry.working_dir).toBe("/srv/$HOME")
+    expect(entry.healthcheck.test).toEqual(["CMD", "/bin/check", "$HOME"])
+    expect(entry.volumes[0]).toMatchObject({ source: "/data/$x", target: "/in/$y" })
+    expect(ComposeService.escape("$a$$")).toBe("$$a$$$$")
   })
 
-  it("compose: the YAML parses back to exactly the service, with one service and no extra keys", () => {
-    fc.assert(fc.property(fuzzed, (input) => {
-      const s = Either.getOrThrow(ContainerSpec.make(
-        decodeSync({ name: "fz", command: { program: input.program, args: input.args }, env: input.env }),
-        { id, section: section({ image: "localhost/fz:1", mounts: input.mounts }) }
-      ))
-      const parsed = parseYaml(Either.getOrThrow(ComposeService.render(s)))
+  it("writes characters outside the BMP as UTF-8, escapes NEL, U+2028, U+2029, DEL, C1 and non-characters, quotes YAML 1.1 words", () => {
+    expect(yaml).toContain("\u{1F680}")
+    expect(yaml).not.toMatch(/\\ud83d|\\ude80/i)
+    expect(yaml).not.toMatch(/[\u0085\u2028\u2029\u007f-\u009f\ufeff\ufffe\uffff]/)
+    expect(yaml).toContain(String.raw`nel\u0085ls\u2028ps\u2029cr\rlf\n\n\r`)
+    expect(yaml).toMatch(/^ {6}"no": "on"$/m)
+    expect(yaml).toMatch(/^ {6}"NULL": "~"$/m)
+    expect(yaml).toMatch(/^ {6}"y": "08"$/m)
+    // The yaml package reads it back exactly, as YAML 1.2 and as YAML 1.1.
+    for (const version of ["1.1", "1.2"] as const) {
+      expect(parseYaml(yaml, { version }).services["duende-api"].environment).toMatchObject(
+        Object.fromEntries(Object.entries(hostileValues).map(([k, v]) => [k, ComposeService.escape(v)]))
+      )
+    }
+  })
+
+  it("refuses lone surrogates (no UTF-8 form), naming the field", () => {
+    const refused = (extra: Record<string, unknown>, input: ContainerSection.Input = {}) =>
+      Either.getLeft(ContainerSpec.make(config(extra), { id, section: section({ image: "a:1", ...input }) }))
+    expect(refused({ env: { HALF: "x\ud83d" } })).toMatchObject({ value: expect.stringContaining("env.HALF: contains a lone surrogate") })
+    expect(refused({ command: ["/bin/x", "ok", "\ude80"] })).toMatchObject({ value: expect.stringContaining("command.args[1]") })
+    expect(refused({}, { healthCommand: ["x\udbff"] })).toMatchObject({ value: expect.stringContaining("platform.container.healthCommand[0]") })
+    expect(Either.isRight(ContainerSpec.make(config({ env: { WHOLE: "\ud83d\ude80" } }), { id, section: section() }))).toBe(true)
+  })
+
+  it("refuses \\r\\n in an env value for podman and compose (podman's --env makes it \\n), naming the variable; the others keep it", () => {
+    const s = spec({ env: { CRLF: "a\r\nb", OK: "a\n\rb" } }, { image: "a:1" })
+    expect(Either.getLeft(ComposeService.render(s))).toMatchObject({ value: expect.stringMatching(/^env\.CRLF: podman-compose turns/) })
+    expect(Either.getLeft(RunArgs.render(s, { engine: "podman", verb: "run" }))).toMatchObject({ value: expect.stringContaining("env.CRLF") })
+    expect(Either.getOrThrow(RunArgs.render(s, { engine: "docker", verb: "run" }))).toContain("--env=CRLF=a\r\nb")
+    expect((Either.getOrThrow(EngineSpec.render(s)) as any).Env).toContain("CRLF=a\r\nb")
+  })
+})
+
+// ---- fuzzing -------------------------------------------------------------
+
+/** The words of a line `RunArgs.toShell` wrote, as a POSIX shell splits them (plain words, '…' and \'). */
+const shellWords = (line: string): ReadonlyArray<string> => {
+  const words: Array<string> = []
+  let i = 0
+  while (i <= line.length) {
+    let word = ""
+    while (i < line.length && line[i] !== " ") {
+      if (line[i] === "'") {
+        const end = line.indexOf("'", i + 1)
+        word += line.slice(i + 1, end)
+        i = end + 1
+      } else if (line[i] === "\\") {
+        word += line[i + 1]
+        i += 2
+      } else word += line[i++]
+    }
+    words.push(word)
+    i++
+  }
+  return words
+}
+
+const absolute = hostile.map((text) => `/${text}`)
+
+interface Artifacts {
+  readonly oci: any
+  readonly podman: ReadonlyArray<string>
+  readonly docker: ReadonlyArray<string>
+  readonly engine: any
+  readonly compose: any
+}
+type Format = keyof Artifacts
+const formats: ReadonlyArray<Format> = ["oci", "podman", "docker", "engine", "compose"]
+
+interface Field {
+  /** The field as errors name it. */
+  readonly path: string
+  /** What a refusal of this field must mention (default: the path). */
+  readonly named?: string
+  readonly values: fc.Arbitrary<string>
+  /** The config with the value in this field. */
+  readonly config: (value: string) => Record<string, unknown>
+  /** Where the value is in each artifact (absent: the field does not reach that artifact). */
+  readonly found: Partial<Record<Format, (artifact: any, value: string) => unknown>>
+  /** What should be found (default: the value). */
+  readonly expected?: (value: string, format: Format) => unknown
+}
+
+const base = (command: unknown = { program: "/usr/bin/node", args: ["main.js"] }, container: Record<string, unknown> = {}, extra = {}) => ({
+  name: "fz",
+  version: "1.0.0",
+  command,
+  platform: { container: { image: "localhost/fz:1", ...container } },
+  ...extra
+})
+
+const option = (argv: ReadonlyArray<string>, flag: string) =>
+  argv.filter((arg) => arg.startsWith(`--${flag}=`)).map((arg) => arg.slice(flag.length + 3))
+const afterImage = (argv: ReadonlyArray<string>) => argv.slice(argv.indexOf("localhost/fz:1") + 1)
+const envEntry = (list: ReadonlyArray<string>, key: string) => list.filter((entry) => entry.startsWith(`${key}=`))
+const mountField = (argv: ReadonlyArray<string>, key: string) =>
+  option(argv, "mount").map((m) => m.split(",").find((part) => part.startsWith(`${key}=`))?.slice(key.length + 1))
+// The config's own mount comes after the built-in ones and the host binds (no init or state directory here).
+const lastMount = (oci: any, type: string) => oci.mounts.slice(-1).filter((m: any) => m.type === type)
+const numeric = (value: string) => (/^\d+$/.test(value) ? Number(value) : undefined)
+// The host's account tables, read here on their own to check the ids in OCI bundles (the "host" root uses them).
+const table = (file: string) => readFileSync(file, "utf8").split("\n").filter((line) => line !== "").map((line) => line.split(":"))
+const uidOf = (user: string) => numeric(user) ?? Number(table("/etc/passwd").find((f) => f[0] === user)![2])
+const primaryGid = (user: string) => {
+  const entry = table("/etc/passwd").find((f) => (numeric(user) !== undefined ? f[2] === user : f[0] === user))
+  return entry !== undefined ? Number(entry[3]) : numeric(user)
+}
+const gidOf = (group: string) => numeric(group) ?? Number(table("/etc/group").find((f) => f[0] === group)![2])
+const ids = (oci: any) => `${oci.process.user.uid}:${oci.process.user.gid}`
+
+const fields: ReadonlyArray<Field> = [
+  {
+    path: "command.program",
+    values: fc.oneof(hostile, absolute),
+    config: (v) => base({ program: v, args: ["main.js"] }),
+    found: {
+      oci: (a) => a.process.args[0],
+      podman: (a) => JSON.parse(option(a, "entrypoint")[0]!)[0],
+      docker: (a) => option(a, "entrypoint")[0],
+      engine: (a) => a.Entrypoint[0],
+      compose: (a) => a.entrypoint[0]
+    }
+  },
+  {
+    path: "command.args[1]",
+    values: hostile,
+    config: (v) => base({ program: "/usr/bin/node", args: ["main.js", v] }),
+    found: {
+      oci: (a) => a.process.args[2],
+      podman: (a) => afterImage(a)[1],
+      docker: (a) => afterImage(a)[1],
+      engine: (a) => a.Cmd[1],
+      compose: (a) => a.command[1]
+    }
+  },
+  {
+    path: "env.FUZZ",
+    values: hostile,
+    config: (v) => base(undefined, {}, { env: { FUZZ: v } }),
+    found: {
+      oci: (a) => envEntry(a.process.env, "FUZZ"),
+      podman: (a) => envEntry(option(a, "env"), "FUZZ"),
+      docker: (a) => envEntry(option(a, "env"), "FUZZ"),
+      engine: (a) => envEntry(a.Env, "FUZZ"),
+      compose: (a) => [`FUZZ=${a.environment.FUZZ}`]
+    },
+    expected: (v) => [`FUZZ=${v}`]
+  },
+  {
+    path: "env",
+    values: fc.oneof(hostile, fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,8}$/)).filter((k) =>
+      !["DUENDE_PLATFORM", "DUENDE_STATE_DIR", "PATH", "__proto__"].includes(k)
+    ),
+    config: (v) => base(undefined, {}, { env: { [v]: "x" } }),
+    found: {
+      oci: (a, v) => envEntry(a.process.env, v),
+      podman: (a, v) => envEntry(option(a, "env"), v),
+      docker: (a, v) => envEntry(option(a, "env"), v),
+      engine: (a, v) => envEntry(a.Env, v),
+      compose: (a, v) => Object.hasOwn(a.environment, v) ? [`${v}=${a.environment[v]}`] : []
+    },
+    expected: (v) => [`${v}=x`]
+  },
+  {
+    path: "workingDirectory",
+    values: fc.oneof(hostile, absolute),
+    config: (v) => base(undefined, {}, { workingDirectory: v }),
+    found: {
+      oci: (a) => a.process.cwd,
+      podman: (a) => option(a, "workdir")[0],
+      docker: (a) => option(a, "workdir")[0],
+      engine: (a) => a.WorkingDir,
+      compose: (a) => a.working_dir
+    }
+  },
+  {
+    path: "user",
+    values: fc.oneof(hostile, fc.stringMatching(/^\d{1,5}$/), fc.constantFrom("root", "nobody", "no-such-user-here")),
+    config: (v) => base(undefined, {}, { user: v }),
+    found: {
+      oci: ids,
+      podman: (a) => option(a, "user")[0],
+      docker: (a) => option(a, "user")[0],
+      engine: (a) => a.User,
+      compose: (a) => a.user
+    },
+    expected: (v, format) => (format === "oci" ? `${uidOf(v)}:${primaryGid(v)}` : v)
+  },
+  {
+    path: "group",
+    values: fc.oneof(hostile, fc.stringMatching(/^\d{1,5}$/), fc.constantFrom("root", "nogroup", "no-such-group-here")),
+    config: (v) => base(undefined, {}, { group: v }),
+    found: {
+      oci: ids,
+      podman: (a) => option(a, "user")[0],
+      docker: (a) => option(a, "user")[0],
+      engine: (a) => a.User,
+      compose: (a) => a.user
+    },
+    expected: (v, format) => (format === "oci" ? `65534:${gidOf(v)}` : `65534:${v}`)
+  },
+  {
+    path: "platform.container.user",
+    values: fc.oneof(hostile, fc.stringMatching(/^\d{1,5}(?::\d{1,5})?$/), fc.constantFrom("root", "nobody:nogroup", "x:y")),
+    config: (v) => base(undefined, { user: v }),
+    named: "user",
+    found: {
+      oci: ids,
+      podman: (a) => option(a, "user")[0],
+      docker: (a) => option(a, "user")[0],
+      engine: (a) => a.User,
+      compose: (a) => a.user
+    },
+    expected: (v, format) => {
+      if (format !== "oci") return v
+      const [user, group] = v.split(":")
+      return `${uidOf(user!)}:${group !== undefined ? gidOf(group) : primaryGid(user!)}`
+    }
+  },
+  {
+    path: "name",
+    values: fc.oneof(hostile, fc.stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?$/)),
+    config: (v) => ({ ...base(), name: v }),
+    found: {
+      oci: (a) => a.annotations["duende.daemon.name"],
+      podman: (a) => option(a, "label").find((l) => l.startsWith("duende.daemon.name="))?.slice(19),
+      docker: (a) => option(a, "label").find((l) => l.startsWith("duende.daemon.name="))?.slice(19),
+      engine: (a) => a.Labels["duende.daemon.name"],
+      compose: (a) => a.labels["duende.daemon.name"]
+    }
+  },
+  {
+    path: "version",
+    values: fc.oneof(hostile, fc.tuple(fc.nat(99), hostile).map(([n, rest]) => `1.${n}.0-${rest}`)),
+    config: (v) => ({ ...base(), version: v }),
+    found: {
+      oci: (a) => a.annotations["duende.daemon.version"],
+      podman: (a) => option(a, "label").find((l) => l.startsWith("duende.daemon.version="))?.slice(22),
+      docker: (a) => option(a, "label").find((l) => l.startsWith("duende.daemon.version="))?.slice(22),
+      engine: (a) => a.Labels["duende.daemon.version"],
+      compose: (a) => a.labels["duende.daemon.version"]
+    }
+  },
+  {
+    path: "platform.container.image",
+    values: fc.oneof(hostile, fc.tuple(fc.stringMatching(/^[a-z0-9]{1,6}$/), hostile).map(([n, tag]) => `localhost/${n}:${tag}`)),
+    config: (v) => base(undefined, { image: v }),
+    found: {
+      podman: (a) => a[a.length - 2],
+      docker: (a) => a[a.length - 2],
+      engine: (a) => a.Image,
+      compose: (a) => a.image
+    }
+  },
+  {
+    path: "platform.container.rootfs",
+    values: fc.oneof(hostile, absolute),
+    config: (v) => base(undefined, { rootfs: v }),
+    found: { oci: (a, v) => v === "host" ? "host" : a.root.path }
+  },
+  {
+    path: "platform.container.mounts[0].source",
+    values: fc.oneof(hostile, absolute),
+    config: (v) => base(undefined, { mounts: [{ source: v, target: "/data" }] }),
+    found: {
+      oci: (a) => lastMount(a, "bind").map((m: any) => m.source),
+      podman: (a) => mountField(a, "source"),
+      docker: (a) => mountField(a, "source"),
+      engine: (a) => a.HostConfig.Mounts.map((m: any) => m.Source),
+      compose: (a) => a.volumes.map((m: any) => m.source)
+    },
+    expected: (v) => [v]
+  },
+  {
+    path: "platform.container.mounts[0].target",
+    values: fc.oneof(hostile, absolute).filter((t) => t !== "/tmp"),
+    config: (v) => base(undefined, { mounts: [{ type: "tmpfs", target: v }] }),
+    found: {
+      oci: (a) => lastMount(a, "tmpfs").map((m: any) => m.destination),
+      podman: (a) => mountField(a, "target"),
+      docker: (a) => mountField(a, "target"),
+      engine: (a) => a.HostConfig.Mounts.map((m: any) => m.Target),
+      compose: (a) => a.volumes.map((m: any) => m.target)
+    },
+    expected: (v) => [v]
+  },
+  {
+    path: "platform.container.healthCommand[1]",
+    values: hostile,
+    config: (v) => base(undefined, { healthCommand: ["/usr/bin/check", v] }),
+    found: {
+      podman: (a) => JSON.parse(option(a, "health-cmd")[0]!)[1],
+      docker: (a) => shellWords(option(a, "health-cmd")[0]!)[1],
+      engine: (a) => a.Healthcheck.Test[2],
+      compose: (a) => a.healthcheck.test[2]
+    }
+  },
+  {
+    path: "platform.container.capabilities[0]",
+    values: fc.oneof(hostile, hostile.map((v) => `CAP_${v}`), fc.stringMatching(/^CAP_[A-Z_]{1,12}$/)),
+    config: (v) => base(undefined, { capabilities: [v] }),
+    found: {
+      oci: (a) => a.process.capabilities.ambient,
+      podman: (a) => option(a, "cap-add").map((c) => `CAP_${c}`),
+      docker: (a) => option(a, "cap-add").map((c) => `CAP_${c}`),
+      engine: (a) => a.HostConfig.CapAdd.map((c: string) => `CAP_${c}`),
+      compose: (a) => a.cap_add.map((c: string) => `CAP_${c}`)
+    },
+    expected: (v) => [v]
+  },
+  {
+    path: "platform.container.ports[0].hostIp",
+    values: fc.oneof(hostile, fc.ipV4(), fc.ipV6()),
+    config: (v) => base(undefined, { network: "host", ports: [{ container: 80, host: 8080, hostIp: v }] }),
+    found: {
+      podman: (a, v) => option(a, "publish")[0] === `${v.includes(":") ? `[${v}]` : v}:8080:80/tcp` ? v : option(a, "publish"),
+      docker: (a, v) => option(a, "publish")[0] === `${v.includes(":") ? `[${v}]` : v}:8080:80/tcp` ? v : option(a, "publish"),
+      engine: (a) => a.HostConfig.PortBindings["80/tcp"][0].HostIp,
+      compose: (a) => a.ports[0].host_ip
+    }
+  }
+]
+
+type Outcome = { readonly refused: string } | { readonly artifact: any }
+
+/** The config through decode, the spec and each renderer, each artifact parsed back by its reader. */
+const renderAll = (input: Record<string, unknown>): { readonly refused: string } | Record<Format, Outcome> => {
+  const decoded = decodeEither(input)
+  if (Either.isLeft(decoded)) return { refused: decoded.left.problems.map((p) => `${p.path}: ${p.message}`).join("; ") }
+  const made = Either.flatMap(
+    ContainerSection.resolve(decoded.right.platform.container),
+    (resolved) => ContainerSpec.make(decoded.right, { id, section: resolved })
+  )
+  if (Either.isLeft(made)) return { refused: made.left }
+  const s = made.right
+  const outcome = <A>(result: Either.Either<A, string>, read: (a: A) => any): Outcome =>
+    Either.isLeft(result) ? { refused: result.left } : { artifact: read(result.right) }
+  return {
+    oci: outcome(Either.map(OciSpec.context(s), (context) => OciSpec.render(s, context)), (o) => JSON.parse(JSON.stringify(o))),
+    podman: outcome(RunArgs.render(s, { engine: "podman", verb: "run" }), (argv) => argv),
+    docker: outcome(RunArgs.render(s, { engine: "docker", verb: "run" }), (argv) => argv),
+    engine: outcome(EngineSpec.render(s), (body) => JSON.parse(JSON.stringify(body))),
+    compose: outcome(ComposeService.render(s), (yaml) => {
+      const parsed = parseYaml(yaml)
       expect(Object.keys(parsed)).toEqual(["services"])
-      expect(Object.keys(parsed.services)).toEqual(["duende-fz"])
-      expect(parsed.services["duende-fz"]).toEqual(Either.getOrThrow(ComposeService.service(s)))
-    }), { numRuns: 300 })
-  })
+      expect(Object.keys(parsed.services)).toEqual([s.name])
+      return interpolateAll(parsed.services[s.name])
+    })
+  }
+}
 
-  it("OCI and engine JSON: args and env arrive exactly as given", () => {
-    fc.assert(fc.property(fuzzed, (input) => {
-      const s = Either.getOrThrow(ContainerSpec.make(
-        decodeSync({ name: "fz", command: { program: input.program, args: input.args }, env: input.env }),
-        { id, section: section({ image: "localhost/fz:1", mounts: input.mounts }) }
-      ))
-      const oci = JSON.parse(JSON.stringify(OciSpec.render(s, Either.getOrThrow(OciSpec.context(s))))) as any
-      expect(oci.process.args).toEqual([input.program, ...input.args])
-      const body = JSON.parse(JSON.stringify(Either.getOrThrow(EngineSpec.render(s)))) as any
-      expect([...body.Entrypoint, ...body.Cmd]).toEqual([input.program, ...input.args])
-      for (const [key, value] of Object.entries(input.env)) {
-        expect(oci.process.env).toContain(`${key}=${value}`)
-        expect(body.Env).toContain(`${key}=${value}`)
+describe("fuzzing every string field of every artifact", () => {
+  for (const field of fields) {
+    it(`${field.path}: refused naming the field, or read back exactly from OCI, podman and docker argv, Engine body and compose`, () => {
+      let accepted = 0
+      fc.assert(fc.property(field.values, (value) => {
+        const result = renderAll(field.config(value))
+        if ("refused" in result) {
+          expect(result.refused).toContain(field.named ?? field.path)
+          return
+        }
+        accepted++
+        for (const format of formats) {
+          const outcome = result[format]
+          const find = field.found[format]
+          if ("refused" in outcome) {
+            // OCI cannot resolve a user or group name missing from /etc/passwd: it says which.
+            expect(outcome.refused).toContain(field.named ?? field.path)
+            continue
+          }
+          if (find === undefined) continue
+          const expected = field.expected?.(value, format) ?? value
+          expect(find(outcome.artifact, value), `${format}: ${field.path}`).toEqual(expected)
+        }
+      }), { numRuns: 250 })
+      expect(accepted).toBeGreaterThan(0)
+    })
+  }
+
+  it("run args: every value before the image is one --option, the command follows the image unchanged", () => {
+    fc.assert(fc.property(fc.array(hostile, { maxLength: 4 }), fc.dictionary(fc.stringMatching(/^[A-Z_]{1,6}$/), hostile, { maxKeys: 3 }), (args, env) => {
+      const result = renderAll(base({ program: "/usr/bin/node", args }, {}, { env }))
+      if ("refused" in result) return
+      for (const format of ["podman", "docker"] as const) {
+        const outcome = result[format]
+        if ("refused" in outcome) throw new Error(outcome.refused)
+        const argv = outcome.artifact as ReadonlyArray<string>
+        const image = argv.length - args.length - 1
+        expect(argv[image]).toBe("localhost/fz:1")
+        expect(argv.slice(image + 1)).toEqual(args)
+        expect(argv.slice(1, image).every((arg) => arg.startsWith("--"))).toBe(true)
       }
-      expect(oci.mounts.filter((m: any) => m.type === "bind" && input.mounts.some((u) => u.target === m.destination)).length)
-        .toBeGreaterThanOrEqual(input.mounts.length > 0 ? 1 : 0)
-    }), { numRuns: 300 })
+    }), { numRuns: 200 })
   })
 
   it("the section rejects every mount path that could break a mount option list", () => {
-    fc.assert(fc.property(anyText, (text) => {
+    const allowed = /^\/[^\u0000-\u001f\u007f,:"]*$/
+    fc.assert(fc.property(fc.oneof(hostile, absolute), (text) => {
       const result = ContainerSection.decode({ mounts: [{ source: text, target: "/x" }] })
-      if (Either.isRight(result)) expect(text).toMatch(/^\/[^\u0000-\u001f\u007f,:]*$/)
-      else expect(text).not.toMatch(/^\/[^\u0000-\u001f\u007f,:]*$/)
+      if (Either.isRight(result)) expect(text).toMatch(allowed)
+      else expect(text).not.toMatch(allowed)
     }), { numRuns: 500 })
   })
 })

@@ -7,10 +7,26 @@ import { spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { hostileValues } from "./helpers/hostile.js"
 import { afterAll } from "vitest"
 import * as ContainerAdapter from "../src/ContainerAdapter.js"
 import type * as ContainerSection from "../src/ContainerSection.js"
-import { daemonConfig, duendeHealth, eventually, fixture, isExit, repoMount, subscribe, tool } from "./helpers/containers.js"
+import {
+  capabilityCount,
+  daemonConfig,
+  duendeHealth,
+  eventually,
+  exactly,
+  findIdentity,
+  hostileIdentity,
+  fixture,
+  identityConfig,
+  isExit,
+  netBindService,
+  repoMount,
+  subscribe,
+  tool
+} from "./helpers/containers.js"
 
 const gate = Integration.check(Integration.tool("runc"), Integration.root())
 
@@ -23,7 +39,14 @@ mkdirSync(control, { recursive: true })
 /** Per-daemon container settings, as core's config schema does not carry them yet. */
 const sections: Record<string, ContainerSection.Input> = {
   "orphans-init": { init: true },
-  broken: { mounts: [{ source: join(base, "does-not-exist"), target: "/data" }] }
+  broken: { mounts: [{ source: join(base, "does-not-exist"), target: "/data" }] },
+  "identity-opened": {
+    user: "0",
+    capabilities: ["CAP_NET_BIND_SERVICE"],
+    readOnlyRootFilesystem: false,
+    noNewPrivileges: false,
+    protectKernelPaths: false
+  }
 }
 
 const adapter = ContainerAdapter.make({
@@ -34,7 +57,7 @@ const adapter = ContainerAdapter.make({
   pollInterval: "200 millis",
   section: (config) => ({
     // The fixture is a Duende daemon: wait for its READY, however slowly node starts on a busy machine.
-    ready: config.name === "sleeper" ? "auto" : "notify",
+    ready: config.name === "sleeper" || config.name.startsWith("identity") ? "auto" : "notify",
     ...sections[config.name],
     mounts: [repoMount, { source: control, target: "/control", readOnly: true }, ...(sections[config.name]?.mounts ?? [])]
   })
@@ -50,6 +73,62 @@ afterAll(() => {
 })
 
 describe.skipIf(!gate.ok)(`runc containers${gate.label}`, () => {
+  it.scopedLive("secure by default: uid 65534, no capabilities, no_new_privs, a read-only root, a writable /tmp, kernel paths masked; each opt-out works", () =>
+    Effect.gen(function*() {
+      const containers = yield* adapter
+      const identityOf = (config: ReturnType<typeof identityConfig>) =>
+        Effect.gen(function*() {
+          const handle = yield* containers.install(config)
+          yield* containers.start(handle)
+          const identity = yield* eventually(Effect.map(containers.logs(handle), findIdentity))
+          yield* containers.stop(handle, Duration.seconds(5))
+          expect((yield* containers.status(handle)).lastExit?.code).toBe(0)
+          yield* containers.uninstall(handle)
+          return identity
+        })
+
+      const locked = yield* identityOf(identityConfig("identity-locked"))
+      expect([locked.uid, locked.gid]).toEqual([65534, 65534])
+      for (const mask of Object.values(locked.capabilities)) expect(capabilityCount(mask)).toBe(0)
+      expect(locked.noNewPrivileges).toBe(true)
+      expect(locked.rootWritable).toBe("EROFS")
+      expect(locked.tmpWritable).toBe(true)
+      expect(locked.kernelPaths["/proc/keys"]).not.toBeNull()
+      expect(locked.kernelPaths["/sys/firmware"]).not.toBeNull()
+      expect(locked.kernelPaths["/proc/sys"]?.split(",")).toContain("ro")
+
+      const opened = yield* identityOf(identityConfig("identity-opened"))
+      expect([opened.uid, opened.gid]).toEqual([0, 0])
+      expect(opened.capabilities).toEqual({
+        effective: netBindService,
+        permitted: netBindService,
+        bounding: netBindService,
+        inheritable: netBindService,
+        ambient: netBindService
+      })
+      expect(opened.noNewPrivileges).toBe(false)
+      expect(opened.rootWritable).toBe(true)
+      expect(opened.kernelPaths).toEqual({ "/proc/keys": null, "/proc/timer_list": null, "/proc/acpi": null, "/sys/firmware": null, "/proc/sys": null })
+
+      // A user other than root keeps a listed capability across exec (ambient).
+      const granted = yield* identityOf(identityConfig("identity-granted", { platform: { container: { capabilities: ["CAP_NET_BIND_SERVICE"] } } }))
+      expect(granted.uid).toBe(65534)
+      expect(granted.capabilities.effective).toBe(netBindService)
+      expect(granted.capabilities.bounding).toBe(netBindService)
+    }))
+
+  it.scopedLive("the program path, arguments, environment and working directory reach the process byte for byte", () =>
+    Effect.gen(function*() {
+      const containers = yield* adapter
+      const hostile = hostileIdentity("identity-hostile", { ...hostileValues, CRLF: "a\r\nb" })
+      const handle = yield* containers.install(hostile.config)
+      yield* containers.start(handle)
+      const identity = yield* eventually(Effect.map(containers.logs(handle), findIdentity))
+      exactly(identity, hostile)
+      yield* containers.stop(handle, Duration.seconds(5))
+      yield* containers.uninstall(handle)
+    }))
+
   it.scopedLive("a Duende daemon as PID 1: ready through the state file, SIGTERM is a graceful stop with exit 143", () =>
     Effect.gen(function*() {
       const containers = yield* adapter

@@ -4,13 +4,26 @@
  * allow unescaped), keys quoted unless they are plain words no YAML version
  * reads as anything but a string. No input can add a key or a document.
  *
+ * Hand-written rather than the `yaml` package (2.x): inside double quotes
+ * that one writes NEL (U+0085), U+2028 and U+2029 raw, which YAML 1.1 readers
+ * such as PyYAML (podman-compose's) take as line breaks (PyYAML folds NEL into
+ * a space), and DEL, C1 controls and U+FFFE raw, which PyYAML refuses. Here:
+ *
+ * - characters outside the BMP are written as themselves (UTF-8), never as
+ *   surrogate-pair escapes, which YAML readers load as two lone surrogates;
+ * - NEL, U+2028, U+2029, DEL, C1 controls, the BOM, U+FFFE and U+FFFF are
+ *   `\uXXXX` escapes (what JSON.stringify leaves raw), control characters and
+ *   lone surrogates the escapes JSON.stringify gives them;
+ * - keys that YAML 1.1 reads as booleans or null (`no`, `on`, `y`, `~`…) or
+ *   that are not plain words (`08`, `a b`) are quoted.
+ *
  * @internal
  */
 
 export type Value = string | number | boolean | ReadonlyArray<Value> | { readonly [key: string]: Value }
 
-// YAML 1.2 printable set, minus what JSON.stringify already escapes.
-const unprintable = /[\u007f-\u0084\u0086-\u009f\ud800-\udfff\ufffe\uffff]/g
+// Outside YAML's printable set, or a line break to YAML 1.1, and left raw by JSON.stringify.
+const unprintable = /[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/g
 const reserved = /^(?:y|n|yes|no|true|false|on|off|null|~)$/i
 
 export const quote = (text: string): string =>

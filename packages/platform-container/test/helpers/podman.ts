@@ -1,7 +1,7 @@
 // A podman of its own for a test file: storage, run and tmp directories under a temporary base, the
 // CONTAINERS_CONF of recipes/oci.md, an image imported from a rootfs that uses the host's /usr, and a
 // cleanup that removes every container and image and unmounts what is left.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { tool } from "./containers.js"
@@ -27,6 +27,9 @@ export const makePodman = (label: string): Podman => {
       "[engine]",
       `runtime = "runc"`,
       `events_logger = "file"`,
+      // Networks a test creates (podman-compose makes one per project) stay under the base, not in /etc/cni.
+      "[network]",
+      `network_config_dir = "${join(base, "networks")}"`,
       ""
     ].join("\n")
   )
@@ -38,6 +41,8 @@ export const makePodman = (label: string): Podman => {
   // containers bind the host's /usr read-only, so the host's node runs in them.
   const rootfs = join(base, "rootfs")
   for (const dir of ["etc", "usr", "tmp", "run", "proc", "sys", "dev"]) mkdirSync(join(rootfs, dir), { recursive: true })
+  // /tmp is 1777 in every image; runc gives a tmpfs the mode of the directory it covers.
+  chmodSync(join(rootfs, "tmp"), 0o1777)
   for (const [name, target] of [["bin", "usr/bin"], ["sbin", "usr/sbin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]]) {
     symlinkSync(target!, join(rootfs, name!))
   }
