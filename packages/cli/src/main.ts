@@ -11,7 +11,8 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import { DaemonConfig, Platform } from "@duende/core"
+import { DaemonConfig, Platform, Signal } from "@duende/core"
+import type { PlatformAdapter } from "@duende/core/manager"
 import { encode } from "@duende/core/DaemonConfigSchema"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
@@ -20,21 +21,26 @@ import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
-import { resolve as resolvePath } from "node:path"
+import { join, resolve as resolvePath } from "node:path"
 import * as ControlClient from "./ControlClient.js"
+import * as AdapterCommands from "./internal/adapterCommands.js"
 import type { DaemonInfo, LogLineInfo, Request } from "./ControlProtocol.js"
 import * as ConfigPath from "./internal/configPath.js"
 import { daemonDetails, daemonTable, logLine } from "./internal/format.js"
 import { runForeground } from "./internal/foreground.js"
 import * as Health from "./internal/health.js"
 import * as Output from "./internal/output.js"
+import * as PlatformFlags from "./internal/platformFlags.js"
+import * as Platforms from "./internal/platforms.js"
 import * as Render from "./internal/render.js"
-import * as Systemd from "./internal/systemd.js"
 import * as Paths from "./Paths.js"
 import * as Supervisor from "./Supervisor.js"
 
@@ -78,197 +84,267 @@ const configArg = Args.text({ name: "config" }).pipe(Args.withDescription("A dae
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text"))
 const nameArg = Args.text({ name: "name" }).pipe(Args.withDescription("The daemon's name"))
-const platform = Options.choice("platform", ["native", "systemd"]).pipe(
-  Options.withDefault("native" as const),
-  Options.withDescription("Who runs the daemon: Duende's own supervisor (native) or systemd")
+const platform = Options.choice("platform", ["native", ...Platforms.kinds]).pipe(
+  Options.withDefault("native"),
+  Options.withDescription(`Who runs the daemon: Duende's own supervisor (native), or ${Platforms.kinds.join(", ")}`)
 )
-const user = Options.boolean("user").pipe(Options.withDescription("With --platform systemd: the user's manager (systemctl --user)"))
 const timeout = Options.integer("timeout").pipe(
   Options.optional,
-  Options.withDescription("With --platform systemd: seconds to wait beyond which the command gives up (systemd kills at the unit's TimeoutStopSec)")
+  Options.withDescription(
+    "With a --platform other than native: seconds to wait beyond which the command gives up (the platform may stop the daemon sooner, at its shutdown timeout)"
+  )
 )
 
-/** Where a command goes: the supervisor, or systemd (and in which scope). */
-interface Target {
-  readonly platform: "native" | "systemd"
-  readonly user: boolean
-}
-
-/** `--user` only means something to systemd. */
-const checkTarget = (target: Target) =>
-  target.user && target.platform !== "systemd" ? fail("--user goes with --platform systemd", 2) : Effect.void
-
-const underSystemd = <A>(effect: Effect.Effect<A, string>) => Effect.mapError(effect, (message) => new CliFailure({ message, code: 1 }))
-
 const patience = (seconds: Option.Option<number>) =>
-  Option.match(seconds, { onNone: () => Systemd.defaultTimeout, onSome: (s) => Duration.seconds(s) })
+  Option.match(seconds, { onNone: () => AdapterCommands.defaultTimeout, onSome: (s) => Duration.seconds(s) })
+
+/** A platform's failure (its tool's stderr included) fails the command. */
+const onPlatform = <A>(effect: Effect.Effect<A, string>) => Effect.mapError(effect, (message) => new CliFailure({ message, code: 1 }))
 
 const describeStart = (info: DaemonInfo) =>
   `${info.name}: ${info.status}${info.pid === null ? "" : ` (pid ${info.pid})`}${
     info.statusText ? ` — ${info.statusText}` : ""
   }`
 
+const describeOn = ({ handle, state }: { handle: PlatformAdapter.DaemonHandle; state: PlatformAdapter.DaemonState }) =>
+  AdapterCommands.describe(handle, state)
+
 const configOrName = Args.text({ name: "config|name" }).pipe(
   Args.withDescription("A config file to add and start, or the name of a registered daemon")
 )
 
-const start = Command.make(
-  "start",
-  { target: configOrName, platform, user },
-  ({ platform, target, user }) =>
+const showLine = (asJson: boolean) => (line: LogLineInfo) =>
+  void process.stdout.write(asJson ? `${JSON.stringify(line)}\n` : `${logLine(line)}\n`)
+
+/** The platform modules this command line needs, loaded before it is parsed (see `internal/platforms.ts`). */
+interface Loaded {
+  readonly modules: ReadonlyMap<string, Platforms.Module>
+  readonly unavailable: ReadonlyArray<Platforms.Unavailable>
+}
+
+/** The commands that take `--platform` or a format: their platform flags come from the loaded modules. */
+const platformCommands = (loaded: Loaded) => {
+  const flags = PlatformFlags.declare(loaded.modules, "manage", (kind) => `With --platform ${kind}`)
+  const renderFlags = PlatformFlags.declare(loaded.modules, "render", (_, module) => `For ${module.formats.join(", ")}`)
+  const stateDirectory = (kind: string) => join(paths.home, "platforms", kind)
+
+  /** Bad usage: a platform's flag given for another platform (or for the supervisor). */
+  const onlyOwn = (kind: string, parsed: PlatformFlags.Parsed, declared: PlatformFlags.Declared, where: (owners: ReadonlyArray<string>) => string) =>
+    Either.match(PlatformFlags.forPlatform(kind, parsed, declared, where), {
+      onLeft: (message) => fail(message, 2),
+      onRight: Effect.succeed
+    })
+  const onPlatforms = (owners: ReadonlyArray<string>) => owners.map((owner) => `--platform ${owner}`).join(" or ")
+
+  /** The module of `--platform kind` and the options its flags (and the config, when given) make. */
+  const target = (kind: string, parsed: PlatformFlags.Parsed, config?: DaemonConfig.DaemonConfig) =>
     Effect.gen(function*() {
-      yield* checkTarget({ platform, user })
-      if (platform === "systemd") {
-        const what = ConfigPath.isConfigPath(target) ? yield* loadConfig(target) : target
-        const { handle, state } = yield* underSystemd(Systemd.start(what, user))
-        return yield* print(Systemd.describe(handle, state))
+      const module = loaded.modules.get(kind)
+      if (module === undefined) {
+        return yield* fail(loaded.unavailable.find((u) => u.kind === kind)?.message ?? `--platform ${kind} could not be loaded`)
       }
-      if (ConfigPath.isConfigPath(target)) {
-        const config = yield* loadConfig(target)
+      const values = yield* onlyOwn(kind, parsed, flags, onPlatforms)
+      const options = yield* Either.match(
+        module.options(values, { stateDirectory: stateDirectory(kind), ...(config !== undefined ? { config } : {}) }),
+        { onLeft: (message) => fail(message, 2), onRight: Effect.succeed }
+      )
+      return { module, options } satisfies AdapterCommands.Target
+    })
+
+  /** The supervisor takes no platform flags. */
+  const native = (parsed: PlatformFlags.Parsed) => onlyOwn("native", parsed, flags, onPlatforms)
+
+  const start = Command.make(
+    "start",
+    { target: configOrName, platform, flags: flags.options },
+    ({ flags: parsed, platform, target: what }) =>
+      Effect.gen(function*() {
+        if (platform !== "native") {
+          const config = ConfigPath.isConfigPath(what) ? yield* loadConfig(what) : undefined
+          const on = yield* target(platform, parsed, config)
+          return yield* print(describeOn(yield* onPlatform(AdapterCommands.start(on, config ?? what))))
+        }
+        yield* native(parsed)
+        if (ConfigPath.isConfigPath(what)) {
+          const config = yield* loadConfig(what)
+          yield* ensure
+          const info = (yield* send({
+            method: "add",
+            config: encode(config),
+            configPath: resolvePath(what),
+            start: true
+          })) as DaemonInfo
+          return yield* print(describeStart(info))
+        }
         yield* ensure
-        const info = (yield* send({
-          method: "add",
-          config: encode(config),
-          configPath: resolvePath(target),
-          start: true
-        })) as DaemonInfo
-        return yield* print(describeStart(info))
-      }
-      yield* ensure
-      return yield* print(describeStart((yield* send({ method: "start", name: target })) as DaemonInfo))
-    })
-).pipe(Command.withDescription(
-  "Start a daemon under the background supervisor (starting the supervisor if needed), or under systemd with --platform systemd"
-))
+        return yield* print(describeStart((yield* send({ method: "start", name: what })) as DaemonInfo))
+      })
+  ).pipe(Command.withDescription(
+    "Start a daemon under the background supervisor (starting the supervisor if needed), or on another platform with --platform"
+  ))
 
-const install = Command.make(
-  "install",
-  { config: configArg, platform, user },
-  ({ config: path, platform, user }) =>
+  const install = Command.make(
+    "install",
+    { config: configArg, platform, flags: flags.options },
+    ({ config: path, flags: parsed, platform }) =>
+      Effect.gen(function*() {
+        const config = yield* loadConfig(path)
+        if (platform !== "native") {
+          const on = yield* target(platform, parsed, config)
+          const handle = yield* onPlatform(AdapterCommands.install(on, config))
+          const again = [`--platform ${platform}`, ...PlatformFlags.spelled(parsed)].join(" ")
+          return yield* print(`${handle.name}: installed as ${handle.ref} (\`duende start ${handle.name} ${again}\` starts it)`)
+        }
+        yield* native(parsed)
+        yield* ensure
+        const info = (yield* send({ method: "add", config: encode(config), configPath: resolvePath(path), start: false })) as DaemonInfo
+        return yield* print(`${info.name}: registered with the supervisor (\`duende start ${info.name}\` starts it)`)
+      })
+  ).pipe(Command.withDescription(
+    "Install a daemon without starting it: on a platform (--platform), or as an entry in the supervisor's registry"
+  ))
+
+  const simple = (method: "stop" | "restart" | "reload", description: string) =>
+    Command.make(method, { name: nameArg, platform, timeout, flags: flags.options }, ({ flags: parsed, name, platform, timeout }) =>
+      Effect.gen(function*() {
+        if (platform !== "native") {
+          const on = yield* target(platform, parsed)
+          return yield* print(describeOn(yield* onPlatform(AdapterCommands.control(on, method, name, patience(timeout)))))
+        }
+        yield* native(parsed)
+        return yield* print(describeStart((yield* send({ method, name })) as DaemonInfo))
+      })).pipe(Command.withDescription(description))
+
+  const rm = Command.make("rm", { name: nameArg, platform, timeout, flags: flags.options }, ({ flags: parsed, name, platform, timeout }) =>
     Effect.gen(function*() {
-      yield* checkTarget({ platform, user })
-      const config = yield* loadConfig(path)
-      if (platform === "systemd") {
-        const handle = yield* underSystemd(Systemd.install(config, user))
-        return yield* print(`${handle.name}: installed as ${handle.ref} (enabled; \`duende start ${handle.name} --platform systemd${user ? " --user" : ""}\` starts it)`)
+      if (platform !== "native") yield* onPlatform(AdapterCommands.remove(yield* target(platform, parsed), name, patience(timeout)))
+      else {
+        yield* native(parsed)
+        yield* send({ method: "remove", name })
       }
-      yield* ensure
-      const info = (yield* send({ method: "add", config: encode(config), configPath: resolvePath(path), start: false })) as DaemonInfo
-      return yield* print(`${info.name}: registered with the supervisor (\`duende start ${info.name}\` starts it)`)
-    })
-).pipe(Command.withDescription("Install a daemon without starting it: a systemd unit (--platform systemd), or an entry in the supervisor's registry"))
+      return yield* print(`${name}: removed`)
+    })).pipe(Command.withDescription("Stop a daemon and remove it: from the registry, or from its platform"))
 
-const simple = (method: "stop" | "restart" | "reload", description: string) =>
-  Command.make(method, { name: nameArg, platform, user, timeout }, ({ name, platform, timeout, user }) =>
-    Effect.gen(function*() {
-      yield* checkTarget({ platform, user })
-      if (platform === "systemd") {
-        const { handle, state } = yield* underSystemd(Systemd.control(method, name, user, patience(timeout)))
-        return yield* print(Systemd.describe(handle, state))
-      }
-      return yield* print(describeStart((yield* send({ method, name })) as DaemonInfo))
-    })).pipe(Command.withDescription(description))
+  const signal = Command.make(
+    "signal",
+    {
+      name: nameArg,
+      signal: Args.text({ name: "signal" }).pipe(Args.withDescription("TERM, HUP, USR1, 15…")),
+      platform,
+      flags: flags.options
+    },
+    ({ flags: parsed, name, platform, signal }) =>
+      Effect.gen(function*() {
+        if (platform !== "native") {
+          const sent = Signal.parse(signal)
+          if (sent === undefined) return yield* fail(`not a signal: ${ConfigPath.shown(signal)} (TERM, HUP, USR1, 15…)`, 2)
+          const on = yield* target(platform, parsed)
+          return yield* print(describeOn(yield* onPlatform(AdapterCommands.signal(on, name, sent))))
+        }
+        yield* native(parsed)
+        return yield* print(describeStart((yield* send({ method: "signal", name, signal })) as DaemonInfo))
+      })
+  ).pipe(Command.withDescription("Send a signal to a daemon"))
 
-const rm = Command.make("rm", { name: nameArg, platform, user, timeout }, ({ name, platform, timeout, user }) =>
-  Effect.gen(function*() {
-    yield* checkTarget({ platform, user })
-    if (platform === "systemd") yield* underSystemd(Systemd.remove(name, user, patience(timeout)))
-    else yield* send({ method: "remove", name })
-    return yield* print(`${name}: removed`)
-  })).pipe(
-    Command.withDescription("Stop a daemon and remove it: from the registry, or its units from systemd")
-  )
+  const status = Command.make(
+    "status",
+    { name: nameArg, json, platform, flags: flags.options },
+    ({ flags: parsed, json, name, platform }) =>
+      Effect.gen(function*() {
+        if (platform !== "native") {
+          const { handle, state } = yield* onPlatform(AdapterCommands.status(yield* target(platform, parsed), name))
+          return yield* json ? printJson({ ...handle, ...state }) : print(AdapterCommands.describe(handle, state))
+        }
+        yield* native(parsed)
+        const info = yield* send({ method: "status", name })
+        return yield* json ? printJson(info) : print(daemonDetails(info as DaemonInfo))
+      })
+  ).pipe(Command.withDescription("Show one daemon in detail (on a platform: as the platform reports it)"))
 
-const signal = Command.make(
-  "signal",
-  { name: nameArg, signal: Args.text({ name: "signal" }).pipe(Args.withDescription("TERM, HUP, USR1, 15…")) },
-  ({ name, signal }) => Effect.flatMap(send({ method: "signal", name, signal }), (info) => print(describeStart(info as DaemonInfo)))
-).pipe(Command.withDescription("Send a signal to a daemon"))
+  const logs = Command.make(
+    "logs",
+    {
+      name: nameArg,
+      lines: Options.integer("lines").pipe(Options.withAlias("n"), Options.withDefault(50), Options.withDescription("How many lines from the end")),
+      follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Keep printing new lines")),
+      json,
+      platform,
+      flags: flags.options
+    },
+    ({ flags: parsed, follow, json, lines, name, platform }) =>
+      Effect.gen(function*() {
+        if (platform !== "native") {
+          return yield* onPlatform(AdapterCommands.logs(yield* target(platform, parsed), name, lines, follow, showLine(json)))
+        }
+        yield* native(parsed)
+        return yield* follow
+          ? talk(ControlClient.stream(paths, { method: "logs", name, lines, follow: true }, showLine(json)))
+          : Effect.flatMap(send({ method: "logs", name, lines, follow: false }), (result) =>
+            Effect.sync(() => (result as ReadonlyArray<LogLineInfo>).forEach(showLine(json))))
+      })
+  ).pipe(Command.withDescription("Print a daemon's log (stdout and stderr, with times; on a platform: what it keeps, e.g. the journal)"))
 
-const status = Command.make("status", { name: nameArg, json, platform, user }, ({ json, name, platform, user }) =>
-  Effect.gen(function*() {
-    yield* checkTarget({ platform, user })
-    if (platform === "systemd") {
-      const { handle, state } = yield* underSystemd(Systemd.status(name, user))
-      return yield* json ? printJson({ ...handle, ...state }) : print(Systemd.describe(handle, state))
-    }
-    const info = yield* send({ method: "status", name })
-    return yield* json ? printJson(info) : print(daemonDetails(info as DaemonInfo))
-  })).pipe(
-    Command.withDescription("Show one daemon in detail (under systemd: from `systemctl show`)")
-  )
+  const known = Render.formats(loaded.modules)
+  const render = Command.make(
+    "render",
+    {
+      format: Args.text({ name: "format" }).pipe(Args.withDescription(`What to render: ${known.join(", ")}`)),
+      config: configArg,
+      output: Options.directory("output").pipe(
+        Options.withAlias("o"),
+        Options.optional,
+        Options.withDescription("Write the files into this directory (atomically) instead of printing them")
+      ),
+      flags: renderFlags.options
+    },
+    ({ config: path, flags: parsed, format, output }) =>
+      Effect.gen(function*() {
+        const owner = Render.moduleOf(loaded.modules, format)
+        if (owner === undefined) {
+          const notes = loaded.unavailable.map((u) => `; ${u.message}`).join("")
+          return yield* fail(`unknown format ${ConfigPath.shown(format)}: expected one of ${known.join(", ")}${notes}`, 2)
+        }
+        const [kind, module] = owner
+        const values = yield* onlyOwn(kind, parsed, renderFlags, (owners) =>
+          owners.flatMap((other) => loaded.modules.get(other)?.formats ?? []).join(", "))
+        const config = yield* loadConfig(path)
+        const options = yield* Either.match(module.options(values, { stateDirectory: stateDirectory(kind), config }), {
+          onLeft: (message) => fail(message, 2),
+          onRight: Effect.succeed
+        })
+        const artifacts = yield* module.render(config, { ...options, format }).pipe(
+          Effect.catchTag("RenderError", (error) => fail(error.message, 78))
+        )
+        if (Option.isNone(output)) return yield* Effect.sync(() => process.stdout.write(Render.text(artifacts)))
+        const written = yield* Effect.try({
+          try: () => Render.write(artifacts, output.value),
+          catch: (error) => new CliFailure({ message: `cannot write into ${output.value}: ${(error as Error).message}`, code: 1 })
+        })
+        return yield* Effect.forEach(written, print, { discard: true })
+      })
+  ).pipe(Command.withDescription(
+    "Print what a config becomes on a platform (systemd units, an OCI config.json, a docker/podman command, a Docker Engine API body, a compose file…)"
+  ))
+
+  return {
+    start,
+    install,
+    stop: simple("stop", "Stop a daemon (it stays registered)"),
+    restart: simple("restart", "Stop and start a daemon"),
+    reload: simple("reload", "Ask a daemon to reload (SIGHUP)"),
+    signal,
+    status,
+    logs,
+    rm,
+    render
+  }
+}
 
 const ls = Command.make("ls", { json }, ({ json }) =>
   Effect.flatMap(send({ method: "list" }), (infos) =>
     json ? printJson(infos) : print(daemonTable(infos as ReadonlyArray<DaemonInfo>)))).pipe(
     Command.withDescription("List daemons: name, status, pid, uptime, restarts, cpu, memory")
   )
-
-const showLine = (asJson: boolean) => (line: LogLineInfo) =>
-  void process.stdout.write(asJson ? `${JSON.stringify(line)}\n` : `${logLine(line)}\n`)
-
-const logs = Command.make(
-  "logs",
-  {
-    name: nameArg,
-    lines: Options.integer("lines").pipe(Options.withAlias("n"), Options.withDefault(50), Options.withDescription("How many lines from the end")),
-    follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Keep printing new lines")),
-    json,
-    platform,
-    user
-  },
-  ({ follow, json, lines, name, platform, user }) =>
-    Effect.gen(function*() {
-      yield* checkTarget({ platform, user })
-      if (platform === "systemd") return yield* underSystemd(Systemd.logs(name, user, lines, follow, showLine(json)))
-      return yield* follow
-        ? talk(ControlClient.stream(paths, { method: "logs", name, lines, follow: true }, showLine(json)))
-        : Effect.flatMap(send({ method: "logs", name, lines, follow: false }), (result) =>
-          Effect.sync(() => (result as ReadonlyArray<LogLineInfo>).forEach(showLine(json))))
-    })
-).pipe(Command.withDescription("Print a daemon's log (stdout and stderr, with times; under systemd: its journal)"))
-
-const render = Command.make(
-  "render",
-  {
-    format: Args.choice(Render.formats.map((f) => [f, f] as const), { name: "format" }).pipe(
-      Args.withDescription(`What to render: ${Render.formats.join(", ")}`)
-    ),
-    config: configArg,
-    user,
-    systemdVersion: Options.integer("systemd-version").pipe(
-      Options.optional,
-      Options.withDescription("systemd: the version to render for (default: this machine's)")
-    ),
-    image: Options.text("image").pipe(
-      Options.optional,
-      Options.withDescription("Containers: the image, if the config's platform.container.image names none")
-    ),
-    output: Options.directory("output").pipe(
-      Options.withAlias("o"),
-      Options.optional,
-      Options.withDescription("Write the files into this directory (atomically) instead of printing them")
-    )
-  },
-  ({ config: path, format, image, output, systemdVersion, user }) =>
-    Effect.gen(function*() {
-      if (user && format !== "systemd") return yield* fail("--user goes with systemd", 2)
-      const config = yield* loadConfig(path)
-      const artifacts = yield* Effect.mapError(
-        Render.render(config, format, {
-          user,
-          systemdVersion: Option.getOrUndefined(systemdVersion),
-          image: Option.getOrUndefined(image)
-        }, (note) => process.stderr.write(`${note}\n`)),
-        (message) => new CliFailure({ message, code: 78 })
-      )
-      if (Option.isSome(output)) {
-        for (const written of Render.write(artifacts, output.value)) yield* print(written)
-        return
-      }
-      yield* Effect.sync(() => process.stdout.write(Render.text(artifacts)))
-    })
-).pipe(Command.withDescription("Print what a config becomes on a platform: systemd units, an OCI config.json, a docker/podman command, a Docker Engine API body, a compose file"))
 
 const health = Command.make(
   "health",
@@ -357,35 +433,56 @@ const supervisor = Command.make("supervisor", {}, () =>
     Command.withDescription("Run the background supervisor in this process (started for you by `duende start`)")
   )
 
-const duende = Command.make("duende").pipe(
-  Command.withDescription("Run and manage daemons written once with Duende"),
-  Command.withSubcommands([
-    run,
-    install,
-    start,
-    simple("stop", "Stop a daemon (it stays registered)"),
-    simple("restart", "Stop and start a daemon"),
-    simple("reload", "Ask a daemon to reload (SIGHUP)"),
-    signal,
-    status,
-    ls,
-    logs,
-    rm,
-    render,
-    health,
-    resurrect,
-    shutdown,
-    doctor,
-    supervisor
-  ])
+const duende = (loaded: Loaded) => {
+  const commands = platformCommands(loaded)
+  return Command.make("duende").pipe(
+    Command.withDescription("Run and manage daemons written once with Duende"),
+    Command.withSubcommands([
+      run,
+      commands.install,
+      commands.start,
+      commands.stop,
+      commands.restart,
+      commands.reload,
+      commands.signal,
+      commands.status,
+      ls,
+      commands.logs,
+      commands.rm,
+      commands.render,
+      health,
+      resurrect,
+      shutdown,
+      doctor,
+      supervisor
+    ])
+  )
+}
+
+/** Warnings of the platforms (a render note, what a container does not apply) go to stderr, apart from the output. */
+const stderrLogger = Logger.make(({ message }) => {
+  const parts = Array.isArray(message) ? message : [message]
+  process.stderr.write(`duende: ${parts.map(String).join(" ")}\n`)
+})
+
+const environment = Layer.mergeAll(
+  NodeFileSystem.layer,
+  NodePath.layer,
+  NodeTerminal.layer,
+  Logger.replace(Logger.defaultLogger, stderrLogger),
+  Logger.minimumLogLevel(LogLevel.Warning)
 )
 
-const cli = Command.run(duende, { name: "duende", version })
-
-const environment = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
+const main = Effect.gen(function*() {
+  const loaded = yield* Effect.mapError(
+    Platforms.load(process.argv.slice(2)),
+    (unavailable) => new CliFailure({ message: unavailable.message, code: 1 })
+  )
+  return yield* Command.run(duende(loaded), { name: "duende", version })(process.argv)
+})
 
 Output.guard()
-Effect.runFork(Output.withPlainConsole(cli(process.argv)).pipe(Effect.provide(environment))).addObserver((exit) => {
+Effect.runFork(Output.withPlainConsole(main).pipe(Effect.provide(environment))).addObserver((exit) => {
   if (Exit.isSuccess(exit)) return Output.exit(0)
   const failure = Option.getOrUndefined(Cause.failureOption(exit.cause)) as
     | { readonly _tag?: string; readonly message?: string; readonly code?: number }

@@ -75,7 +75,11 @@ describe("duende render", () => {
       code: 78,
       stderr: "duende: compose needs an image: set platform.container.image in the config, or say --image\n"
     })
-    expect((await duende("render", "systemd", counter, "--image", "x")).code).toBe(0)
+    // A flag of another platform's formats is bad usage, either way round.
+    expect(await duende("render", "systemd", counter, "--image", "localhost/x:1")).toMatchObject({
+      code: 2,
+      stderr: "duende: --image goes with oci, docker, podman, engine, compose\n"
+    })
     expect((await duende("render", "oci", counter, "--user")).code).toBe(2)
   })
 })

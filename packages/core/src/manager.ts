@@ -18,3 +18,5 @@ export * as DaemonManager from "./DaemonManager.js"
 export * as RestartPolicy from "./RestartPolicy.js"
 /** @since 0.1.0 */
 export * as ProcessTree from "./ProcessTree.js"
+/** @since 0.1.0 */
+export * as PlatformModule from "./PlatformModule.js"

@@ -15,13 +15,22 @@
  * once it has stayed up for `readyGrace`.
  *
  * Containers outlive the adapter: closing its scope stops watching them, not
- * the containers. Runtime failures are `PlatformCommandFailed` carrying the
+ * the containers. Each daemon's config is kept in its directory
+ * (`daemon.json`), so that an adapter in another process (the next `duende`
+ * command) finds it by name and adopts its container (`find`). Runtime failures are `PlatformCommandFailed` carrying the
  * runtime's stderr or the API's message.
  *
  * @since 0.1.0
  */
-import { type DaemonConfig, DaemonId } from "@duende/core"
-import { AdapterIOError, DaemonNotFound, OperationUnsupported, PlatformAdapter } from "@duende/core/manager"
+import { DaemonConfig, DaemonId } from "@duende/core"
+import { encode } from "@duende/core/DaemonConfigSchema"
+import {
+  type AdapterError,
+  AdapterIOError,
+  DaemonNotFound,
+  OperationUnsupported,
+  PlatformAdapter
+} from "@duende/core/manager"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -31,13 +40,14 @@ import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, rmSync } from "node:fs"
+import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
 import { delimiter, join } from "node:path"
 import { stableId } from "./ContainerArtifacts.js"
 import * as ContainerSection from "./ContainerSection.js"
 import * as ContainerSpec from "./ContainerSpec.js"
 import * as OciSpec from "./OciSpec.js"
 import { resolveIds } from "./internal/accounts.js"
+import { writeAtomic } from "./internal/files.js"
 import type { Driver, DriverKind, Paths } from "./internal/driver.js"
 import * as EngineDriver from "./internal/drivers/engine.js"
 import * as OciDriver from "./internal/drivers/ociRuntime.js"
@@ -91,6 +101,22 @@ export interface Options {
   /** runc/crun log files are rotated above this size (default 10 MiB). */
   readonly logMaxBytes?: number
 }
+
+/**
+ * The container adapter: core's `PlatformAdapter`, and a daemon's handle by its name.
+ *
+ * @since 0.1.0
+ */
+export interface ContainerAdapter extends PlatformAdapter.PlatformAdapter {
+  /**
+   * An installed daemon by its name: one this adapter installed, or one an adapter
+   * in another process installed, adopted from the config kept in its directory.
+   */
+  readonly find: (name: string) => Effect.Effect<PlatformAdapter.DaemonHandle, AdapterError>
+}
+
+/** The record of an installed daemon in its directory: its identity and its config. */
+const recordName = "daemon.json"
 
 const which = (name: string, env: Readonly<Record<string, string | undefined>>): string | undefined => {
   for (const dir of (env.PATH ?? "").split(delimiter)) {
@@ -199,7 +225,7 @@ const makeDriver = (
  *
  * @since 0.1.0
  */
-export const make = (options: Options): Effect.Effect<PlatformAdapter.PlatformAdapter, OperationUnsupported, Scope.Scope> =>
+export const make = (options: Options): Effect.Effect<ContainerAdapter, OperationUnsupported, Scope.Scope> =>
   Effect.gen(function*() {
     const env = options.env ?? process.env
     const poll = Duration.decode(options.pollInterval ?? Duration.seconds(1))
@@ -300,7 +326,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter.PlatformAd
       else chmodSync(paths.run, 0o777)
     }
 
-    const adapter: PlatformAdapter.PlatformAdapter = {
+    const adapter: ContainerAdapter = {
       platform: "container",
       restarts: driver.restarts,
       render: (config) =>
@@ -335,6 +361,11 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter.PlatformAd
             },
             catch: (error) => new AdapterIOError({ path: paths.root, reason: (error as Error).message })
           })
+          yield* writeAtomic(
+            join(paths.root, recordName),
+            `${JSON.stringify({ id: daemonId, config: encode(config) }, null, 2)}\n`,
+            0o600
+          )
           if (spec.ignored.length > 0) {
             yield* Effect.logWarning(`${config.name}: not applied in containers: ${spec.ignored.join(", ")}`)
           }
@@ -349,6 +380,27 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter.PlatformAd
           const watcher = yield* Effect.forkIn(Effect.scoped(daemon.watchState()), scope)
           daemons.set(config.name, { daemon, watcher })
           return handle
+        }),
+      find: (name) =>
+        Effect.suspend(() => {
+          const installed = daemons.get(name)
+          if (installed !== undefined) return Effect.succeed(installed.daemon.handle)
+          const path = join(pathsOf(name).root, recordName)
+          if (!existsSync(path)) return Effect.fail(new DaemonNotFound({ name, platform: "container" }))
+          return Effect.try({
+            try: () => JSON.parse(readFileSync(path, "utf8")) as { readonly id?: unknown; readonly config?: unknown },
+            catch: (error) => new AdapterIOError({ path, reason: (error as Error).message })
+          }).pipe(
+            Effect.flatMap((record) =>
+              Effect.flatMap(
+                Effect.mapError(
+                  DaemonConfig.decode(record.config, path),
+                  (error) => new AdapterIOError({ path, reason: error.message })
+                ),
+                (config) => adapter.install(config, typeof record.id === "string" && DaemonId.is(record.id) ? record.id : undefined)
+              )
+            )
+          )
         }),
       start: (handle) => Effect.flatMap(find(handle), (daemon) => daemon.start()),
       stop: (handle, timeout) => Effect.flatMap(find(handle), (daemon) => daemon.stop(timeout)),
