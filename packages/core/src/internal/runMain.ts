@@ -16,6 +16,7 @@ import * as PidFile from "../PidFile.js"
 import * as PlatformRuntime from "../PlatformRuntime.js"
 import * as ProcessSignals from "../ProcessSignals.js"
 import { defaultConfig } from "./defaultConfig.js"
+import { warnIfDuplicated } from "./effectCopies.js"
 import { fromHandoff, handoffInput } from "./handoff.js"
 import { daemonNamePattern } from "./defaults.js"
 import * as lifecycle from "./lifecycle.js"
@@ -95,6 +96,7 @@ const resolveConfig = <R>(
 
 const program = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>, sources: ConfigSources) =>
   Effect.gen(function*() {
+    yield* warnIfDuplicated
     const resolved = yield* Effect.either(resolveConfig(daemon, options, sources))
     if (Either.isLeft(resolved)) {
       yield* Effect.logError(resolved.left.message)
