@@ -141,7 +141,11 @@ export const runMain = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>): vo
     Effect.provide(Layer.merge(ProcessSignals.layerNode, options.platform ?? PlatformRuntime.layerDetect())),
     Effect.provide(Logger.layer())
   )
+  // The process lives as long as the lifecycle: a run that awaits only a stop (a Promise
+  // daemon's `await ctx.untilShutdown()`) holds no handle that would keep Node running.
+  const keepAlive = setInterval(() => undefined, 2 ** 31 - 1)
   Effect.runFork(runnable).addObserver((exit) => {
+    clearInterval(keepAlive)
     if (Exit.isFailure(exit)) {
       // Only a defect in Duende itself gets here: the lifecycle turns every daemon failure into a reason.
       process.stderr.write(`duende: internal error: ${lifecycle.causeMessage(exit.cause)}\n`)
