@@ -102,13 +102,15 @@ export interface Options {
  *
  * @example
  * ```ts
- * import { Daemon } from "@duende/core"
  * import { TestHarness } from "@duende/testing"
  * import { Context, Effect, Layer } from "effect"
  *
- * class Clock2 extends Context.Tag("Clock2")<Clock2, { readonly tick: Effect.Effect<void> }>() {}
- * const daemon = Daemon.make({ name: "ticker", run: () => Effect.flatMap(Clock2, (c) => c.tick) })
- * const options: TestHarness.StartOptions<Clock2> = { layer: Layer.succeed(Clock2, { tick: Effect.void }) }
+ * class Db extends Context.Tag("Db")<Db, { readonly ping: Effect.Effect<boolean> }>() {}
+ *
+ * const options: TestHarness.StartOptions<Db> = {
+ *   layer: Layer.succeed(Db, { ping: Effect.succeed(true) }),
+ *   config: { shutdownTimeout: "5s" }
+ * }
  * ```
  *
  * @since 0.1.0
@@ -287,6 +289,7 @@ export interface PromiseHarness {
 
 /**
  * Starts a daemon on a test clock of its own and returns Promise methods.
+ * Takes the same options as {@link start}, `layer` included.
  *
  * @example
  * ```ts
