@@ -155,7 +155,7 @@ describe("duende with a background supervisor", () => {
       return s.status.startsWith("failed: crash loop") ? s : undefined
     })
     expect(failed.restarts).toBe(3)
-    expect(failed.status).toBe("failed: crash loop: 4 restarts within 1m (last: exited with 2)")
+    expect(failed.status).toBe("failed: crash loop: 3 restarts within 1m (last: exited with 2)")
     expect(readFileSync(join(home, "supervisor.log"), "utf8")).toMatch(/crashy: exited with 2; restarting in 400ms/)
   })
 

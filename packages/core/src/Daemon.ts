@@ -139,13 +139,15 @@ export type RunOptions<R> = LayerOption<R> & {
  *
  * @example
  * ```ts
- * import { Daemon, DaemonConfig, PlatformRuntime, ProcessSignals } from "@duende/core"
+ * import { Daemon, DaemonConfig, ExitReason, PlatformRuntime, ProcessSignals } from "@duende/core"
  * import { Effect, Layer } from "effect"
  *
  * const daemon = Daemon.make({ name: "job", run: () => Effect.log("done") })
- * const reason = Daemon.run(daemon, {
- *   config: DaemonConfig.decodeSync({ name: "job", command: ["job"] })
- * }).pipe(Effect.provide(Layer.mergeAll(PlatformRuntime.layerNoop, ProcessSignals.layerNode)))
+ * const program = DaemonConfig.decode({ name: "job", command: ["job"] }).pipe(
+ *   Effect.flatMap((config) => Daemon.run(daemon, { config })),
+ *   Effect.provide(Layer.mergeAll(PlatformRuntime.layerNoop, ProcessSignals.layerNode))
+ * )
+ * Effect.runPromise(program).then((reason) => console.log(ExitReason.exitCode(reason))) // 0
  * ```
  *
  * @since 0.1.0

@@ -272,7 +272,8 @@ export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.S
       }
       const loop = RestartPolicy.crashLoop(entry.config.restart.crashLoop, [...entry.restartTimes, now], now)
       if (loop.looping) {
-        entry.gaveUp = `crash loop: ${loop.recent.length} restarts within ${
+        // `recent` holds the restart just refused: the ones made are one fewer.
+        entry.gaveUp = `crash loop: ${loop.recent.length - 1} restarts within ${
           Duration.format(entry.config.restart.crashLoop.interval)
         } (last: ${reason})`
         yield* Effect.logError(`${entry.handle.name}: giving up, ${entry.gaveUp}`)
@@ -340,7 +341,8 @@ export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.S
       const now = yield* Clock.currentTimeMillis
       const loop = RestartPolicy.crashLoop(entry.config.restart.crashLoop, [...entry.restartTimes, now], now)
       if (loop.looping) {
-        entry.gaveUp = `crash loop: ${loop.recent.length} restarts within ${
+        // `recent` holds the restart just refused: the ones made are one fewer.
+        entry.gaveUp = `crash loop: ${loop.recent.length - 1} restarts within ${
           Duration.format(entry.config.restart.crashLoop.interval)
         } (last: ${reason})`
         yield* publish({ _tag: "GaveUp", name: entry.handle.name, reason: entry.gaveUp })

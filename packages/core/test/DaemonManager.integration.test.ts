@@ -68,7 +68,7 @@ describe("DaemonManager with the native adapter", () => {
       expect(managed.restarts).toBe(3)
       expect(managed.state.status).toMatchObject({
         _tag: "Failed",
-        reason: "crash loop: 4 restarts within 1m (last: failed (exit 1))"
+        reason: "crash loop: 3 restarts within 1m (last: failed (exit 1))"
       })
     }).pipe(Effect.provide(managerLayer)))
 

@@ -248,7 +248,7 @@ export const run = (name: string, options: Options): void => {
           "the crash-loop limit"
         )
         expect(failed.restarts).toBe(2)
-        expect(failed.state.status).toMatchObject({ reason: expect.stringMatching(/^crash loop: 3 restarts within /) })
+        expect(failed.state.status).toMatchObject({ reason: expect.stringMatching(/^crash loop: 2 restarts within /) })
       }).pipe(Effect.provide(manager), Effect.provide(options.layer)))
 
     test("refuses a double start; a double stop does nothing", () =>

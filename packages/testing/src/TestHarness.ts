@@ -80,7 +80,7 @@ export interface Harness {
 }
 
 /**
- * Options of {@link start}.
+ * Options of {@link start} and {@link startPromise}, whatever the daemon needs.
  *
  * @since 0.1.0
  */
@@ -93,6 +93,37 @@ export interface Options {
   readonly reloadConfig?: Effect.Effect<DaemonConfig.DaemonConfig, unknown>
 }
 
+/**
+ * The options of a daemon that needs services `R`: {@link Options} and the
+ * `layer` that provides them (required when `R` is not `never`), as
+ * `Daemon.runMain` takes it. The harness builds it inside init, under the init
+ * deadline, and releases it after shutdown, as a real run does; the platform is
+ * the harness's own.
+ *
+ * @example
+ * ```ts
+ * import { TestHarness } from "@duende/testing"
+ * import { Context, Effect, Layer } from "effect"
+ *
+ * class Db extends Context.Tag("Db")<Db, { readonly ping: Effect.Effect<boolean> }>() {}
+ *
+ * const options: TestHarness.StartOptions<Db> = {
+ *   layer: Layer.succeed(Db, { ping: Effect.succeed(true) }),
+ *   config: { shutdownTimeout: "5s" }
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export type StartOptions<R> = Options & Daemon.LayerOption<R>
+
+/**
+ * The options argument: optional when the daemon needs no services.
+ *
+ * @since 0.1.0
+ */
+export type StartArguments<R> = [R] extends [never] ? [options?: StartOptions<R>] : [options: StartOptions<R>]
+
 const settle = Effect.repeatN(Effect.yieldNow(), 64)
 
 const isPromiseDaemon = (value: unknown): value is PromiseDaemon.PromiseDaemon =>
@@ -101,19 +132,26 @@ const isPromiseDaemon = (value: unknown): value is PromiseDaemon.PromiseDaemon =
 
 /**
  * Starts a daemon (an Effect daemon from `Daemon.make`, or a Promise-facade
- * object) on the test clock. Needs `TestClock` (as `it.effect` provides) and a
- * scope.
+ * object) on the test clock. Needs `TestClock` (as `it.effect` and `it.scoped`
+ * provide) and a scope. A daemon whose hooks need services gets them from
+ * `layer` (see {@link StartOptions}): swap your real services for test ones
+ * there. The daemon runs in a fiber of its own, so nothing here waits for time
+ * to pass unless you move it (`advance`, `stop`).
  *
  * @example
  * ```ts
  * import { Daemon } from "@duende/core"
  * import { TestHarness } from "@duende/testing"
  * import { expect, it } from "@effect/vitest"
- * import { Effect } from "effect"
+ * import { Context, Effect, Layer } from "effect"
+ *
+ * class Db extends Context.Tag("Db")<Db, { readonly ping: Effect.Effect<boolean> }>() {}
+ *
+ * const api = Daemon.make({ name: "api", run: () => Effect.zipRight(Effect.flatMap(Db, (db) => db.ping), Effect.never) })
  *
  * it.scoped("stops gracefully", () =>
  *   Effect.gen(function*() {
- *     const harness = yield* TestHarness.start(Daemon.make({ name: "api", run: () => Effect.never }))
+ *     const harness = yield* TestHarness.start(api, { layer: Layer.succeed(Db, { ping: Effect.succeed(true) }) })
  *     yield* harness.waitFor("READY")
  *     const { code } = yield* harness.stop()
  *     expect(code).toBe(143)
@@ -122,12 +160,15 @@ const isPromiseDaemon = (value: unknown): value is PromiseDaemon.PromiseDaemon =
  *
  * @since 0.1.0
  */
-export const start = (
-  daemon: Daemon.Daemon<unknown> | PromiseDaemon.PromiseDaemon,
-  options: Options = {}
+export const start = <E = unknown, R = never>(
+  daemon: Daemon.Daemon<E, R> | PromiseDaemon.PromiseDaemon,
+  ...[startOptions]: StartArguments<R>
 ): Effect.Effect<Harness, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const definition = isPromiseDaemon(daemon) ? Daemon.fromPromise(daemon) : daemon
+    const options: StartOptions<R> = startOptions ?? ({} as StartOptions<R>)
+    const definition: Daemon.Daemon<unknown, R> = isPromiseDaemon(daemon)
+      ? (Daemon.fromPromise(daemon) as Daemon.Daemon<unknown, R>)
+      : daemon
     const config = decodeSync({ name: definition.name, command: ["test"], ...options.config }, "TestHarness options")
     const events = yield* Ref.make<ReadonlyArray<Event>>([])
     const healthState = yield* Ref.make<"starting" | "healthy" | "unhealthy" | undefined>(undefined)
@@ -151,8 +192,9 @@ export const start = (
     const fiber = yield* Effect.forkScoped(
       Daemon.run(definition, {
         config,
-        ...(options.reloadConfig ? { reloadConfig: options.reloadConfig } : {})
-      }).pipe(
+        ...(options.reloadConfig ? { reloadConfig: options.reloadConfig } : {}),
+        ...(options.layer ? { layer: options.layer } : {})
+      } as Daemon.RunOptions<R>).pipe(
         Effect.provideService(PlatformRuntime.PlatformRuntime, runtime),
         Effect.provideService(ProcessSignals.ProcessSignals, signals)
       )
@@ -247,6 +289,7 @@ export interface PromiseHarness {
 
 /**
  * Starts a daemon on a test clock of its own and returns Promise methods.
+ * Takes the same options as {@link start}, `layer` included.
  *
  * @example
  * ```ts
@@ -268,13 +311,13 @@ export interface PromiseHarness {
  *
  * @since 0.1.0
  */
-export const startPromise = async (
-  daemon: Daemon.Daemon<unknown> | PromiseDaemon.PromiseDaemon,
-  options: Options = {}
+export const startPromise = async <E = unknown, R = never>(
+  daemon: Daemon.Daemon<E, R> | PromiseDaemon.PromiseDaemon,
+  ...options: StartArguments<R>
 ): Promise<PromiseHarness> => {
   const runtime = ManagedRuntime.make(TestContext.TestContext)
   const scope = await runtime.runPromise(Scope.make())
-  const harness = await runtime.runPromise(Scope.extend(start(daemon, options), scope))
+  const harness = await runtime.runPromise(Scope.extend(start(daemon, ...options), scope))
   // A Promise daemon works in real time between test-clock steps: give it turns of the event loop.
   const realTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
   const run = <A, E>(effect: Effect.Effect<A, E>) => runtime.runPromise(effect)

@@ -17,16 +17,19 @@ import {
   StartFailed
 } from "@duende/core/manager"
 import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import { type Behavior, fromEnv } from "./Behavior.js"
 import * as Chaos from "./Chaos.js"
 
@@ -420,3 +423,73 @@ export const make = (options: Options = {}): Effect.Effect<Adapter, never, Scope
 export const layer = (options: Options = {}): Layer.Layer<PlatformAdapter.PlatformAdapter> =>
   // core's tag: DaemonManager and the contract suite use this adapter like any other.
   Layer.scoped(PlatformAdapter.PlatformAdapter, make(options))
+
+/**
+ * {@link drive} gave up: the effect was still waiting when the test clock
+ * reached its budget, or it waits for something other than time.
+ *
+ * @since 0.1.0
+ */
+export class DriveStalled extends Data.TaggedError("DriveStalled")<{ readonly message: string }> {}
+
+const settle = Effect.repeatN(Effect.yieldNow(), 32)
+
+/**
+ * Runs an effect that waits on time, such as `manager.start` (it returns once
+ * the daemon is ready, which takes simulated time) or `manager.stop`, and moves
+ * `TestClock` while it runs: each step jumps to the next sleeper's wake-up time,
+ * until the effect ends. Without it, a test that yields `manager.start(...)` on
+ * `TestClock` waits for a clock nobody moves, and hangs until its timeout.
+ * Fails with {@link DriveStalled} when the effect is still waiting after
+ * `budget` of test time (default 1 day) or waits with nothing asleep.
+ *
+ * @example
+ * ```ts
+ * import { DaemonManager } from "@duende/core/manager"
+ * import { decodeSync } from "@duende/core/DaemonConfigSchema"
+ * import { Behavior, TestPlatform } from "@duende/testing"
+ * import { expect, it } from "@effect/vitest"
+ * import { Effect, Layer } from "effect"
+ *
+ * it.scoped("starts once ready, 3 s later", () =>
+ *   Effect.gen(function*() {
+ *     const manager = yield* DaemonManager.DaemonManager
+ *     yield* manager.add(decodeSync({ name: "slow", command: ["sim"], env: Behavior.toEnv({ readyAfterMs: 3_000 }) }))
+ *     yield* TestPlatform.drive(manager.start("slow"))
+ *     expect((yield* manager.get("slow")).state.status._tag).toBe("Running")
+ *   }).pipe(Effect.provide(DaemonManager.layer.pipe(Layer.provide(TestPlatform.layer())))))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const drive = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  options: { readonly budget?: Duration.DurationInput } = {}
+): Effect.Effect<A, E | DriveStalled, R> =>
+  Effect.gen(function*() {
+    const started = yield* TestClock.currentTimeMillis
+    const budget = Duration.decode(options.budget ?? "1 day")
+    const limit = started + Duration.toMillis(budget)
+    const fiber = yield* Effect.fork(effect)
+    while (true) {
+      yield* settle
+      if ((yield* Fiber.poll(fiber))._tag === "Some") return yield* Fiber.join(fiber)
+      let next = Math.min(...(yield* TestClock.sleeps()))
+      if (!Number.isFinite(next)) {
+        // Let forked fibers (simulated daemons, the manager's watchers) go to sleep, then look again.
+        yield* TestClock.adjust(0)
+        if ((yield* Fiber.poll(fiber))._tag === "Some") return yield* Fiber.join(fiber)
+        next = Math.min(...(yield* TestClock.sleeps()))
+      }
+      const now = yield* TestClock.currentTimeMillis
+      if (!Number.isFinite(next) || next > limit) {
+        yield* Fiber.interrupt(fiber)
+        return yield* new DriveStalled({
+          message: Number.isFinite(next)
+            ? `still waiting after ${Duration.format(budget)} of test time (next wake-up at ${next} ms)`
+            : `waiting at ${now} ms with nothing asleep: it waits for something other than time`
+        })
+      }
+      yield* TestClock.setTime(Math.max(next, now))
+    }
+  })

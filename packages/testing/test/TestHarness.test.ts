@@ -1,6 +1,8 @@
 import { Daemon, HealthStatus, type PromiseDaemon } from "@duende/core"
 import { describe, expect, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { test } from "vitest"
 import * as TestHarness from "../src/TestHarness.js"
 
@@ -94,4 +96,79 @@ test("the Promise harness drives a class daemon without Effect", async () => {
   expect(ended.code).toBe(143)
   expect(worker.stoppedWith).toBe(3000)
   await harness.dispose()
+})
+
+// A daemon that needs a service: the harness takes the layer that provides it.
+class Db extends Context.Tag("test/Db")<Db, {
+  readonly count: (table: string) => Effect.Effect<number>
+  readonly ping: Effect.Effect<boolean>
+}>() {}
+
+const orders = Daemon.make({
+  name: "orders",
+  init: () => Effect.flatMap(Db, (db) => db.count("orders")),
+  run: (ctx) => Effect.zipRight(ctx.status(`${ctx.state} orders`), Effect.never),
+  health: () =>
+    Effect.map(Effect.flatMap(Db, (db) => db.ping), (up) => (up ? HealthStatus.healthy() : HealthStatus.unhealthy("db down"))),
+  shutdown: () => Effect.flatMap(Db, (db) => Effect.asVoid(db.count("pending")))
+})
+
+const fakeDb = (calls: Array<string>, up: () => boolean) =>
+  Layer.scoped(
+    Db,
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        calls.push("open")
+        return {
+          count: (table: string) => Effect.sync(() => (calls.push(`count ${table}`), 42)),
+          ping: Effect.sync(up)
+        }
+      }),
+      () => Effect.sync(() => void calls.push("close"))
+    )
+  )
+
+describe("TestHarness with a layer", () => {
+  it.scoped("provides the daemon's services, and releases them after its shutdown", () =>
+    Effect.gen(function*() {
+      const calls: Array<string> = []
+      let up = true
+      const harness = yield* TestHarness.start(orders, {
+        layer: fakeDb(calls, () => up),
+        config: { health: { interval: "5s", retries: 1 } }
+      })
+      yield* harness.waitFor("READY")
+      yield* harness.waitFor("STATUS=42 orders")
+      up = false
+      yield* harness.advance("5 seconds")
+      expect(yield* harness.health).toBe("unhealthy")
+      expect((yield* harness.stop()).code).toBe(143)
+      expect(calls).toEqual(["open", "count orders", "count pending", "close"])
+    }))
+
+  it.scoped("a layer that fails to build fails init (exit 3)", () =>
+    Effect.gen(function*() {
+      const harness = yield* TestHarness.start(orders, { layer: Layer.fail("no database") })
+      yield* harness.advance("1 second")
+      const ended = yield* harness.ended
+      expect(ended._tag === "Some" && ended.value.code).toBe(3)
+      expect(ended._tag === "Some" && ended.value.reason._tag).toBe("InitFailed")
+    }))
+
+  it("is required by the types when the daemon needs a service", () => {
+    // @ts-expect-error: orders needs Db, and no layer provides it
+    const missing = () => TestHarness.start(orders)
+    // @ts-expect-error: a layer for another service does not do
+    const wrong = () => TestHarness.start(orders, { layer: Layer.succeed(Context.GenericTag<string>("other"), "x") })
+    expect([typeof missing, typeof wrong]).toEqual(["function", "function"])
+  })
+
+  test("the Promise harness takes the layer too", async () => {
+    const calls: Array<string> = []
+    const harness = await TestHarness.startPromise(orders, { layer: fakeDb(calls, () => true) })
+    await harness.waitFor("READY")
+    expect((await harness.stop()).code).toBe(143)
+    await harness.dispose()
+    expect(calls).toEqual(["open", "count orders", "count pending", "close"])
+  })
 })

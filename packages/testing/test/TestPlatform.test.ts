@@ -88,6 +88,36 @@ describe("TestPlatform with DaemonManager", () => {
       expect(restart).toMatchObject({ reason: "unhealthy (main: unhealthy)", at: 30_000 })
     }).pipe(Effect.provide(live)))
 
+  it.scoped("drive moves the test clock until manager.start returns (ready after 3s)", () =>
+    Effect.gen(function*() {
+      const manager = yield* DaemonManager.DaemonManager
+      yield* manager.add(decodeSync({
+        name: "slow",
+        command: ["simulated"],
+        env: Behavior.toEnv({ readyAfterMs: 3_000, shutdownMs: 1_500 }),
+        health: { interval: "10s" }
+      }))
+      yield* TestPlatform.drive(manager.start("slow"))
+      expect(yield* TestClock.currentTimeMillis).toBe(3_000)
+      expect((yield* manager.get("slow")).state.status._tag).toBe("Running")
+      yield* TestPlatform.drive(manager.stop("slow"))
+      expect(yield* TestClock.currentTimeMillis).toBe(4_500)
+      expect((yield* manager.get("slow")).state.status._tag).toBe("Stopped")
+    }).pipe(Effect.provide(live)))
+
+  it.scoped("drive fails clearly instead of hanging", () =>
+    Effect.gen(function*() {
+      const never = yield* Effect.flip(TestPlatform.drive(Effect.never))
+      expect(never).toBeInstanceOf(TestPlatform.DriveStalled)
+      expect(never.message).toBe("waiting at 0 ms with nothing asleep: it waits for something other than time")
+      const long = yield* Effect.flip(TestPlatform.drive(Effect.sleep("2 days"), { budget: "1 hour" }))
+      expect(long.message).toBe("still waiting after 1h of test time (next wake-up at 172800000 ms)")
+      // Its own failures pass through unchanged.
+      const failed = yield* Effect.flip(TestPlatform.drive(Effect.zipRight(Effect.sleep("5 seconds"), Effect.fail("boom"))))
+      expect(failed).toBe("boom")
+      expect(yield* TestClock.currentTimeMillis).toBe(5_000)
+    }))
+
   it("simulates 24 hours of a crash-looping daemon in virtual time", async () => {
     const started = performance.now()
     const restarts = await Simulation.runPromise(

@@ -16,6 +16,7 @@ import * as PidFile from "../PidFile.js"
 import * as PlatformRuntime from "../PlatformRuntime.js"
 import * as ProcessSignals from "../ProcessSignals.js"
 import { defaultConfig } from "./defaultConfig.js"
+import { warnIfDuplicated } from "./effectCopies.js"
 import { fromHandoff, handoffInput } from "./handoff.js"
 import { daemonNamePattern } from "./defaults.js"
 import * as lifecycle from "./lifecycle.js"
@@ -95,6 +96,7 @@ const resolveConfig = <R>(
 
 const program = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>, sources: ConfigSources) =>
   Effect.gen(function*() {
+    yield* warnIfDuplicated
     const resolved = yield* Effect.either(resolveConfig(daemon, options, sources))
     if (Either.isLeft(resolved)) {
       yield* Effect.logError(resolved.left.message)
@@ -146,7 +148,11 @@ export const runMain = <E, R>(daemon: Daemon<E, R>, options: MainOptions<R>): vo
     Effect.provide(Layer.merge(ProcessSignals.layerNode, options.platform ?? PlatformRuntime.layerDetect())),
     Effect.provide(Logger.layer())
   )
+  // The process lives as long as the lifecycle: a run that awaits only a stop (a Promise
+  // daemon's `await ctx.untilShutdown()`) holds no handle that would keep Node running.
+  const keepAlive = setInterval(() => undefined, 2 ** 31 - 1)
   Effect.runFork(runnable).addObserver((exit) => {
+    clearInterval(keepAlive)
     if (Exit.isFailure(exit)) {
       // Only a defect in Duende itself gets here: the lifecycle turns every daemon failure into a reason.
       process.stderr.write(`duende: internal error: ${lifecycle.causeMessage(exit.cause)}\n`)
