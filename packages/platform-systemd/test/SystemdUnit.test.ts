@@ -223,7 +223,7 @@ describe("SystemdUnit: no config value can inject a directive (fuzzed)", () => {
           const keys = file.sections.flatMap((s) => s.entries.map((e) => `${s.name}.${e.key}`))
           expect(keys).toEqual(u.service.directives.map((d) => `${d.section}.${d.key}`))
           const exec = Either.getOrThrow(UnitFile.unescapeSpecifiers(UnitFile.values(file, "Service", "ExecStart")[0]!))
-          expect(Either.getOrThrow(UnitFile.parseExec(exec))).toEqual(u.argv)
+          expect(Either.getOrThrow(UnitFile.parseExec(exec))).toEqual({ path: u.argv[0], argv: u.argv })
           expect(u.argv.slice(2)).toEqual(args)
           const assignments = UnitFile.values(file, "Service", "Environment").flatMap((raw) =>
             Either.getOrThrow(UnitFile.parseEnvironment(Either.getOrThrow(UnitFile.unescapeSpecifiers(raw))))
