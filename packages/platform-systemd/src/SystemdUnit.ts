@@ -10,6 +10,10 @@
  * The same directives feed unit files and `systemd-run` (transient units): a
  * file escapes `%` where systemd expands specifiers, `systemd-run` does not.
  *
+ * A value that systemd would refuse, drop or read differently (a line or a
+ * path longer than it loads, a time span it ignores, a lone surrogate…) is
+ * refused with the config field named, never written.
+ *
  * @since 0.1.0
  */
 import type { DaemonConfig, DaemonId } from "@duende/core"
@@ -19,21 +23,31 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import { statSync } from "node:fs"
 import { basename, isAbsolute, join, resolve } from "node:path"
+import * as Checks from "./internal/checks.js"
 import * as Hardening from "./internal/hardening.js"
+import * as Limits from "./internal/limits.js"
+import { show } from "./internal/show.js"
 import type { SystemdSection } from "./SystemdSection.js"
 import { defaults as sectionDefaults } from "./SystemdSection.js"
 import * as UnitFile from "./UnitFile.js"
 
 /**
  * A config that cannot become a unit: a program not found, a value no unit
- * file can hold, a setting the scope does not allow.
+ * file can hold or systemd would not read back exactly, a setting the scope
+ * does not allow. `field` names the config field at fault when there is one
+ * (`env.TOKEN`, `command.args[1]`, `platform.systemd.readWritePaths[0]`);
+ * `reason` then starts with it.
  *
  * @example
  * ```ts
  * import { SystemdUnit } from "@duende/platform-systemd/adapter"
  *
- * const error = new SystemdUnit.UnitRenderError({ name: "api", reason: "\"api-server\" is not an executable on PATH" })
- * error.message // cannot render the systemd unit of "api": "api-server" is not an executable on PATH
+ * const error = new SystemdUnit.UnitRenderError({
+ *   name: "api",
+ *   field: "command.program",
+ *   reason: "command.program: \"api-server\" is not an executable on PATH"
+ * })
+ * error.message // cannot render the systemd unit of "api": command.program: "api-server" is not an executable on PATH
  * ```
  *
  * @since 0.1.0
@@ -41,9 +55,10 @@ import * as UnitFile from "./UnitFile.js"
 export class UnitRenderError extends Data.TaggedError("UnitRenderError")<{
   readonly name: string
   readonly reason: string
+  readonly field?: string
 }> {
   override get message(): string {
-    return `cannot render the systemd unit of "${this.name}": ${this.reason}`
+    return `cannot render the systemd unit of ${show(this.name)}: ${this.reason}`
   }
 }
 
@@ -51,6 +66,7 @@ export class UnitRenderError extends Data.TaggedError("UnitRenderError")<{
  * One directive. `value` is as `systemd-run -p` takes it; in a unit file `%`
  * is doubled when `specifiers` (the directive expands them). `transient` is
  * the `systemd-run` spelling when it differs; `null` when it has none there.
+ * `field` is the config field the value comes from, if one does.
  *
  * @since 0.1.0
  */
@@ -60,6 +76,7 @@ export interface Directive {
   readonly value: string
   readonly specifiers: boolean
   readonly transient?: string | null
+  readonly field?: string
 }
 
 /**
@@ -82,6 +99,13 @@ export interface Units {
   readonly socket: Unit | undefined
   /** The command line as it runs (absolute program, resolved script). */
   readonly argv: ReadonlyArray<string>
+  /**
+   * The command as `systemd-run` takes it after `--`: `$` doubled in the
+   * arguments (systemd expands them in transient units too) but not in the
+   * program path, which it runs verbatim; a program with a `$` in its path
+   * runs through `sh -c 'exec "$0" "$@"'`, so its argv[0] stays exact.
+   */
+  readonly transientCommand: ReadonlyArray<string>
   readonly environment: ReadonlyArray<readonly [string, string]>
   readonly workingDirectory: string
 }
@@ -235,18 +259,26 @@ const resolveNodeScript = (args: ReadonlyArray<string>, workingDirectory: string
   return args
 }
 
-/** A time span systemd reads: whole seconds as "30s", else milliseconds. */
-const timespan = (duration: Duration.Duration): string => {
-  const ms = Math.max(0, Math.round(Duration.toMillis(duration)))
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
+/**
+ * A time span as systemd reads it exactly: an integer of seconds, milliseconds
+ * or microseconds (systemd's resolution; a nonzero span below 1 µs is 1 µs,
+ * never 0, which means "off" or "infinity" to several directives), or
+ * `infinity`. `undefined` when systemd would not read it: above 2^63 − 1 µs.
+ */
+const timespan = (duration: Duration.Duration): string | undefined => {
+  if (!Duration.isFinite(duration)) return "infinity"
+  const nanos = Duration.unsafeToNanos(duration)
+  const micros = nanos <= 0n ? 0n : nanos < 1000n ? 1n : (nanos + 500n) / 1000n
+  if (micros > Limits.maxMicros) return undefined
+  if (micros % 1_000_000n === 0n) return `${micros / 1_000_000n}s`
+  if (micros % 1000n === 0n) return `${micros / 1000n}ms`
+  return `${micros}us`
 }
 
-/** Free text for Description=: one line, no control characters, no trailing backslash. */
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+/** Free text for Description=: one line, no control characters or line separators, no trailing backslash. */
 const oneLine = (text: string) =>
   text
-    .replace(/[\0-\x1f\x7f]+/g, " ")
-    .replace(loneSurrogate, "\uFFFD")
+    .replace(/[\0-\x1f\x7f-\x9f\u2028\u2029]+/g, " ")
     .replace(/[ \t]+/g, " ")
     .replace(/^ +/, "")
     .replace(/[ \\]+$/, "")
@@ -264,7 +296,20 @@ const restartValue: Record<DaemonConfig.RestartPolicyName, string> = {
 }
 
 /**
- * Builds the units of a daemon.
+ * What runs a program whose path systemd refuses as an executable (a quote, a
+ * backslash, a control character in it): `sh -c 'exec "$0" "$@"' <program> <args…>`.
+ * The shell replaces itself with the program at once, so the program is the
+ * unit's main process with exactly its path as argv[0] and its arguments.
+ */
+const trampoline = "exec \"$0\" \"$@\""
+
+const doubleDollars = (word: string) => word.replaceAll("$", "$$$$")
+
+/**
+ * Builds the units of a daemon. Every value is checked on the way: a config
+ * that no unit can carry exactly (a path systemd would drop, a line longer
+ * than it reads, a time span it would ignore, text with a lone surrogate…)
+ * is refused with the field named, instead of being written.
  *
  * @example
  * ```ts
@@ -279,171 +324,306 @@ const restartValue: Record<DaemonConfig.RestartPolicyName, string> = {
  *
  * @since 0.1.0
  */
-export const make = (config: DaemonConfig.DaemonConfig, options: Options): Either.Either<Units, UnitRenderError> => {
-  const fail = (reason: string) => Either.left(new UnitRenderError({ name: config.name, reason }))
-  const host: Host = { ...localHost(), ...options.host }
-  const systemd = options.systemd ?? config.platform.systemd ?? sectionDefaults
-  const system = options.scope === "system"
-  const base = baseName(config.name, systemd)
-  const workingDirectory = resolve(host.cwd, config.workingDirectory ?? ".")
-  const program = findProgram(config.command.program, host, workingDirectory)
-  if (program === undefined) {
-    return fail(`"${config.command.program}" is not an executable on PATH (${host.path}); give an absolute path`)
-  }
-  const isNode = /^(?:node|nodejs)$/.test(basename(program)) || program === host.execPath
-  const args = isNode ? resolveNodeScript(config.command.args, workingDirectory) : config.command.args
-  const argv = [program, ...args]
-  if (!system && (config.user !== undefined || config.group !== undefined)) {
-    return fail("a user service manager cannot switch user or group; drop user/group or use the system scope")
-  }
+export const make = (config: DaemonConfig.DaemonConfig, options: Options): Either.Either<Units, UnitRenderError> =>
+  Either.gen(function*() {
+    // (A config built by hand may lack even its name: the error must still be one.)
+    const name = typeof config?.name === "string" ? config.name : String(config?.name)
+    const refuse = (field: string | undefined, why: string) =>
+      Either.left(
+        new UnitRenderError(field === undefined ? { name, reason: why } : { name, reason: `${field}: ${why}`, field })
+      )
+    /** Refuses `field` when `problem` names one. */
+    const check = (field: string, problem: string | undefined) =>
+      problem === undefined ? Either.void : refuse(field, problem)
 
-  const directives: Array<Directive> = []
-  const add = (section: Directive["section"], key: string, value: string, specifiers = false, transient?: string | null) =>
-    directives.push(
-      transient === undefined ? { section, key, value, specifiers } : { section, key, value, specifiers, transient }
-    )
+    // Core's own rules first (a config built by hand never went through its decoder).
+    const invalid = Checks.configProblem(config)
+    if (invalid !== undefined) return yield* refuse(invalid.field || undefined, invalid.message)
+    const host: Host = { ...localHost(), ...options.host }
+    const systemd = options.systemd ?? config.platform.systemd ?? sectionDefaults
+    const badSection = Checks.sectionProblem(systemd)
+    if (badSection !== undefined) return yield* refuse(badSection.field || undefined, badSection.message)
+    const system = options.scope === "system"
+    const base = baseName(config.name, systemd)
 
-  // [Unit]
-  const description = oneLine(config.description ?? `${config.name} (Duende daemon)`) || config.name
-  add("Unit", "Description", description, true)
-  if (system) add("Unit", "After", "network.target")
-  if (systemd.socket !== undefined) {
-    add("Unit", "Requires", `${base}.socket`, false, null)
-    add("Unit", "After", `${base}.socket`, false, null)
-  }
-  // Daemons that must run first (by their default unit names); this one stops before them.
-  for (const dependency of config.after) {
-    add("Unit", "Requires", `${dependency}.service`, false, null)
-    add("Unit", "After", `${dependency}.service`, false, null)
-  }
-  add("Unit", "StartLimitIntervalSec", timespan(config.restart.crashLoop.interval))
-  // "more than burst restarts within the interval" = burst restarts after the first start.
-  add("Unit", "StartLimitBurst", String(config.restart.crashLoop.burst + 1))
-
-  // [Service]
-  const notify = systemd.type === "notify"
-  const notifyReload = notify && options.version >= notifyReloadSince
-  add("Service", "Type", notifyReload ? "notify-reload" : systemd.type)
-  if (notify) add("Service", "NotifyAccess", "main")
-  const execStart = UnitFile.exec(argv)
-  if (Either.isLeft(execStart)) return fail(`command: ${execStart.left.reason}`)
-  add("Service", "ExecStart", execStart.right, true, null)
-  if (notify && !notifyReload) {
-    const kill = findProgram("kill", host, "/")
-    if (kill === undefined) return fail(`no "kill" on PATH for ExecReload=`)
-    add("Service", "ExecReload", `${Either.getOrThrow(UnitFile.exec([kill, "-s", "HUP"]))} $MAINPID`, true)
-  }
-  if (/[\0-\x1f\x7f]|[\\ ]$/.test(workingDirectory)) {
-    return fail(
-      `the working directory ${JSON.stringify(workingDirectory)} cannot be written in a unit ` +
-        "(a control character, or a trailing space or backslash)"
-    )
-  }
-  add("Service", "WorkingDirectory", workingDirectory, true, null)
-  if (config.user !== undefined) add("Service", "User", config.user)
-  if (config.group !== undefined) add("Service", "Group", config.group)
-  const environment = Object.entries(config.env)
-  for (const [name, value] of environment) {
-    const assignment = UnitFile.environment(name, value)
-    if (Either.isLeft(assignment)) return fail(`env.${name}: ${assignment.left.reason}`)
-    add("Service", "Environment", assignment.right, true, null)
-  }
-  add("Service", "SyslogIdentifier", config.name)
-  // Duende exits 143/130 after a graceful stop by SIGTERM/SIGINT: that is success, not a failure to restart.
-  add("Service", "SuccessExitStatus", "130 143")
-  add("Service", "Restart", restartValue[config.restart.policy])
-  add("Service", "RestartSec", timespan(config.restart.backoff.initial))
-  if (options.version >= restartStepsSince && config.restart.backoff.multiplier > 1) {
-    const initial = Duration.toMillis(config.restart.backoff.initial)
-    const max = Duration.toMillis(config.restart.backoff.max)
-    if (initial > 0 && max > initial) {
-      const steps = Math.ceil(Math.log(max / initial) / Math.log(config.restart.backoff.multiplier))
-      add("Service", "RestartSteps", String(Math.min(Math.max(steps, 1), 3600)))
-      add("Service", "RestartMaxDelaySec", timespan(config.restart.backoff.max))
-    }
-  }
-  add("Service", "TimeoutStartSec", timespan(config.initTimeout))
-  add("Service", "TimeoutStopSec", timespan(config.shutdownTimeout))
-  if (config.watchdogInterval !== undefined) add("Service", "WatchdogSec", timespan(config.watchdogInterval))
-
-  const limits = config.resources
-  if (limits.memory !== undefined) add("Service", "MemoryMax", String(limits.memory))
-  if (limits.memorySwap !== undefined) add("Service", "MemorySwapMax", String(limits.memorySwap))
-  if (limits.cpuQuota !== undefined) add("Service", "CPUQuota", `${Math.round(limits.cpuQuota * 100) / 100}%`)
-  if (limits.cpuWeight !== undefined) add("Service", "CPUWeight", String(limits.cpuWeight))
-  const bandwidth = [["IOReadBandwidthMax", limits.ioReadBandwidth], ["IOWriteBandwidthMax", limits.ioWriteBandwidth]] as const
-  for (const [key, bytes] of bandwidth) {
-    if (bytes === undefined) continue
-    // The block device behind the working directory's file system.
-    const quoted = Either.getOrThrow(UnitFile.quote(workingDirectory))
-    add("Service", key, `${quoted} ${bytes}`, true, /\s/.test(workingDirectory) ? null : `${workingDirectory} ${bytes}`)
-  }
-  if (limits.pidsMax !== undefined) add("Service", "TasksMax", String(limits.pidsMax))
-  if (limits.openFilesMax !== undefined) add("Service", "LimitNOFILE", String(limits.openFilesMax))
-  if (limits.lockMemory) add("Service", "LimitMEMLOCK", "infinity")
-
-  const off = new Set<string>(systemd.hardening === false ? Hardening.directives : Object.keys(systemd.hardening))
-  const settings = Hardening.settings({
-    scope: options.scope,
-    dynamicUser: config.user === undefined && config.group === undefined,
-    needsHome: [workingDirectory, ...argv].some((p) => isAbsolute(p) && underHome(p)),
-    capabilities: systemd.capabilities
-  }, off)
-  for (const { key, value } of settings) add("Service", key, value)
-  // PrivateTmp= (which DynamicUser= implies) gives the service an empty /tmp: what it runs from
-  // there (a checkout in /tmp/build, say) is bound in read-only, or the start fails at CHDIR/EXEC.
-  if (settings.some(({ key }) => key === "PrivateTmp" || key === "DynamicUser")) {
-    const roots = [...new Set([workingDirectory, ...argv].flatMap((p) => {
-      const root = isAbsolute(p) ? tmpRoot(p) : undefined
-      return root === undefined ? [] : [root]
-    }))]
-    const unbindable = roots.find((root) => !/^[A-Za-z0-9/._+@-]+$/.test(root))
-    if (unbindable !== undefined) {
-      return fail(
-        `${unbindable} is under /tmp, which the unit's private /tmp hides, and its name cannot be bound in (use letters, digits, "._+@-"); move the daemon out of /tmp`
+    // The working directory: WorkingDirectory= takes it verbatim, no quoting.
+    if (config.workingDirectory !== undefined) yield* check("workingDirectory", Checks.unwritable(config.workingDirectory))
+    const workingDirectory = resolve(host.cwd, config.workingDirectory ?? ".")
+    if (/[\0-\x1f\x7f]|[\\ ]$/.test(workingDirectory)) {
+      return yield* refuse(
+        "workingDirectory",
+        `${show(workingDirectory)} cannot be written in a unit (a control character, or a trailing space or backslash)`
       )
     }
-    if (roots.length > 0) add("Service", "BindReadOnlyPaths", roots.join(" "))
-  }
-  if (systemd.readWritePaths.length > 0) {
-    const quoted = systemd.readWritePaths.map((p) => Either.getOrThrow(UnitFile.quote(p))).join(" ")
-    add("Service", "ReadWritePaths", quoted, true)
-  }
+    yield* check("workingDirectory", Checks.unwritable(workingDirectory) ?? Checks.pathLength(workingDirectory))
 
-  // [Install]: with socket activation the socket is what starts at boot.
-  if (systemd.socket === undefined) {
-    add("Install", "WantedBy", system ? "multi-user.target" : "default.target", false, null)
-  }
-  add("X-Duende", "Name", config.name, false, null)
-  if (options.id !== undefined) add("X-Duende", "Id", options.id, false, null)
-
-  const service: Unit = { name: `${base}.service`, directives }
-  let socket: Unit | undefined
-  if (systemd.socket !== undefined) {
-    const listenKey = systemd.socket.kind === "datagram"
-      ? "ListenDatagram"
-      : systemd.socket.kind === "sequential-packet"
-      ? "ListenSequentialPacket"
-      : "ListenStream"
-    socket = {
-      name: `${base}.socket`,
-      directives: [
-        { section: "Unit", key: "Description", value: `${description} (sockets)`, specifiers: true },
-        ...systemd.socket.listen.map((address): Directive => ({
-          section: "Socket",
-          key: listenKey,
-          value: address,
-          specifiers: true
-        })),
-        ...(systemd.socket.name === undefined
-          ? []
-          : [{ section: "Socket", key: "FileDescriptorName", value: systemd.socket.name, specifiers: true } as const]),
-        { section: "Install", key: "WantedBy", value: "sockets.target", specifiers: false }
-      ]
+    // The command.
+    const { program: given, args: givenArgs } = config.command
+    yield* check("command.program", Checks.unwritable(given))
+    for (const [index, arg] of givenArgs.entries()) {
+      yield* check(`command.args[${index}]`, Checks.unwritable(arg) ?? Checks.overLong(arg))
     }
-  }
-  return Either.right({ service, socket, argv, environment, workingDirectory })
-}
+    const program = findProgram(given, host, workingDirectory)
+    if (program === undefined) {
+      return yield* refuse(
+        "command.program",
+        `${show(given)} is not an executable on PATH (${show(host.path, 200)}); give an absolute path`
+      )
+    }
+    yield* check("command.program", Checks.unwritable(program) ?? Checks.pathLength(program))
+    const isNode = /^(?:node|nodejs)$/.test(basename(program)) || program === host.execPath
+    const args = isNode ? resolveNodeScript(givenArgs, workingDirectory) : givenArgs
+    const argv = [program, ...args]
+    // systemd refuses some paths as executables; "$" in a path needs the shell for systemd-run only.
+    const direct = UnitFile.isExecutablePath(program)
+    const shell = direct && !program.includes("$") ? undefined : findProgram("sh", host, "/")
+    if (shell === undefined && (!direct || program.includes("$"))) {
+      return yield* refuse(
+        "command.program",
+        `${show(program)} has to run through a shell (systemd takes no quote, backslash or control character in an executable's path, and no "$" in a transient one), and there is no "sh" on PATH`
+      )
+    }
+    const launch = direct ? argv : [shell!, "-c", trampoline, ...argv]
+    const transientCommand = program.includes("$")
+      ? [shell!, ...["-c", trampoline, ...argv].map(doubleDollars)]
+      : [program, ...args.map(doubleDollars)]
+    if (!system && (config.user !== undefined || config.group !== undefined)) {
+      return yield* refuse(
+        config.user !== undefined ? "user" : "group",
+        "a user service manager cannot switch user or group; drop user/group or use the system scope"
+      )
+    }
+
+    const directives: Array<Directive> = []
+    const add = (
+      section: Directive["section"],
+      key: string,
+      value: string,
+      specifiers = false,
+      transient?: string | null,
+      field?: string
+    ) =>
+      directives.push({
+        section,
+        key,
+        value,
+        specifiers,
+        ...(transient === undefined ? {} : { transient }),
+        ...(field === undefined ? {} : { field })
+      })
+    const span = (field: string, duration: Duration.Duration, positive: boolean) => {
+      const text = timespan(duration)
+      if (text === undefined) {
+        return refuse(field, "is longer than systemd reads (at most 2^63 - 1 microseconds, about 292,000 years)")
+      }
+      if (positive && text === "0s") {
+        return refuse(field, "must be more than 0 (systemd reads 0 as \"off\" or \"no limit\")")
+      }
+      return Either.right(text)
+    }
+    const count = (field: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+      Number.isSafeInteger(value) && value >= min && value <= max
+        ? Either.right(String(value))
+        : refuse(field, `expected a whole number from ${min} to ${max}, got ${value}`)
+
+    // [Unit]
+    if (config.description !== undefined) {
+      yield* check("description", Checks.unwritable(config.description) ?? Checks.overLong(config.description))
+    }
+    const description = oneLine(config.description ?? `${config.name} (Duende daemon)`) || config.name
+    add("Unit", "Description", description, true, undefined, "description")
+    if (system) add("Unit", "After", "network.target")
+    if (systemd.socket !== undefined) {
+      add("Unit", "Requires", `${base}.socket`, false, null)
+      add("Unit", "After", `${base}.socket`, false, null)
+    }
+    // Daemons that must run first (by their default unit names); this one stops before them.
+    for (const dependency of config.after) {
+      add("Unit", "Requires", `${dependency}.service`, false, null)
+      add("Unit", "After", `${dependency}.service`, false, null)
+    }
+    add("Unit", "StartLimitIntervalSec", yield* span("restart.crashLoop.interval", config.restart.crashLoop.interval, true))
+    // "more than burst restarts within the interval" = burst restarts after the first start.
+    add("Unit", "StartLimitBurst", yield* count("restart.crashLoop.burst", config.restart.crashLoop.burst + 1, 1, 4_294_967_295))
+
+    // [Service]
+    const notify = systemd.type === "notify"
+    const notifyReload = notify && options.version >= notifyReloadSince
+    add("Service", "Type", notifyReload ? "notify-reload" : systemd.type)
+    if (notify) add("Service", "NotifyAccess", "main")
+    const execStart = UnitFile.exec(launch)
+    if (Either.isLeft(execStart)) return yield* refuse("command", execStart.left.reason)
+    add("Service", "ExecStart", execStart.right, true, null, "command")
+    if (notify && !notifyReload) {
+      const kill = findProgram("kill", host, "/")
+      const reload = kill === undefined ? undefined : UnitFile.exec([kill, "-s", "HUP"])
+      if (reload === undefined || Either.isLeft(reload)) {
+        return yield* refuse(undefined, `no usable "kill" on PATH (${show(host.path, 200)}) for ExecReload=`)
+      }
+      add("Service", "ExecReload", `${reload.right} $MAINPID`, true)
+    }
+    add("Service", "WorkingDirectory", workingDirectory, true, null, "workingDirectory")
+    if (config.user !== undefined) {
+      yield* check("user", Checks.account(config.user))
+      add("Service", "User", config.user, true)
+    }
+    if (config.group !== undefined) {
+      yield* check("group", Checks.account(config.group))
+      add("Service", "Group", config.group, true)
+    }
+    const environment = Object.entries(config.env)
+    for (const [name, value] of environment) {
+      const field = Checks.fieldPath(["env", name])
+      yield* check(field, Checks.unwritable(name) ?? Checks.unwritable(value) ?? Checks.overLong(value))
+      const assignment = UnitFile.environment(name, value)
+      if (Either.isLeft(assignment)) return yield* refuse(field, assignment.left.reason)
+      add("Service", "Environment", assignment.right, true, null, field)
+    }
+    add("Service", "SyslogIdentifier", config.name, true)
+    // Duende exits 143/130 after a graceful stop by SIGTERM/SIGINT: that is success, not a failure to restart.
+    add("Service", "SuccessExitStatus", "130 143")
+    add("Service", "Restart", restartValue[config.restart.policy])
+    add("Service", "RestartSec", yield* span("restart.backoff.initial", config.restart.backoff.initial, false))
+    if (options.version >= restartStepsSince && config.restart.backoff.multiplier > 1) {
+      const initial = Duration.toMillis(config.restart.backoff.initial)
+      const max = Duration.toMillis(config.restart.backoff.max)
+      if (initial > 0 && max > initial) {
+        const steps = Math.ceil(Math.log(max / initial) / Math.log(config.restart.backoff.multiplier))
+        add("Service", "RestartSteps", String(Math.min(Math.max(steps, 1), 3600)))
+        add("Service", "RestartMaxDelaySec", yield* span("restart.backoff.max", config.restart.backoff.max, true))
+      }
+    }
+    add("Service", "TimeoutStartSec", yield* span("initTimeout", config.initTimeout, true))
+    add("Service", "TimeoutStopSec", yield* span("shutdownTimeout", config.shutdownTimeout, true))
+    if (config.watchdogInterval !== undefined) {
+      add("Service", "WatchdogSec", yield* span("watchdogInterval", config.watchdogInterval, true))
+    }
+
+    const limits = config.resources
+    if (limits.memory !== undefined) add("Service", "MemoryMax", yield* count("resources.memory", limits.memory, 1))
+    if (limits.memorySwap !== undefined) {
+      add("Service", "MemorySwapMax", yield* count("resources.memorySwap", limits.memorySwap, 1))
+    }
+    if (limits.cpuQuota !== undefined) {
+      // In hundredths of a percent, so the number is never written with an exponent.
+      const hundredths = yield* count("resources.cpuQuota", Math.round(limits.cpuQuota * 100), 1)
+      add("Service", "CPUQuota", `${Number(hundredths) / 100}%`)
+    }
+    if (limits.cpuWeight !== undefined) {
+      add("Service", "CPUWeight", yield* count("resources.cpuWeight", limits.cpuWeight, 1, 10_000))
+    }
+    const bandwidth = [
+      ["IOReadBandwidthMax", "resources.ioReadBandwidth", limits.ioReadBandwidth],
+      ["IOWriteBandwidthMax", "resources.ioWriteBandwidth", limits.ioWriteBandwidth]
+    ] as const
+    for (const [key, field, bytes] of bandwidth) {
+      if (bytes === undefined) continue
+      const rate = yield* count(field, bytes, 1)
+      // The block device behind the working directory's file system.
+      const quoted = UnitFile.quotePath(workingDirectory)
+      if (Either.isLeft(quoted)) return yield* refuse("workingDirectory", quoted.left.reason)
+      add("Service", key, `${quoted.right} ${rate}`, true, /\s/.test(workingDirectory) ? null : `${workingDirectory} ${rate}`)
+    }
+    if (limits.pidsMax !== undefined) add("Service", "TasksMax", yield* count("resources.pidsMax", limits.pidsMax, 1))
+    if (limits.openFilesMax !== undefined) {
+      add("Service", "LimitNOFILE", yield* count("resources.openFilesMax", limits.openFilesMax, 1))
+    }
+    if (limits.lockMemory) add("Service", "LimitMEMLOCK", "infinity")
+
+    const off = new Set<string>(systemd.hardening === false ? Hardening.directives : Object.keys(systemd.hardening))
+    const settings = Hardening.settings({
+      scope: options.scope,
+      dynamicUser: config.user === undefined && config.group === undefined,
+      needsHome: [workingDirectory, ...argv].some((p) => isAbsolute(p) && underHome(p)),
+      capabilities: systemd.capabilities
+    }, off)
+    for (const { key, value } of settings) add("Service", key, value)
+    // PrivateTmp= (which DynamicUser= implies) gives the service an empty /tmp: what it runs from
+    // there (a checkout in /tmp/build, say) is bound in read-only, or the start fails at CHDIR/EXEC.
+    if (settings.some(({ key }) => key === "PrivateTmp" || key === "DynamicUser")) {
+      const roots = [...new Set([workingDirectory, ...argv].flatMap((p) => {
+        const root = isAbsolute(p) ? tmpRoot(p) : undefined
+        return root === undefined ? [] : [root]
+      }))]
+      const unbindable = roots.find((root) => !/^[A-Za-z0-9/._+@-]+$/.test(root))
+      if (unbindable !== undefined) {
+        return yield* refuse(
+          workingDirectory === unbindable || workingDirectory.startsWith(`${unbindable}/`) ? "workingDirectory" : "command",
+          `${show(unbindable)} is under /tmp, which the unit's private /tmp hides, and its name cannot be bound in (use letters, digits, "._+@-"); move the daemon out of /tmp`
+        )
+      }
+      if (roots.length > 0) add("Service", "BindReadOnlyPaths", roots.join(" "))
+    }
+    if (systemd.readWritePaths.length > 0) {
+      const quoted: Array<string> = []
+      for (const [index, path] of systemd.readWritePaths.entries()) {
+        const field = `platform.systemd.readWritePaths[${index}]`
+        yield* check(field, Checks.unwritable(path) ?? Checks.pathLength(path))
+        // systemd ignores a path that is not absolute or has a ".." in it ("not normalized, ignoring").
+        if (!path.startsWith("/") || path.split("/").includes("..")) {
+          return yield* refuse(field, `${show(path)} must be an absolute path without ".." (systemd ignores it otherwise)`)
+        }
+        const word = UnitFile.quotePath(path)
+        if (Either.isLeft(word)) return yield* refuse(field, word.left.reason)
+        quoted.push(word.right)
+      }
+      add("Service", "ReadWritePaths", quoted.join(" "), true, undefined, "platform.systemd.readWritePaths")
+    }
+
+    // [Install]: with socket activation the socket is what starts at boot.
+    if (systemd.socket === undefined) {
+      add("Install", "WantedBy", system ? "multi-user.target" : "default.target", false, null)
+    }
+    add("X-Duende", "Name", config.name, false, null)
+    if (options.id !== undefined) add("X-Duende", "Id", options.id, false, null)
+
+    const service: Unit = { name: `${base}.service`, directives }
+    let socket: Unit | undefined
+    if (systemd.socket !== undefined) {
+      const listenKey = systemd.socket.kind === "datagram"
+        ? "ListenDatagram"
+        : systemd.socket.kind === "sequential-packet"
+        ? "ListenSequentialPacket"
+        : "ListenStream"
+      socket = {
+        name: `${base}.socket`,
+        directives: [
+          { section: "Unit", key: "Description", value: `${description} (sockets)`, specifiers: true, field: "description" },
+          ...systemd.socket.listen.map((address, index): Directive => ({
+            section: "Socket",
+            key: listenKey,
+            value: address,
+            specifiers: true,
+            field: `platform.systemd.socket.listen[${index}]`
+          })),
+          ...(systemd.socket.name === undefined
+            ? []
+            : [{
+              section: "Socket",
+              key: "FileDescriptorName",
+              value: systemd.socket.name,
+              specifiers: true,
+              field: "platform.systemd.socket.name"
+            } as const]),
+          { section: "Install", key: "WantedBy", value: "sockets.target", specifiers: false }
+        ]
+      }
+    }
+    // Every line as systemd reads it: at most Limits.lineBytes long.
+    for (const unit of socket === undefined ? [service] : [service, socket]) {
+      for (const d of unit.directives) {
+        const value = d.specifiers ? UnitFile.escapeSpecifiers(d.value) : d.value
+        const bytes = Buffer.byteLength(d.key) + 1 + Buffer.byteLength(value)
+        if (bytes > Limits.lineBytes) {
+          return yield* refuse(
+            d.field ?? d.key,
+            `its ${d.key}= line would be ${bytes} bytes; systemd reads lines of at most ${Limits.lineBytes} bytes (a longer one makes the whole unit fail to load)`
+          )
+        }
+      }
+    }
+    return { service, socket, argv, transientCommand, environment, workingDirectory }
+  })
 
 const sectionOrder: ReadonlyArray<Directive["section"]> = ["Unit", "Service", "Socket", "Install", "X-Duende"]
 
@@ -525,8 +705,7 @@ export const render = (
  * The `systemd-run` arguments that start the daemon as a transient unit with
  * the same settings: `--unit`, `-p` properties, `--setenv`,
  * `--working-directory`, `--socket-property` for socket activation, then the
- * command (`$` doubled, as systemd expands variables in transient commands
- * too). Directives with no transient spelling (install targets, a socket
+ * command ({@link Units.transientCommand}). Directives with no transient spelling (install targets, a socket
  * dependency) are left out.
  *
  * @example
@@ -553,6 +732,6 @@ export const transientArguments = (units: Units): ReadonlyArray<string> => {
   for (const d of socket?.directives ?? []) {
     if (d.section === "Socket") args.push(`--socket-property=${d.key}=${d.value}`)
   }
-  args.push("--", ...units.argv.map((word) => word.replaceAll("$", "$$$$")))
+  args.push("--", ...units.transientCommand)
   return args
 }

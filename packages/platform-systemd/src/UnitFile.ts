@@ -8,10 +8,14 @@
  * - quoting: `ExecStart=` and `Environment=` split their value into words;
  *   a word in double quotes may hold spaces, quotes, backslashes, newlines and
  *   tabs as C escapes ({@link quote}, {@link words});
- * - `$`: `ExecStart=` expands `$NAME` and `${NAME}` when the command runs, so
- *   a literal `$` is written `$$` ({@link exec});
- * - lines: an entry is one line; a value that would start a new line, or end
- *   with a backslash (which continues the line), is refused by {@link render}.
+ * - `$`: `ExecStart=` expands `$NAME` and `${NAME}` in the arguments when the
+ *   command runs, so a literal `$` is written `$$` there; the executable's path
+ *   is taken verbatim ({@link exec});
+ * - paths in lists (`ReadWritePaths=`, `IOReadBandwidthMax=`…) are unquoted
+ *   but not C-unescaped: only `\"` and `\\` exist there ({@link quotePath});
+ * - lines: an entry is one line of at most 1,048,575 bytes; a value that would
+ *   start a new line, end with a backslash (which continues the line) or make
+ *   a longer line is refused by {@link render}.
  *
  * No input reaching a unit through these functions can add a directive.
  *
@@ -19,6 +23,8 @@
  */
 import * as Data from "effect/Data"
 import * as Either from "effect/Either"
+import * as Limits from "./internal/limits.js"
+import { show } from "./internal/show.js"
 
 /**
  * A value that has no unit-file spelling (a NUL character, a lone UTF-16
@@ -78,8 +84,6 @@ export interface UnitFile {
 const fail = (reason: string, line?: number) =>
   Either.left(new UnitFileError(line === undefined ? { reason } : { reason, line }))
 
-const show = (text: string) => JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)
-
 // Lone surrogates cannot be written as UTF-8; NUL ends a C string.
 const unencodable = /[\0]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 const control = /[\0-\x08\x0a-\x1f\x7f]/
@@ -97,6 +101,10 @@ const oddTrailingBackslashes = (text: string) => {
 }
 
 const checkValue = (key: string, value: string): Either.Either<void, UnitFileError> => {
+  const bytes = Buffer.byteLength(key) + 1 + Buffer.byteLength(value)
+  if (bytes > Limits.lineBytes) {
+    return fail(`${key}= would be a line of ${bytes} bytes; systemd reads lines of at most ${Limits.lineBytes} bytes`)
+  }
   if (unencodable.test(value)) return fail(`${key}= cannot hold NUL or a lone surrogate: ${show(value)}`)
   if (control.test(value)) return fail(`${key}= cannot hold a newline or control character verbatim: ${show(value)}`)
   if (value !== strip(value)) return fail(`${key}= would lose its leading or trailing whitespace: ${show(value)}`)
@@ -108,8 +116,9 @@ const checkValue = (key: string, value: string): Either.Either<void, UnitFileErr
  * Writes a unit file. Fails (instead of writing something that would read
  * back differently) on a bad section or key name, or a value with a line
  * break, a control character, leading/trailing whitespace or a trailing
- * backslash: build values with {@link quote}, {@link exec},
- * {@link environment} and {@link escapeSpecifiers}.
+ * backslash, or a line longer than systemd reads: build values with
+ * {@link quote}, {@link quotePath}, {@link exec}, {@link environment} and
+ * {@link escapeSpecifiers}.
  *
  * @example
  * ```ts
@@ -128,8 +137,11 @@ const checkValue = (key: string, value: string): Either.Either<void, UnitFileErr
 export const render = (unit: UnitFile): Either.Either<string, UnitFileError> => {
   const lines: Array<string> = []
   for (const comment of unit.header) {
-    if (unencodable.test(comment) || control.test(comment) || comment !== comment.replace(/[ \t]+$/, "")) {
-      return fail(`a header comment must be one line without trailing whitespace: ${show(comment)}`)
+    if (
+      unencodable.test(comment) || control.test(comment) || comment !== comment.replace(/[ \t]+$/, "") ||
+      Buffer.byteLength(comment) + 2 > Limits.lineBytes
+    ) {
+      return fail(`a header comment must be one short line without trailing whitespace: ${show(comment)}`)
     }
     lines.push(comment === "" ? "#" : `# ${comment}`)
   }
@@ -288,6 +300,27 @@ export const quote = (word: string): Either.Either<string, UnitFileError> => {
   return Either.right(`${out}"`)
 }
 
+/**
+ * One path in double quotes for the directives that unquote their words but
+ * do not decode C escapes (`ReadWritePaths=`, `BindReadOnlyPaths=`,
+ * `IOReadBandwidthMax=`…): there `\\x41` reads as `x41`, so a control
+ * character has no spelling and is refused; `"` and `\\` are escaped.
+ *
+ * @example
+ * ```ts
+ * import { UnitFile } from "@duende/platform-systemd/adapter"
+ *
+ * UnitFile.quotePath('/srv/my "data"') // Right('"/srv/my \\"data\\""')
+ * UnitFile.quotePath("/srv/a\tb") // Left: a control character
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const quotePath = (path: string): Either.Either<string, UnitFileError> =>
+  /[\0-\x1f\x7f]/.test(path)
+    ? fail(`a path in a list of paths cannot hold a control character: ${show(path)}`)
+    : quote(path)
+
 const simpleEscapes: Record<string, string> = {
   a: "\x07",
   b: "\b",
@@ -334,18 +367,25 @@ const unescapeOne = (text: string, i: number): { readonly char: string; readonly
 /**
  * Splits a value into words as systemd does for `ExecStart=` and
  * `Environment=`: whitespace separates words, double or single quotes group,
- * C escapes (`\n`, `\t`, `\"`, `\\`, `\xNN`, `\uNNNN`, octal) are decoded.
+ * C escapes (`\n`, `\t`, `\"`, `\\`, `\xNN`, `\uNNNN`, octal) are decoded. With
+ * `cEscapes: false`, as for lists of paths, a backslash takes the next
+ * character as it is.
  *
  * @example
  * ```ts
  * import { UnitFile } from "@duende/platform-systemd/adapter"
  *
  * UnitFile.words(`"A=has space" B='x y' C=z\\tw`) // Right(["A=has space", "B=x y", "C=z\tw"])
+ * UnitFile.words(`"/a b" /c\\x41`, { cEscapes: false }) // Right(["/a b", "/cx41"])
  * ```
  *
  * @since 0.1.0
  */
-export const words = (text: string): Either.Either<ReadonlyArray<string>, UnitFileError> => {
+export const words = (
+  text: string,
+  options: { readonly cEscapes?: boolean } = {}
+): Either.Either<ReadonlyArray<string>, UnitFileError> => {
+  const cEscapes = options.cEscapes ?? true
   const out: Array<string> = []
   let word: string | undefined
   let quoteChar: string | undefined
@@ -361,6 +401,9 @@ export const words = (text: string): Either.Either<ReadonlyArray<string>, UnitFi
       quoteChar = undefined
     } else if (quoteChar === undefined && (c === "\"" || c === "'")) {
       quoteChar = c
+    } else if (c === "\\" && !cEscapes) {
+      if (i + 1 >= text.length) return fail(`a backslash at the end in ${show(text)}`)
+      word += text[++i]
     } else if (c === "\\") {
       const escaped = unescapeOne(text, i + 1)
       if (typeof escaped === "string") return fail(`${escaped} in ${show(text)}`)
@@ -375,11 +418,40 @@ export const words = (text: string): Either.Either<ReadonlyArray<string>, UnitFi
   return Either.right(out)
 }
 
+// systemd runs no executable whose path holds a quote, a backslash or a control character
+// ("Executable name contains special characters"): string_is_safe().
+const unsafeExecutable = /[\0-\x1f\x7f"'\\]/
+
+/**
+ * Whether systemd accepts `path` as the executable of an `Exec…=` line: an
+ * absolute path, not a directory, without quotes, backslashes or control
+ * characters (systemd refuses those: "Executable name contains special
+ * characters"). Run such a program through a shell instead.
+ *
+ * @example
+ * ```ts
+ * import { UnitFile } from "@duende/platform-systemd/adapter"
+ *
+ * UnitFile.isExecutablePath("/opt/my app/bin/$run") // true
+ * UnitFile.isExecutablePath('/opt/"app"/run') // false
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const isExecutablePath = (path: string): boolean =>
+  path.startsWith("/") && !path.endsWith("/") && !unsafeExecutable.test(path) && !unencodable.test(path)
+
+const doubleDollars = (word: string) => word.replaceAll("$", "$$$$")
+
 /**
  * The value of `ExecStart=` (and the other `Exec…=`) for a command line,
- * before specifier escaping: every word quoted, `$` written `$$` so nothing
- * is expanded. The program must be an absolute path (a leading `@`, `-`, `:`,
- * `+` or `!` would be read as a flag).
+ * before specifier escaping: every word quoted, and `$` written `$$` in the
+ * arguments, so nothing is expanded. systemd takes the executable's path
+ * verbatim but expands argv[0] like any argument: for a path with a `$`, the
+ * `@` form gives argv[0] on its own (`@"/a$b" "/a$$b" …`), so both are
+ * exactly the path. Fails for a relative program (a leading `@`, `-`, `:`,
+ * `+` or `!` would be read as a flag), and for a path systemd refuses (see
+ * {@link isExecutablePath}).
  *
  * @example
  * ```ts
@@ -387,6 +459,8 @@ export const words = (text: string): Either.Either<ReadonlyArray<string>, UnitFi
  *
  * UnitFile.exec(["/usr/bin/node", "server.js", "--greeting=$HOME"])
  * // Right('"/usr/bin/node" "server.js" "--greeting=$$HOME"')
+ * UnitFile.exec(["/opt/$app/run", "x"])
+ * // Right('@"/opt/$app/run" "/opt/$$app/run" "x"')
  * ```
  *
  * @since 0.1.0
@@ -396,30 +470,86 @@ export const exec = (argv: ReadonlyArray<string>): Either.Either<string, UnitFil
   if (program === undefined || !program.startsWith("/")) {
     return fail(`a command must start with an absolute program path, got ${show(program ?? "")}`)
   }
+  if (!isExecutablePath(program)) {
+    return fail(
+      `systemd runs no executable whose path is a directory or holds a quote, a backslash, a control character, NUL or a lone surrogate: ${
+        show(program)
+      }`
+    )
+  }
+  const separateArgv0 = program.includes("$")
   const quoted: Array<string> = []
-  for (const word of argv) {
-    const q = quote(word.replaceAll("$", "$$$$"))
+  for (const word of separateArgv0 ? [program, ...argv] : argv) {
+    const q = quote(quoted.length === 0 ? word : doubleDollars(word))
     if (Either.isLeft(q)) return Either.left(q.left)
     quoted.push(q.right)
   }
-  return Either.right(quoted.join(" "))
+  return Either.right(`${separateArgv0 ? "@" : ""}${quoted.join(" ")}`)
 }
 
 /**
- * Reads an `Exec…=` value (after specifier unescaping) back into the command
- * line: flag prefixes dropped, words split, `$$` read as `$`.
+ * A command line as systemd runs it: the executable's path and the argv it
+ * gets (argv[0] first).
+ *
+ * @since 0.1.0
+ */
+export interface Command {
+  readonly path: string
+  readonly argv: ReadonlyArray<string>
+}
+
+/** `$$` as `$`; a word that systemd would fill in from the environment is refused. */
+const unescapeVariables = (word: string): Either.Either<string, UnitFileError> => {
+  if (/^\$[^{$]/.test(word) || word === "$") return fail(`the word ${show(word)} is replaced by an environment variable`)
+  let out = ""
+  for (let i = 0; i < word.length; i++) {
+    const c = word[i]!
+    if (c === "$" && word[i + 1] === "$") {
+      out += "$"
+      i++
+    } else if (c === "$" && word[i + 1] === "{") {
+      return fail(`${show(word)} expands an environment variable`)
+    } else {
+      out += c
+    }
+  }
+  return Either.right(out)
+}
+
+/**
+ * Reads an `Exec…=` value (after specifier unescaping) as systemd does: flag
+ * prefixes dropped, words split, the first word the executable's path as it
+ * is, and in the argv `$$` read as `$` (a `${NAME}`, or a word `$NAME`, which
+ * systemd fills in when the command runs, is refused). With the `@` prefix the
+ * second word is argv[0].
  *
  * @example
  * ```ts
  * import { UnitFile } from "@duende/platform-systemd/adapter"
  *
- * UnitFile.parseExec('-"/usr/bin/node" "a b" $$HOME') // Right(["/usr/bin/node", "a b", "$HOME"])
+ * UnitFile.parseExec('-"/usr/bin/node" "a b" $$HOME')
+ * // Right({ path: "/usr/bin/node", argv: ["/usr/bin/node", "a b", "$HOME"] })
+ * UnitFile.parseExec('@"/opt/$app" "/opt/$$app" x')
+ * // Right({ path: "/opt/$app", argv: ["/opt/$app", "x"] })
  * ```
  *
  * @since 0.1.0
  */
-export const parseExec = (text: string): Either.Either<ReadonlyArray<string>, UnitFileError> =>
-  Either.map(words(text.replace(/^[@\-:+!]+/, "")), (argv) => argv.map((word) => word.replaceAll("$$", "$")))
+export const parseExec = (text: string): Either.Either<Command, UnitFileError> => {
+  const prefix = /^[@\-:+!]*/.exec(text)![0]
+  return Either.flatMap(words(text.slice(prefix.length)), (split) => {
+    const [path] = split
+    const argvWords = prefix.includes("@") ? split.slice(1) : split
+    if (path === undefined || argvWords.length === 0) return fail(`no command in ${show(text)}`)
+    const argv: Array<string> = []
+    for (const word of argvWords) {
+      const unescaped = unescapeVariables(word)
+      if (Either.isLeft(unescaped)) return Either.left(unescaped.left)
+      argv.push(unescaped.right)
+    }
+    return Either.right({ path, argv })
+  })
+}
 
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/
 

@@ -7,7 +7,9 @@ import { dirname, resolve } from "node:path"
 import * as SystemdSection from "../src/SystemdSection.js"
 import * as SystemdUnit from "../src/SystemdUnit.js"
 import * as UnitFile from "../src/UnitFile.js"
+import * as Duration from "effect/Duration"
 import { envName, text } from "./helpers/arbitraries.js"
+import { expectExact, expectFieldNamed, input, outcome } from "./helpers/fuzzConfig.js"
 
 const host = { path: `${dirname(process.execPath)}:/usr/bin:/bin`, cwd: "/srv/app" }
 const section = (input: SystemdSection.Input = {}) => Either.getOrThrow(SystemdSection.decode(input))
@@ -127,7 +129,7 @@ describe("SystemdUnit: a DaemonConfig as units", () => {
     const open = units(config({ workingDirectory: "/tmp/build-1" }), { systemd: section({ hardening: { PrivateTmp: false, DynamicUser: false } }) })
     expect(get(open.service, "BindReadOnlyPaths")).toEqual([])
     const odd = SystemdUnit.make(config({ workingDirectory: "/tmp/a:b" }), { scope: "system", version: 252, host })
-    expect(Either.isLeft(odd) && odd.left.message).toMatch(/\/tmp\/a:b is under \/tmp, which the unit's private \/tmp hides/)
+    expect(Either.isLeft(odd) && odd.left.message).toMatch(/workingDirectory: "\/tmp\/a:b" is under \/tmp, which the unit's private \/tmp hides/)
   })
 
   it("the user scope leaves out what a user manager cannot do, and refuses user/group", () => {
@@ -223,7 +225,7 @@ describe("SystemdUnit: no config value can inject a directive (fuzzed)", () => {
           const keys = file.sections.flatMap((s) => s.entries.map((e) => `${s.name}.${e.key}`))
           expect(keys).toEqual(u.service.directives.map((d) => `${d.section}.${d.key}`))
           const exec = Either.getOrThrow(UnitFile.unescapeSpecifiers(UnitFile.values(file, "Service", "ExecStart")[0]!))
-          expect(Either.getOrThrow(UnitFile.parseExec(exec))).toEqual(u.argv)
+          expect(Either.getOrThrow(UnitFile.parseExec(exec))).toEqual({ path: u.argv[0], argv: u.argv })
           expect(u.argv.slice(2)).toEqual(args)
           const assignments = UnitFile.values(file, "Service", "Environment").flatMap((raw) =>
             Either.getOrThrow(UnitFile.parseEnvironment(Either.getOrThrow(UnitFile.unescapeSpecifiers(raw))))
@@ -236,5 +238,155 @@ describe("SystemdUnit: no config value can inject a directive (fuzzed)", () => {
       ),
       { numRuns: 500 }
     )
+  })
+})
+
+const refusal = (result: Either.Either<SystemdUnit.Units, SystemdUnit.UnitRenderError>) => {
+  if (Either.isRight(result)) throw new Error("expected the config to be refused")
+  return result.left
+}
+const render = (c: DaemonConfig.DaemonConfig, options: Partial<SystemdUnit.Options> = {}) =>
+  SystemdUnit.make(c, { scope: "system", version: 252, host, ...options })
+
+describe("SystemdUnit: the program runs by exactly its path", () => {
+  it("a $ in the program path is not doubled: the @ form gives the path verbatim and argv[0] on its own", () => {
+    const u = units(config({ command: ["/opt/a$b/${HOME}%i/run", "$HOME"] }))
+    // Before: "/opt/a$$b/..." as the path, which systemd does not unescape (203/EXEC).
+    expect(get(u.service, "ExecStart")).toEqual([`@"/opt/a$b/\${HOME}%i/run" "/opt/a$$b/$\${HOME}%i/run" "$$HOME"`])
+    const exec = UnitFile.values(parsed(u.service), "Service", "ExecStart")[0]!
+    expect(exec.startsWith(`@"/opt/a$b/\${HOME}%%i/run"`)).toBe(true)
+    expect(Either.getOrThrow(UnitFile.parseExec(Either.getOrThrow(UnitFile.unescapeSpecifiers(exec))))).toEqual({
+      path: "/opt/a$b/${HOME}%i/run",
+      argv: ["/opt/a$b/${HOME}%i/run", "$HOME"]
+    })
+    // systemd-run takes the path verbatim but expands argv[0]: through sh, argv[0] stays exact too.
+    expect(u.transientCommand).toEqual(["/usr/bin/sh", "-c", "exec \"$$0\" \"$$@\"", "/opt/a$$b/$${HOME}%i/run", "$$HOME"])
+    expect(units(config({ command: ["/opt/plain/run", "$x"] })).transientCommand).toEqual(["/opt/plain/run", "$$x"])
+  })
+
+  it("a path systemd refuses as an executable (quotes, backslashes, control characters) runs through sh", () => {
+    const program = `/opt/it's "quoted"\\\tand\nodd/run`
+    const u = units(config({ command: [program, "a b"] }))
+    expect(u.argv).toEqual([program, "a b"])
+    const exec = Either.getOrThrow(UnitFile.parseExec(get(u.service, "ExecStart")[0]!))
+    expect(exec).toEqual({ path: "/usr/bin/sh", argv: ["/usr/bin/sh", "-c", "exec \"$0\" \"$@\"", program, "a b"] })
+  })
+})
+
+describe("SystemdUnit: what systemd would refuse or misread is refused, naming the field", () => {
+  it("a line longer than systemd reads: a 1 MB environment value, description or argument", () => {
+    const big = "x".repeat(1_048_576)
+    const env = refusal(render(config({ env: { BIG: big } })))
+    expect(env.field).toBe("env.BIG")
+    expect(env.message).toMatch(/^cannot render the systemd unit of "api": env\.BIG: is 1048576 bytes; a unit file line holds at most 1048575 bytes$/)
+    expect(refusal(render(config({ description: big }))).field).toBe("description")
+    expect(refusal(render(config({ command: ["/bin/echo", "ok", big] }))).field).toBe("command.args[1]")
+    // Each fits, the line does not: escaping (\x01 is four bytes) counts.
+    const quarter = "\x01".repeat(300_000)
+    const line = refusal(render(config({ command: ["/bin/echo", quarter] })))
+    expect(line.field).toBe("command")
+    expect(line.reason).toMatch(/its ExecStart= line would be \d+ bytes; systemd reads lines of at most 1048575 bytes/)
+    // Just below the limit renders, and the text has that line.
+    const fits = units(config({ env: { A: "y".repeat(1_048_575 - "Environment=\"A=\"".length) } }))
+    expect(Buffer.byteLength(`Environment=${get(fits.service, "Environment")[0]!}`)).toBe(1_048_575)
+  })
+
+  it("paths longer than PATH_MAX or with a component longer than NAME_MAX, and ReadWritePaths= with ..", () => {
+    const long = `/srv/${"d/".repeat(2046)}x` // 4097 bytes
+    const component = `/srv/${"c".repeat(256)}`
+    expect(refusal(render(config({ workingDirectory: long }))).field).toBe("workingDirectory")
+    expect(refusal(render(config({ workingDirectory: component }))).field).toBe("workingDirectory")
+    expect(refusal(render(config({ command: [component, "x"] }))).field).toBe("command.program")
+    const rw = (path: string) => render(config(), { systemd: section({ readWritePaths: ["/srv/ok", path] }) })
+    expect(refusal(rw(long)).field).toBe("platform.systemd.readWritePaths[1]")
+    expect(refusal(rw(component)).reason).toMatch(/has a component of 256 bytes/)
+    expect(refusal(rw("/srv/../etc")).reason).toMatch(/without "\.\."/)
+    expect(Either.isRight(rw(`/srv/${"c".repeat(255)}`))).toBe(true)
+  })
+
+  it("time spans: integers systemd reads exactly, never an exponent; too long or 0 where 0 means off is refused", () => {
+    const at = (shutdownTimeout: Duration.Duration) => render({ ...config(), shutdownTimeout })
+    const stop = (d: Duration.Duration) => get(Either.getOrThrow(at(d)).service, "TimeoutStopSec")
+    expect(stop(Duration.seconds(30))).toEqual(["30s"])
+    expect(stop(Duration.millis(1500))).toEqual(["1500ms"])
+    expect(stop(Duration.micros(2500n))).toEqual(["2500us"])
+    expect(stop(Duration.nanos(400n))).toEqual(["1us"]) // never 0, which is "infinity" to TimeoutStopSec=
+    expect(stop(Duration.days(24))).toEqual(["2073600s"])
+    expect(stop(Duration.infinity)).toEqual(["infinity"])
+    // "99999999999999999999d" rendered TimeoutStopSec=8.64e+27ms, which systemd ignores (it waited 90 s).
+    const huge = refusal(at(Duration.millis(8.64e27)))
+    expect(huge.field).toBe("shutdownTimeout")
+    expect(huge.reason).toMatch(/longer than systemd reads/)
+    expect(stop(Duration.micros(2n ** 63n - 1n))).toEqual(["9223372036854775807us"])
+    expect(refusal(at(Duration.micros(2n ** 63n))).field).toBe("shutdownTimeout")
+    expect(refusal(at(Duration.zero)).reason).toMatch(/must be more than 0/)
+    expect(get(Either.getOrThrow(render(config({ restart: { backoff: { initial: "0s" } } }))).service, "RestartSec")).toEqual(["0s"])
+    fc.assert(fc.property(fc.bigInt({ min: 1n, max: 2n ** 63n * 1000n }), (nanos) => {
+      const result = at(Duration.nanos(nanos))
+      const micros = nanos < 1000n ? 1n : (nanos + 500n) / 1000n
+      if (micros > 2n ** 63n - 1n) return void expect(Either.isLeft(result)).toBe(true)
+      const [text] = get(Either.getOrThrow(result).service, "TimeoutStopSec")
+      const match = /^(\d+)(s|ms|us)$/.exec(text!)
+      expect(match).not.toBeNull()
+      expect(BigInt(match![1]!) * { s: 1_000_000n, ms: 1000n, us: 1n }[match![2] as "s"]).toBe(micros)
+    }), { numRuns: 1000 })
+  })
+
+  it("numbers that systemd would read differently or ignore", () => {
+    const base = config()
+    const resources = (r: Partial<DaemonConfig.DaemonConfig["resources"]>) =>
+      render({ ...base, resources: { ...base.resources, ...r } })
+    expect(refusal(resources({ cpuWeight: 20_000 })).field).toBe("resources.cpuWeight")
+    expect(refusal(resources({ memory: 1e21 })).field).toBe("resources.memory")
+    expect(refusal(resources({ cpuQuota: Number.NaN })).field).toBe("resources.cpuQuota")
+    expect(get(Either.getOrThrow(resources({ cpuQuota: 12.345 })).service, "CPUQuota")).toEqual(["12.35%"])
+    expect(refusal(render(config({ user: "65535" }))).field).toBe("user")
+    expect(refusal(render(config({ group: "4294967295" }))).field).toBe("group")
+    expect(Either.isRight(render(config({ user: "4294967294" })))).toBe(true)
+  })
+
+  it("a lone surrogate in readWritePaths or the working directory (with io limits) is an error, not a throw", () => {
+    // Before: `getOrThrow called on a Left`.
+    const rw = refusal(render(config(), { systemd: section({ readWritePaths: ["/srv/ok", "/srv/bad\uD800"] }) }))
+    expect(rw.field).toBe("platform.systemd.readWritePaths[1]")
+    expect(rw.message).toContain("\\ud800")
+    const io = refusal(render(config({ workingDirectory: "/srv/\uDC00", resources: { ioReadBandwidth: "1M" } })))
+    expect(io.field).toBe("workingDirectory")
+    for (const [field, c] of [
+      ["description", config({ description: "a\uD800b" })],
+      ["command.args[0]", config({ command: ["/bin/echo", "\uDFFF"] })],
+      ["env.A", config({ env: { A: "\uD83D" } })]
+    ] as const) {
+      expect(refusal(render(c)).field).toBe(field)
+    }
+  })
+
+  it("settings given to the renderer directly are held to core's rules", () => {
+    const raw = { ...section(), readWritePaths: ["relative"], capabilities: ["CAP_X\nUser=root"] }
+    expect(refusal(render(config(), { systemd: raw })).field).toBe("platform.systemd.readWritePaths[0]")
+    const bad = { ...config(), name: "Bad\nName" } as DaemonConfig.DaemonConfig
+    const error = refusal(render(bad))
+    expect(error.field).toBe("name")
+    expect(error.message).not.toContain("\n")
+    expect(error.message).toMatch(/^cannot render the systemd unit of "Bad\\nName"/)
+  })
+})
+
+describe("SystemdUnit: every string field fuzzed with hostile text", () => {
+  it("a config is refused with the field named, or its units read back exactly", () => {
+    const tally = { RefusedByCore: 0, RefusedByRenderer: 0, Rendered: 0 }
+    fc.assert(
+      fc.property(input({ programs: "/opt/duende-fuzz", everything: true }), (raw) => {
+        const result = outcome(raw)
+        tally[result._tag]++
+        if (result._tag === "Rendered") expectExact(result.config, result.units)
+        else expectFieldNamed(result)
+      }),
+      { numRuns: 3000 }
+    )
+    // The generator reaches all three outcomes often enough to mean something.
+    expect(tally.Rendered).toBeGreaterThan(300)
+    expect(tally.RefusedByRenderer).toBeGreaterThan(100)
+    expect(tally.RefusedByCore).toBeGreaterThan(300)
   })
 })

@@ -22,15 +22,35 @@ describe("UnitFile: escaping", () => {
     }), { numRuns: 1000 })
   })
 
-  it("exec → parseExec gives back the command line; $ never expands", () => {
-    fc.assert(fc.property(fc.array(text(), { maxLength: 6 }), text(), (args, program) => {
-      const argv = [`/opt/${program}`, ...args]
-      const line = right(UnitFile.exec(argv))
-      expect(line).toMatch(/^"\//)
-      expect(right(UnitFile.parseExec(right(UnitFile.unescapeSpecifiers(UnitFile.escapeSpecifiers(line)))))).toEqual(argv)
-      // Every $ is doubled: no $NAME or ${NAME} is left for systemd to expand.
-      expect(line.replaceAll("$$", "")).not.toContain("$")
-    }), { numRuns: 1000 })
+  it("exec → parseExec gives back the path and the argv; $ never expands", () => {
+    fc.assert(fc.property(fc.array(text(), { maxLength: 6 }), text(), (args, name) => {
+      const program = `/opt/${name}x`
+      const argv = [program, ...args]
+      const line = UnitFile.exec(argv)
+      if (!UnitFile.isExecutablePath(program)) {
+        // systemd refuses such a path ("Executable name contains special characters").
+        expect(Either.isLeft(line) && line.left.message).toMatch(/systemd runs no executable/)
+        return
+      }
+      const read = right(UnitFile.parseExec(right(UnitFile.unescapeSpecifiers(UnitFile.escapeSpecifiers(right(line))))))
+      // parseExec refuses any word systemd would expand, so equality means nothing expands.
+      expect(read).toEqual({ path: program, argv })
+    }), { numRuns: 2000 })
+  })
+
+  it("exec: a path with a $ is the executable verbatim and argv[0] on its own (the @ form)", () => {
+    // systemd does not expand the executable's path: "$$" there is two dollars, and the start fails 203/EXEC.
+    expect(UnitFile.exec(["/opt/a$b/run", "$HOME"])).toEqual(Either.right(`@"/opt/a$b/run" "/opt/a$$b/run" "$$HOME"`))
+    expect(right(UnitFile.parseExec(`@"/opt/a$b/run" "/opt/a$$b/run" "$$HOME"`))).toEqual({
+      path: "/opt/a$b/run",
+      argv: ["/opt/a$b/run", "$HOME"]
+    })
+    // Without @, systemd takes the first word as the path as it is, and expands it as argv[0].
+    expect(right(UnitFile.parseExec(`-"/bin/x$$y" a$$b`))).toEqual({ path: "/bin/x$$y", argv: ["/bin/x$y", "a$b"] })
+    for (const expanding of [`/bin/echo $HOME`, `/bin/echo "\${HOME}"`, `/bin/echo a\${X}b`, `/bin/echo $`]) {
+      expect(Either.isLeft(UnitFile.parseExec(expanding))).toBe(true)
+    }
+    expect(right(UnitFile.parseExec(`/bin/echo a$b c$`)).argv).toEqual(["/bin/echo", "a$b", "c$"])
   })
 
   it("exec refuses a relative program and what no file can hold", () => {
@@ -40,6 +60,25 @@ describe("UnitFile: escaping", () => {
     expect(Either.isLeft(UnitFile.exec(["/bin/echo", "a\0b"]))).toBe(true)
     expect(Either.isLeft(UnitFile.quote("\uD800"))).toBe(true)
     expect(UnitFile.exec(["/bin/echo", "a b", "$HOME", "50%"])).toEqual(Either.right(`"/bin/echo" "a b" "$$HOME" "50%"`))
+    for (const program of [`/opt/a"b`, "/opt/a'b", "/opt/a\\b", "/opt/a\nb", "/opt/a\x7fb", "/opt/dir/", "/opt/\uDC00"]) {
+      expect(UnitFile.isExecutablePath(program)).toBe(false)
+      expect(Either.isLeft(UnitFile.exec([program]))).toBe(true)
+    }
+    expect(UnitFile.isExecutablePath("/opt/é 🚀 %i $x")).toBe(true)
+  })
+
+  it("quotePath → words without C escapes gives back the path; control characters are refused", () => {
+    fc.assert(fc.property(text(), (name) => {
+      const path = `/srv/${name}`
+      const quoted = UnitFile.quotePath(path)
+      if (/[\0-\x1f\x7f]/.test(path)) {
+        expect(Either.isLeft(quoted)).toBe(true)
+        return
+      }
+      expect(right(UnitFile.words(right(quoted), { cEscapes: false }))).toEqual([path])
+    }), { numRuns: 1000 })
+    // As systemd reads ReadWritePaths=: \x41 is "x41", \" and \\ are the characters.
+    expect(UnitFile.words(`"/a b" /c\\x41 "/q\\"u\\\\o"`, { cEscapes: false })).toEqual(Either.right(["/a b", "/cx41", `/q"u\\o`]))
   })
 
   it("environment → parseEnvironment gives back the assignment", () => {
@@ -101,6 +140,17 @@ describe("UnitFile: render and parse", () => {
     expect(Either.isLeft(UnitFile.render({ header: [], sections: [{ name: "Se]rvice", entries: [] }] }))).toBe(true)
     expect(Either.isLeft(UnitFile.render({ header: [], sections: [{ name: "Service", entries: [{ key: "A=B", value: "" }] }] }))).toBe(true)
     expect(Either.isLeft(UnitFile.render({ header: ["two\nlines"], sections: [] }))).toBe(true)
+  })
+
+  it("render refuses a line longer than systemd reads (1,048,575 bytes: a longer one fails the whole unit)", () => {
+    const line = (bytes: number) =>
+      UnitFile.render({ header: [], sections: [{ name: "Service", entries: [{ key: "Description", value: "é".repeat((bytes - 12) / 2) }] }] })
+    // "Description=" is 12 bytes, "é" 2 bytes in UTF-8.
+    expect(Either.isRight(line(1_048_574))).toBe(true)
+    const over = line(1_048_576)
+    expect(Either.isLeft(over) && over.left.message).toBe(
+      "Description= would be a line of 1048576 bytes; systemd reads lines of at most 1048575 bytes"
+    )
   })
 
   it("parse follows systemd: continuations, comments inside them, CRLF, whitespace", () => {

@@ -54,6 +54,14 @@ const childrenOf = (pid: number): Array<number> => {
   return out
 }
 
+const command = (pid: number): string | undefined => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim()
+  } catch {
+    return undefined
+  }
+}
+
 const removeTree = (dir: string) => {
   let entries: Array<string>
   try {
@@ -128,7 +136,8 @@ export const boot = async (options: { readonly userManager?: boolean } = {}): Pr
     const deadline = Date.now() + 60_000
     while (Date.now() < deadline) {
       if (nspawn.exitCode !== null) throw new Error(`systemd-nspawn exited (${nspawn.exitCode}):\n${log}`)
-      leader ??= childrenOf(nspawn.pid!)[0]
+      // The container's PID 1 is systemd; nspawn's short-lived helper children are not.
+      leader = childrenOf(nspawn.pid!).find((pid) => command(pid) === "systemd")
       if (leader !== undefined) {
         const state = await run(["nsenter", "-t", String(leader), "-m", "-p", "systemctl", "is-system-running"])
         if (/^(running|degraded)/.test(state.stdout.trim())) break
