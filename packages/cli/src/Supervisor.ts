@@ -23,7 +23,7 @@ import { join } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import type { DaemonInfo, ErrorInfo, LogLineInfo, Request, SupervisorStats } from "./ControlProtocol.js"
 import { serve } from "./internal/controlServer.js"
-import type { Paths } from "./Paths.js"
+import { type Paths, unsafe } from "./Paths.js"
 import * as Registry from "./Registry.js"
 
 const errorInfo = (error: { readonly _tag: string; readonly message: string }): ErrorInfo => ({
@@ -343,6 +343,9 @@ export const daemon = (paths: Paths) =>
     name: "duende-supervisor",
     init: () =>
       Effect.gen(function*() {
+        // Before anything is read or signalled: a state directory another user prepared is refused.
+        const problem = unsafe(paths)
+        if (problem !== undefined) return yield* Effect.fail(new Error(problem))
         mkdirSync(paths.logs, { recursive: true, mode: 0o700 })
         const manager = yield* DaemonManager.DaemonManager
         const saves = yield* Queue.sliding<void>(1)
@@ -417,6 +420,12 @@ const serveMetrics = (manager: DaemonManager.DaemonManager) =>
  * @since 0.1.0
  */
 export const runMain = (paths: Paths): void => {
+  // Checked before the PID file is written too.
+  const problem = unsafe(paths)
+  if (problem !== undefined) {
+    process.stderr.write(`duende supervisor: ${problem}\n`)
+    process.exit(1)
+  }
   const tracing = (process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? "") !== ""
   Daemon.runMain(daemon(paths), {
     layer: Layer.mergeAll(
