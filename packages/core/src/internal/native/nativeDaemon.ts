@@ -145,6 +145,8 @@ export class NativeDaemon {
       }
       Object.assign(env, config.env, {
         DUENDE_PLATFORM: "native",
+        // Where a Duende daemon writes its output itself if this supervisor dies (see internal/logger).
+        DUENDE_LOG_FILE: this.logPath,
         [notifyFdVariable]: "3",
         [configVariable]: toHandoff(config)
       })
