@@ -8,10 +8,10 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs"
+import { closeSync, constants, mkdirSync, openSync, readFileSync } from "node:fs"
 import { connect } from "node:net"
 import type { ErrorInfo, LogLineInfo, Request, Response } from "./ControlProtocol.js"
-import type { Paths } from "./Paths.js"
+import { type Paths, unsafe } from "./Paths.js"
 
 /**
  * Nothing answers on the control socket.
@@ -155,10 +155,12 @@ export const ensureSupervisor = (
   Effect.gen(function*() {
     const up = yield* Effect.either(exchange(paths, { method: "ping" }))
     if (up._tag === "Right") return
+    const problem = unsafe(paths)
+    if (problem !== undefined) return yield* new SupervisorStartFailed({ reason: problem, log: "" })
     yield* Effect.try({
       try: () => {
         mkdirSync(paths.home, { recursive: true, mode: 0o700 })
-        const log = openSync(paths.supervisorLog, "a", 0o600)
+        const log = openSync(paths.supervisorLog, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600)
         const child = spawn(process.execPath, [entry, "supervisor"], {
           detached: true,
           stdio: ["ignore", log, log],

@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import { lstatSync, readdirSync, type Stats } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
 
@@ -56,4 +57,61 @@ export const resolve = (env: Readonly<Record<string, string | undefined>> = proc
     socketDirectory,
     socket: join(socketDirectory, "supervisor.sock")
   }
+}
+
+const describeOwner = (path: string, stat: Stats, kind: "directory" | "file", uid: number): string | undefined => {
+  if (stat.isSymbolicLink()) return `${path} is a symbolic link`
+  if (kind === "directory" ? !stat.isDirectory() : !stat.isFile() && !stat.isSocket()) return `${path} is not a ${kind}`
+  if (stat.uid !== uid) return `${path} belongs to uid ${stat.uid}, not to this user (uid ${uid})`
+  if ((stat.mode & 0o022) !== 0) {
+    return `${path} can be written by ${(stat.mode & 0o002) !== 0 ? "every user" : "its group"} (mode ${(stat.mode & 0o777).toString(8)})`
+  }
+  return undefined
+}
+
+const lstatOrUndefined = (path: string): Stats | undefined => {
+  try {
+    return lstatSync(path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    throw error
+  }
+}
+
+/**
+ * Why the state directory must not be used, or undefined when it is safe: the
+ * directories (state, logs, socket) and every file Duende reads or writes
+ * there must belong to this user, be no symbolic link and not be writable by
+ * others. Checked before anything is read or done, so a directory prepared by
+ * another local user (a registry naming pids to signal, a `logs` link to
+ * elsewhere) is refused, not trusted. What does not exist yet is fine (Duende
+ * creates it, mode 0700). Once the directory is this user's alone, nobody else
+ * can put a link in it later.
+ *
+ * @example
+ * ```ts
+ * import { Paths } from "@duende/cli"
+ *
+ * const problem = Paths.unsafe(Paths.resolve())
+ * if (problem !== undefined) console.error(`duende: ${problem}`)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const unsafe = (paths: Paths, uid: number | undefined = process.getuid?.()): string | undefined => {
+  if (uid === undefined) return undefined // no owners to compare (Windows)
+  const refuse = (problem: string) => `refusing to use ${paths.home}: ${problem}; fix or remove it (the state directory must be yours alone)`
+  for (const directory of new Set([paths.home, paths.socketDirectory, paths.logs])) {
+    const stat = lstatOrUndefined(directory)
+    const problem = stat === undefined ? undefined : describeOwner(directory, stat, "directory", uid)
+    if (problem !== undefined) return refuse(problem)
+  }
+  const files = [paths.registry, `${paths.registry}.bak`, paths.supervisorPidFile, paths.supervisorLog, paths.socket]
+  if (lstatOrUndefined(paths.logs) !== undefined) files.push(...readdirSync(paths.logs).map((name) => join(paths.logs, name)))
+  for (const file of files) {
+    const stat = lstatOrUndefined(file)
+    const problem = stat === undefined ? undefined : describeOwner(file, stat, "file", uid)
+    if (problem !== undefined) return refuse(problem)
+  }
+  return undefined
 }

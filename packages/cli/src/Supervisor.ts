@@ -18,18 +18,48 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import { mkdirSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import type { DaemonInfo, ErrorInfo, LogLineInfo, Request, SupervisorStats } from "./ControlProtocol.js"
 import { serve } from "./internal/controlServer.js"
-import type { Paths } from "./Paths.js"
+import { type Paths, unsafe } from "./Paths.js"
 import * as Registry from "./Registry.js"
 
 const errorInfo = (error: { readonly _tag: string; readonly message: string }): ErrorInfo => ({
   tag: error._tag,
   message: error.message
 })
+
+/**
+ * Processes of this user started by a native supervisor for one of `ids`
+ * (their DUENDE_DAEMON_ID), by pid: found even when their pid never reached
+ * the registry (a supervisor killed right after the spawn).
+ */
+const daemonsById = (ids: ReadonlySet<string>): Map<string, Array<number>> => {
+  const found = new Map<string, Array<number>>()
+  let names: Array<string>
+  try {
+    names = readdirSync("/proc")
+  } catch {
+    return found
+  }
+  const uid = process.getuid?.()
+  for (const name of names) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue
+    const pid = Number(name)
+    if (uid !== undefined && ProcessTree.ownerOf(pid) !== uid) continue
+    let environ: string
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`, "utf8")
+    } catch {
+      continue
+    }
+    const id = /(?:^|\0)DUENDE_DAEMON_ID=([^\0]*)/.exec(environ)?.[1]
+    if (id !== undefined && ids.has(id)) found.set(id, [...(found.get(id) ?? []), pid])
+  }
+  return found
+}
 
 /** The supervisor's state: the registry entries next to the manager that runs them. */
 class State {
@@ -71,15 +101,23 @@ class State {
   restore = Effect.gen(this, function*() {
     const { entries, warnings } = yield* Registry.load(this.paths.registry)
     for (const warning of warnings) yield* Effect.logWarning(warning)
+    const leftovers = daemonsById(new Set(entries.map((entry) => entry.id)))
     for (const entry of entries) {
       this.entries.set(entry.name, entry)
       const decoded = decodeEither(entry.config, `registry entry ${entry.name}`)
-      if (entry.lastPid !== undefined && entry.lastPidStartedAt !== undefined) {
-        const timeout = Either.isRight(decoded) ? decoded.right.shutdownTimeout : Duration.seconds(30)
-        const stopped = yield* ProcessTree.stopForeign(entry.lastPid, entry.lastPidStartedAt, timeout)
+      const timeout = Either.isRight(decoded) ? decoded.right.shutdownTimeout : Duration.seconds(30)
+      // The recorded pid, and any process started for this entry whose pid never reached the registry.
+      const candidates = new Map<number, number>()
+      if (entry.lastPid !== undefined && entry.lastPidStartedAt !== undefined) candidates.set(entry.lastPid, entry.lastPidStartedAt)
+      for (const pid of leftovers.get(entry.id) ?? []) {
+        const startedAt = ProcessTree.startTime(pid)
+        if (startedAt !== undefined) candidates.set(pid, startedAt)
+      }
+      for (const [pid, startedAt] of candidates) {
+        const stopped = yield* ProcessTree.stopForeign(pid, startedAt, timeout)
         if (stopped) {
           yield* Effect.logWarning(
-            `${entry.name}: pid ${entry.lastPid} was left running by a previous supervisor; stopped it to run it supervised`
+            `${entry.name}: pid ${pid} was left running by a previous supervisor; stopped it to run it supervised`
           )
         }
       }
@@ -126,7 +164,8 @@ class State {
                   lastPid: e.pid,
                   ...(startedAt === undefined ? {} : { lastPidStartedAt: startedAt })
                 })
-                yield* this.requestSave
+                // At once (saves that wait together are one write): a pid not on disk is a daemon a later supervisor cannot find.
+                yield* Effect.forkDaemon(this.saveNow.pipe(Effect.catchAll((error) => Effect.logError(error.message))))
               }
               yield* Effect.log(`${event.name}: started (pid ${e.pid})`)
             }
@@ -205,11 +244,28 @@ class State {
     }
   }
 
-  /** Brings the registry's desired states in line with the manager's and saves now. */
+  /** The run to record for a daemon: its pid and start time, if it runs. */
+  private pidOf = (managed: DaemonManager.Managed): Partial<Registry.Entry> => {
+    const pid = managed.state.pid
+    if (pid === undefined) return {}
+    const startedAt = ProcessTree.startTime(pid)
+    return { lastPid: pid, ...(startedAt === undefined ? {} : { lastPidStartedAt: startedAt }) }
+  }
+
+  /** Records that a daemon is meant to run, durably, before it is spawned (a kill during the spawn loses nothing). */
+  intend = (name: string) =>
+    Effect.suspend(() => {
+      const entry = this.entries.get(name)
+      if (entry === undefined || entry.desired === "running") return Effect.void
+      this.entries.set(name, { ...entry, desired: "running" })
+      return this.saveNow
+    })
+
+  /** Brings the registry's desired states (and pids) in line with the manager's and saves now. */
   syncDesired = Effect.gen(this, function*() {
     for (const managed of yield* this.manager.list.pipe(Effect.orElseSucceed(() => []))) {
       const entry = this.entries.get(managed.handle.name)
-      if (entry !== undefined) this.entries.set(managed.handle.name, { ...entry, desired: managed.desired })
+      if (entry !== undefined) this.entries.set(managed.handle.name, { ...entry, desired: managed.desired, ...this.pidOf(managed) })
     }
     yield* this.saveNow.pipe(Effect.catchAll((error) => Effect.logError(error.message)))
   })
@@ -237,7 +293,8 @@ class State {
         addedAt: existing?.addedAt ?? Date.now()
       })
       yield* this.saveNow
-      if (start) yield* this.manager.start(config.name)
+      if (start) yield* Effect.zipRight(this.intend(config.name), this.manager.start(config.name))
+      yield* this.syncDesired
       return yield* this.infoOf(config.name)
     })
 
@@ -269,11 +326,11 @@ class State {
         case "add":
           return this.add(request.config, request.configPath, request.start)
         case "start":
-          return this.saved(manager.start(request.name), request.name)
+          return this.saved(Effect.zipRight(this.intend(request.name), manager.start(request.name)), request.name)
         case "stop":
           return this.saved(manager.stop(request.name), request.name)
         case "restart":
-          return this.saved(manager.restart(request.name), request.name)
+          return this.saved(Effect.zipRight(this.intend(request.name), manager.restart(request.name)), request.name)
         case "reload":
           return Effect.zipRight(manager.reload(request.name), this.infoOf(request.name))
         case "remove":
@@ -343,6 +400,9 @@ export const daemon = (paths: Paths) =>
     name: "duende-supervisor",
     init: () =>
       Effect.gen(function*() {
+        // Before anything is read or signalled: a state directory another user prepared is refused.
+        const problem = unsafe(paths)
+        if (problem !== undefined) return yield* Effect.fail(new Error(problem))
         mkdirSync(paths.logs, { recursive: true, mode: 0o700 })
         const manager = yield* DaemonManager.DaemonManager
         const saves = yield* Queue.sliding<void>(1)
@@ -417,6 +477,12 @@ const serveMetrics = (manager: DaemonManager.DaemonManager) =>
  * @since 0.1.0
  */
 export const runMain = (paths: Paths): void => {
+  // Checked before the PID file is written too.
+  const problem = unsafe(paths)
+  if (problem !== undefined) {
+    process.stderr.write(`duende supervisor: ${problem}\n`)
+    process.exit(1)
+  }
   const tracing = (process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? "") !== ""
   Daemon.runMain(daemon(paths), {
     layer: Layer.mergeAll(

@@ -106,7 +106,7 @@ describe("duende with a background supervisor", () => {
     expect(alive(status.pid)).toBe(false)
     expect((await duende(home, "rm", "ticker")).stdout).toBe("ticker: removed\n")
     expect(JSON.parse((await duende(home, "ls", "--json")).stdout)).toEqual([])
-  })
+  }, 180_000) // some twenty commands, each a Node start: slow on a loaded machine
 
   it("follows logs as they are written", async () => {
     const home = newHome()

@@ -95,4 +95,53 @@ describe("the control socket against bad clients", () => {
     const after = JSON.parse((await duende(home, "status", "ticker", "--json")).stdout) as { pid: number; status: string }
     expect(after).toMatchObject({ pid: daemonPid, status: "running" })
   }, 60_000)
+
+  it("applies backpressure to a client that sends requests and never reads: bounded memory, others served, the client dropped", async () => {
+    const { daemonPid, home, socket, supervisor } = await supervised()
+    const rss = () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${supervisor}/status`, "utf8"))![1]) * 1024
+    const before = rss()
+    const greedy = connect(socket)
+    let closedByServer = false
+    let offered = 0
+    const closed = new Promise<void>((resolve) => greedy.once("close", () => resolve()))
+    greedy.on("error", () => undefined)
+    greedy.on("close", () => (closedByServer = true))
+    greedy.pause() // never reads a reply
+    const batch = Array.from({ length: 1_000 }, (_, i) => JSON.stringify({ id: i, request: { method: "list" } })).join("\n") + "\n"
+    let writing = true
+    const pushMore = () => {
+      while (writing && !greedy.destroyed) {
+        offered += 1_000
+        if (!greedy.write(batch)) return void greedy.once("drain", pushMore)
+      }
+    }
+    greedy.once("connect", pushMore)
+    let peak = before
+    const lsTimes: Array<number> = []
+    const end = Date.now() + 6_000
+    while (Date.now() < end && !closedByServer) {
+      const started = Date.now()
+      const ls = await duende(home, "ls", "--json")
+      lsTimes.push(Date.now() - started)
+      expect(ls.code).toBe(0)
+      peak = Math.max(peak, rss())
+    }
+    writing = false
+    process.stdout.write(
+      `greedy client: offered ${offered} requests; supervisor RSS grew ${((peak - before) / 1048576).toFixed(1)} MiB; slowest ls ${Math.max(...lsTimes)} ms\n`
+    )
+    // The supervisor stopped reading the greedy client: its requests pile up on its own side.
+    expect(closedByServer || greedy.writableLength > 0).toBe(true)
+    expect(offered).toBeGreaterThan(1_000)
+    // Memory stayed bounded (an unbounded supervisor buffers every reply: hundreds of MB within seconds).
+    expect(peak - before).toBeLessThan(150 * 1024 * 1024)
+    // Other clients were answered meanwhile (generous: a loaded 2-core machine).
+    expect(Math.max(...lsTimes)).toBeLessThan(15_000)
+    // The client that never drains is dropped.
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 60_000))])
+    expect(closedByServer).toBe(true)
+    const after = JSON.parse((await duende(home, "status", "ticker", "--json")).stdout) as { pid: number; status: string }
+    expect(after).toMatchObject({ pid: daemonPid, status: "running" })
+    expect(Number(readFileSync(join(home, "supervisor.pid"), "utf8"))).toBe(supervisor)
+  }, 120_000)
 })

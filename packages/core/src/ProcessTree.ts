@@ -10,6 +10,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { living, signalAll, treeOf } from "./internal/native/processTree.js"
+import { readFileSync } from "node:fs"
 import { pidRunning, type ProcessEntry, processStartTimeMs } from "./internal/procfs.js"
 
 /**
@@ -68,9 +69,34 @@ export const isSame = (pid: number, startedAt: number): boolean => {
 }
 
 /**
+ * The real user id a process runs as (from /proc/<pid>/status), or undefined
+ * if it is gone or /proc is not there.
+ *
+ * @example
+ * ```ts
+ * import { ProcessTree } from "@duende/core/manager"
+ *
+ * ProcessTree.ownerOf(process.pid) === process.getuid?.() // true on Linux
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const ownerOf = (pid: number): number | undefined => {
+  try {
+    const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+    return uid === null ? undefined : Number(uid[1])
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * Stops a tree this process did not start: SIGTERM to its group and members,
- * up to `timeout` for it to end, then SIGKILL. Does nothing when `pid` is gone
- * or is another process by now. Succeeds with whether there was anything to stop.
+ * up to `timeout` for it to end, then SIGKILL. Does nothing when `pid` is gone,
+ * is another process by now (its start time differs) or runs as another user
+ * than this process: a pid read from a file is never trusted further than that.
+ * Members of the tree that run as another user are left alone too. Succeeds
+ * with whether there was anything to stop.
  *
  * @example
  * ```ts
@@ -84,8 +110,10 @@ export const isSame = (pid: number, startedAt: number): boolean => {
  */
 export const stopForeign = (pid: number, startedAt: number, timeout: Duration.Duration): Effect.Effect<boolean> =>
   Effect.gen(function*() {
-    if (!pidRunning(pid) || !isSame(pid, startedAt)) return false
-    const alive = () => members(pid)
+    const uid = process.getuid?.()
+    const mine = (p: number) => uid === undefined || ownerOf(p) === uid
+    if (!pidRunning(pid) || !isSame(pid, startedAt) || !mine(pid)) return false
+    const alive = () => members(pid).filter((p) => mine(p.pid))
     signalAll(pid, alive(), "SIGTERM")
     const start = yield* Clock.currentTimeMillis
     const end = start + Duration.toMillis(timeout)

@@ -5,7 +5,12 @@
  * handled in its own fiber; streams end when the client hangs up. A line is
  * bounded in size and nesting depth before it is parsed; what does not fit,
  * or does not decode, is answered with an error, and nothing a client sends
- * can throw out of this handler.
+ * can throw out of this handler. Replies are under backpressure per
+ * connection: at most {@link maxInFlight} requests run at once, reading stops
+ * while replies wait to be written, a connection whose unsent replies pass
+ * {@link maxUnsentBytes} or that does not drain within {@link drainTimeoutMs}
+ * is dropped, and a log stream that cannot keep up skips lines and says how
+ * many it skipped.
  *
  * @internal
  */
@@ -33,6 +38,13 @@ export type Handler = (
 ) => Effect.Effect<unknown, ErrorInfo>
 
 const decodeEnvelope = Schema.decodeUnknownEither(Envelope)
+
+/** Requests of one connection handled at the same time; the rest wait, unread. */
+export const maxInFlight = 16
+/** Unsent reply bytes beyond which a connection is dropped. */
+export const maxUnsentBytes = 8 * 1024 * 1024
+/** How long a connection may leave replies unread before it is dropped. */
+export const drainTimeoutMs = 10_000
 
 /** Whether something answers on a socket path. */
 const answering = (path: string): Promise<boolean> =>
@@ -66,11 +78,68 @@ export const serve = (path: string, directory: string, handler: Handler): Effect
     }
     const onConnection = (socket: Socket) => {
       const fibers = new Set<ReturnType<typeof run>>()
+      // Lines read but not handled yet, from `next` on (an index: shifting a long array costs its length).
+      let pending: Array<string> = []
+      let next = 0
       let buffered = ""
-      const send = (response: Response) => {
-        if (!socket.destroyed) socket.write(`${JSON.stringify(response)}\n`)
+      let hungUp = false
+      /** Replies are waiting in the socket's buffer: read nothing more until they drain. */
+      let blocked = false
+      let drainTimer: ReturnType<typeof setTimeout> | undefined
+      /** Log lines skipped per stream while the client was not reading. */
+      const skipped = new Map<number, number>()
+      const drop = () => {
+        hungUp = true
+        pending = []
+        next = 0
+        socket.destroy()
       }
-      const refuse = (id: number, message: string) => send({ id, error: { tag: "BadRequest", message } })
+      const write = (response: Response) => {
+        if (socket.destroyed || hungUp) return
+        const flushed = socket.write(`${JSON.stringify(response)}\n`)
+        if (socket.writableLength > maxUnsentBytes) return drop()
+        if (!flushed && !blocked) {
+          blocked = true
+          drainTimer = setTimeout(drop, drainTimeoutMs)
+        }
+      }
+      const pump = () => {
+        while (next < pending.length && fibers.size < maxInFlight && !blocked && !hungUp) {
+          const line = pending[next++]!
+          try {
+            handleLine(line)
+          } catch (error) {
+            // A bug here must cost this request, never the supervisor.
+            refuse(-1, `request not handled: ${(error as Error).message}`)
+          }
+        }
+        if (next === pending.length) {
+          pending = []
+          next = 0
+        }
+        if (hungUp) return
+        if (pending.length > 0 || blocked) socket.pause()
+        else socket.resume()
+      }
+      socket.on("drain", () => {
+        blocked = false
+        if (drainTimer !== undefined) clearTimeout(drainTimer)
+        drainTimer = undefined
+        pump()
+      })
+      const emitLine = (id: number, line: LogLineInfo) => {
+        if (blocked) {
+          skipped.set(id, (skipped.get(id) ?? 0) + 1)
+          return
+        }
+        const gap = skipped.get(id)
+        if (gap !== undefined) {
+          skipped.delete(id)
+          write({ id, line: { at: line.at, stream: "stderr", text: `[duende: ${gap} line(s) skipped here: the client did not keep up]` } })
+        }
+        write({ id, line })
+      }
+      const refuse = (id: number, message: string) => write({ id, error: { tag: "BadRequest", message } })
       const handleLine = (line: string) => {
         if (line.trim() === "") return
         if (line.length > maxMessageBytes) return refuse(-1, `request larger than ${maxMessageBytes} bytes`)
@@ -88,17 +157,19 @@ export const serve = (path: string, directory: string, handler: Handler): Effect
         }
         const { id, request } = envelope.right
         const fiber = run(
-          handler(request, (logLine) => send({ id, line: logLine })).pipe(
+          handler(request, (logLine) => emitLine(id, logLine)).pipe(
             Effect.match({
-              onFailure: (error) => send({ id, error }),
-              onSuccess: (result) => send({ id, result: result ?? null })
+              onFailure: (error) => write({ id, error }),
+              onSuccess: (result) => write({ id, result: result ?? null })
             })
           )
         )
         fibers.add(fiber)
-        fiber.addObserver(() => fibers.delete(fiber))
+        fiber.addObserver(() => {
+          fibers.delete(fiber)
+          pump()
+        })
       }
-      let hungUp = false
       socket.setEncoding("utf8") // a character split between two chunks stays whole
       socket.on("data", (chunk: string) => {
         if (hungUp) return
@@ -108,21 +179,18 @@ export const serve = (path: string, directory: string, handler: Handler): Effect
           refuse(-1, `request larger than ${maxMessageBytes} bytes`)
           hungUp = true
           buffered = ""
+          pending = []
           socket.end()
           return
         }
-        for (const line of lines) {
-          try {
-            handleLine(line)
-          } catch (error) {
-            // A bug here must cost this request, never the supervisor.
-            refuse(-1, `request not handled: ${(error as Error).message}`)
-          }
-        }
+        for (const line of lines) pending.push(line)
+        pump()
       })
       socket.on("error", () => undefined)
       // A client that hangs up ends its streams.
       socket.on("close", () => {
+        hungUp = true
+        if (drainTimer !== undefined) clearTimeout(drainTimer)
         for (const fiber of fibers) fiber.unsafeInterruptAsFork(fiber.id())
       })
     }

@@ -145,6 +145,10 @@ export class NativeDaemon {
       }
       Object.assign(env, config.env, {
         DUENDE_PLATFORM: "native",
+        // Where a Duende daemon writes its output itself if this supervisor dies (see internal/logger).
+        DUENDE_LOG_FILE: this.logPath,
+        // Lets a later supervisor find this process even if it died before recording its pid.
+        DUENDE_DAEMON_ID: this.handle.id,
         [notifyFdVariable]: "3",
         [configVariable]: toHandoff(config)
       })
