@@ -180,7 +180,7 @@ describe("duende with a background supervisor", () => {
     expect(readFileSync(join(home, "supervisor.log"), "utf8")).toMatch(
       new RegExp(`survivor: pid ${before.pid} was left running by a previous supervisor; stopped it`)
     )
-  })
+   }, 180_000)
 
   it("survives a corrupt registry: keeps the file aside and restores the last good copy", async () => {
     const home = newHome()

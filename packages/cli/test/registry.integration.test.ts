@@ -28,9 +28,10 @@ describe("the registry file under faults", () => {
     const home = mkdtempSync(join(tmpdir(), "duende-registry-"))
     const path = join(home, "registry.json")
     await Effect.runPromise(Registry.save(path, []))
-    const child = spawn(process.execPath, [saver, path, "quiet"], { stdio: "ignore" })
+    const child = spawn(process.execPath, [saver, path, "quiet"], { stdio: ["ignore", "pipe", "inherit"] })
     children.add(child)
-    await new Promise((r) => setTimeout(r, 300))
+    // Its first save is done (loading it takes seconds on a loaded machine); watch while it saves on.
+    await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
     let checks = 0
     const missing: Array<number> = []
     const torn: Array<string> = []
@@ -88,9 +89,9 @@ describe("the registry file under faults", () => {
       expect(loaded.warnings).toEqual([])
       expect(loaded.entries[0]!.addedAt).toBeGreaterThanOrEqual(acknowledged)
       expect(readdirSync(home).filter((f) => f.includes(".tmp-"))).toEqual([])
-      expect(generationOf(`${path}.bak`)).toBeLessThanOrEqual(generationOf(path))
+      if (existsSync(`${path}.bak`)) expect(generationOf(`${path}.bak`)).toBeLessThanOrEqual(generationOf(path))
     }
-  }, 120_000)
+  }, 300_000)
 
   it("sets both files aside when both are unreadable, and never overwrites them", async () => {
     const home = mkdtempSync(join(tmpdir(), "duende-registry-"))
