@@ -165,7 +165,8 @@ describe.skipIf(!gate.ok)(`podman containers${gate.label}`, () => {
       rmSync(flag)
       yield* eventually(Effect.sync(() => inspect(handle.ref, "{{.State.Health.Status}}") === "unhealthy" ? true : undefined))
       const log = JSON.parse(inspect(handle.ref, "{{json .State.Health.Log}}")) as Array<{ ExitCode: number; Output: string }>
-      expect(log.at(-1)).toMatchObject({ ExitCode: 1, Output: expect.stringContaining("the health file is gone") })
+      // Some check, not necessarily the last: on a loaded machine podman may time one out (ExitCode -1).
+      expect(log).toContainEqual(expect.objectContaining({ ExitCode: 1, Output: expect.stringContaining("the health file is gone") }))
       expect((yield* containers.status(handle)).health).toBe("unhealthy")
       yield* containers.stop(handle, Duration.seconds(5))
       yield* containers.uninstall(handle)
