@@ -12,7 +12,6 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import { DaemonConfig, Platform, Signal } from "@duende/core"
-import type { PlatformAdapter } from "@duende/core/manager"
 import { encode } from "@duende/core/DaemonConfigSchema"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
@@ -106,8 +105,9 @@ const describeStart = (info: DaemonInfo) =>
     info.statusText ? ` — ${info.statusText}` : ""
   }`
 
-const describeOn = ({ handle, state }: { handle: PlatformAdapter.DaemonHandle; state: PlatformAdapter.DaemonState }) =>
-  AdapterCommands.describe(handle, state)
+/** A message of a platform module about its flags is bad usage. */
+const usage = <A>(result: Either.Either<A, string>) =>
+  Either.match(result, { onLeft: (message) => fail(message, 2), onRight: (value) => Effect.succeed(value) })
 
 const configOrName = Args.text({ name: "config|name" }).pipe(
   Args.withDescription("A config file to add and start, or the name of a registered daemon")
@@ -116,24 +116,15 @@ const configOrName = Args.text({ name: "config|name" }).pipe(
 const showLine = (asJson: boolean) => (line: LogLineInfo) =>
   void process.stdout.write(asJson ? `${JSON.stringify(line)}\n` : `${logLine(line)}\n`)
 
-/** The platform modules this command line needs, loaded before it is parsed (see `internal/platforms.ts`). */
-interface Loaded {
-  readonly modules: ReadonlyMap<string, Platforms.Module>
-  readonly unavailable: ReadonlyArray<Platforms.Unavailable>
-}
-
 /** The commands that take `--platform` or a format: their platform flags come from the loaded modules. */
-const platformCommands = (loaded: Loaded) => {
+const platformCommands = (loaded: Platforms.Loaded) => {
   const flags = PlatformFlags.declare(loaded.modules, "manage", (kind) => `With --platform ${kind}`)
   const renderFlags = PlatformFlags.declare(loaded.modules, "render", (_, module) => `For ${module.formats.join(", ")}`)
   const stateDirectory = (kind: string) => join(paths.home, "platforms", kind)
 
   /** Bad usage: a platform's flag given for another platform (or for the supervisor). */
   const onlyOwn = (kind: string, parsed: PlatformFlags.Parsed, declared: PlatformFlags.Declared, where: (owners: ReadonlyArray<string>) => string) =>
-    Either.match(PlatformFlags.forPlatform(kind, parsed, declared, where), {
-      onLeft: (message) => fail(message, 2),
-      onRight: Effect.succeed
-    })
+    usage(PlatformFlags.forPlatform(kind, parsed, declared, where))
   const onPlatforms = (owners: ReadonlyArray<string>) => owners.map((owner) => `--platform ${owner}`).join(" or ")
 
   /** The module of `--platform kind` and the options its flags (and the config, when given) make. */
@@ -144,9 +135,8 @@ const platformCommands = (loaded: Loaded) => {
         return yield* fail(loaded.unavailable.find((u) => u.kind === kind)?.message ?? `--platform ${kind} could not be loaded`)
       }
       const values = yield* onlyOwn(kind, parsed, flags, onPlatforms)
-      const options = yield* Either.match(
-        module.options(values, { stateDirectory: stateDirectory(kind), ...(config !== undefined ? { config } : {}) }),
-        { onLeft: (message) => fail(message, 2), onRight: Effect.succeed }
+      const options = yield* usage(
+        module.options(values, { stateDirectory: stateDirectory(kind), ...(config !== undefined ? { config } : {}) })
       )
       return { module, options } satisfies AdapterCommands.Target
     })
@@ -162,7 +152,7 @@ const platformCommands = (loaded: Loaded) => {
         if (platform !== "native") {
           const config = ConfigPath.isConfigPath(what) ? yield* loadConfig(what) : undefined
           const on = yield* target(platform, parsed, config)
-          return yield* print(describeOn(yield* onPlatform(AdapterCommands.start(on, config ?? what))))
+          return yield* print(AdapterCommands.describe(yield* onPlatform(AdapterCommands.start(on, config ?? what))))
         }
         yield* native(parsed)
         if (ConfigPath.isConfigPath(what)) {
@@ -209,7 +199,7 @@ const platformCommands = (loaded: Loaded) => {
       Effect.gen(function*() {
         if (platform !== "native") {
           const on = yield* target(platform, parsed)
-          return yield* print(describeOn(yield* onPlatform(AdapterCommands.control(on, method, name, patience(timeout)))))
+          return yield* print(AdapterCommands.describe(yield* onPlatform(AdapterCommands.control(on, method, name, patience(timeout)))))
         }
         yield* native(parsed)
         return yield* print(describeStart((yield* send({ method, name })) as DaemonInfo))
@@ -239,7 +229,7 @@ const platformCommands = (loaded: Loaded) => {
           const sent = Signal.parse(signal)
           if (sent === undefined) return yield* fail(`not a signal: ${ConfigPath.shown(signal)} (TERM, HUP, USR1, 15…)`, 2)
           const on = yield* target(platform, parsed)
-          return yield* print(describeOn(yield* onPlatform(AdapterCommands.signal(on, name, sent))))
+          return yield* print(AdapterCommands.describe(yield* onPlatform(AdapterCommands.signal(on, name, sent))))
         }
         yield* native(parsed)
         return yield* print(describeStart((yield* send({ method: "signal", name, signal })) as DaemonInfo))
@@ -253,7 +243,7 @@ const platformCommands = (loaded: Loaded) => {
       Effect.gen(function*() {
         if (platform !== "native") {
           const { handle, state } = yield* onPlatform(AdapterCommands.status(yield* target(platform, parsed), name))
-          return yield* json ? printJson({ ...handle, ...state }) : print(AdapterCommands.describe(handle, state))
+          return yield* json ? printJson({ ...handle, ...state }) : print(AdapterCommands.describe({ handle, state }))
         }
         yield* native(parsed)
         const info = yield* send({ method: "status", name })
@@ -308,10 +298,7 @@ const platformCommands = (loaded: Loaded) => {
         const values = yield* onlyOwn(kind, parsed, renderFlags, (owners) =>
           owners.flatMap((other) => loaded.modules.get(other)?.formats ?? []).join(", "))
         const config = yield* loadConfig(path)
-        const options = yield* Either.match(module.options(values, { stateDirectory: stateDirectory(kind), config }), {
-          onLeft: (message) => fail(message, 2),
-          onRight: Effect.succeed
-        })
+        const options = yield* usage(module.options(values, { stateDirectory: stateDirectory(kind), config }))
         const artifacts = yield* module.render(config, { ...options, format }).pipe(
           Effect.catchTag("RenderError", (error) => fail(error.message, 78))
         )
@@ -433,7 +420,7 @@ const supervisor = Command.make("supervisor", {}, () =>
     Command.withDescription("Run the background supervisor in this process (started for you by `duende start`)")
   )
 
-const duende = (loaded: Loaded) => {
+const duende = (loaded: Platforms.Loaded) => {
   const commands = platformCommands(loaded)
   return Command.make("duende").pipe(
     Command.withDescription("Run and manage daemons written once with Duende"),

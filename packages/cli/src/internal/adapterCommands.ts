@@ -96,7 +96,10 @@ export const remove = (target: Target, name: string, timeout: Duration.Duration)
     }))
 
 /** One line about a daemon on a platform, as `start`/`stop`/`status` print it. */
-export const describe = (handle: PlatformAdapter.DaemonHandle, state: PlatformAdapter.DaemonState): string =>
+export const describe = ({ handle, state }: {
+  readonly handle: PlatformAdapter.DaemonHandle
+  readonly state: PlatformAdapter.DaemonState
+}): string =>
   `${handle.name}: ${state.status._tag.toLowerCase()}${
     state.status._tag === "Failed" ? ` (${state.status.reason})` : ""
   } under ${handle.platform} (${handle.ref}${

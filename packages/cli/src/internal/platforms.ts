@@ -35,8 +35,6 @@ export type Kind = keyof typeof table
 
 export const kinds = Object.keys(table) as ReadonlyArray<Kind>
 
-export const isKind = (value: string): value is Kind => Object.hasOwn(table, value)
-
 /** A platform that could not be loaded, and what to do about it. */
 export interface Unavailable {
   readonly kind: string
@@ -64,6 +62,12 @@ export const loadRow = (kind: string, row: Row): Effect.Effect<Module, Unavailab
       (module): Unavailable => ({ kind, message: `${row.package} is the platform "${module.kind}", not "${kind}"` })
     )
   )
+
+/** The modules loaded for a command line, and those that could not be. */
+export interface Loaded {
+  readonly modules: ReadonlyMap<string, Module>
+  readonly unavailable: ReadonlyArray<Unavailable>
+}
 
 /** Options the CLI declares itself: seeing only these, no platform's flags are needed. */
 const ownOptions = new Set([
@@ -101,10 +105,7 @@ export const needed = (
  * loaded for other reasons, one that cannot be is left out (its flags and
  * formats are then unknown), and said so if it is asked for.
  */
-export const load = (
-  args: ReadonlyArray<string>,
-  rows: Readonly<Record<string, Row>> = table
-): Effect.Effect<{ readonly modules: ReadonlyMap<string, Module>; readonly unavailable: ReadonlyArray<Unavailable> }, Unavailable> =>
+export const load = (args: ReadonlyArray<string>, rows: Readonly<Record<string, Row>> = table): Effect.Effect<Loaded, Unavailable> =>
   Effect.gen(function*() {
     const wanted = needed(args, rows)
     const modules = new Map<string, Module>()
