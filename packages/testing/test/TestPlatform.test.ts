@@ -138,6 +138,6 @@ describe("TestPlatform with DaemonManager", () => {
     // After the first few, each cycle is 5s running + 1m of backoff (capped): about 1,330 restarts a day.
     expect(restarts).toBeGreaterThan(1_300)
     expect(restarts).toBeLessThan(1_400)
-    expect(performance.now() - started).toBeLessThan(30_000) // generous; bench/test-platform.mjs reports the figure
+    expect(performance.now() - started).toBeLessThan(120_000) // 24 h in far less: generous for a loaded 2-core machine; bench/test-platform.mjs reports the figure
   })
 })
