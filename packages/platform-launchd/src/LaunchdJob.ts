@@ -348,6 +348,8 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options = {}): 
   }
 
   const workingDirectory = resolve(host.cwd, config.workingDirectory ?? ".")
+  const cwdOk = checked("workingDirectory", workingDirectory)
+  if (cwdOk instanceof JobRenderError) return Either.left(cwdOk)
   const lookup = { path: host.path, execPath: host.execPath }
   const program = Command.program(config.command.program, lookup, workingDirectory)
   if (program === undefined) {
@@ -359,8 +361,6 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options = {}): 
     const ok = checked(i === 0 ? "command.program" : `command.args[${i - 1}]`, word)
     if (ok instanceof JobRenderError) return Either.left(ok)
   }
-  const cwdOk = checked("workingDirectory", workingDirectory)
-  if (cwdOk instanceof JobRenderError) return Either.left(cwdOk)
 
   const sockets = Object.entries(section.sockets ?? {})
   const environment: Array<readonly [string, string]> = Object.entries(config.env)
