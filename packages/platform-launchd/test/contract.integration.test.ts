@@ -31,6 +31,8 @@ if (gate.ok && real) {
   AdapterContract.run("LaunchdAdapter (real launchctl, gui domain)", {
     layer: LaunchdAdapter.layer({
       scope: "agent",
+      // gui/<uid> needs a logged-in session; DUENDE_LAUNCHD_DOMAIN=user uses user/<uid> (e.g. over SSH).
+      agentDomain: process.env.DUENDE_LAUNCHD_DOMAIN === "user" ? "user" : "gui",
       directories: { plists: join(root, "LaunchAgents"), logs: join(root, "Logs"), state: join(root, "records") }
     }),
     clock: "live",
