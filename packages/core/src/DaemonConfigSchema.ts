@@ -572,7 +572,28 @@ export const PlatformSections = Schema.Struct({
         })
       })
     ),
-    domain: withDefault(OneOf("gui", "system"), () => "gui" as const)
+    /** "gui": a LaunchAgent of the logged-in user (gui/<uid>); "system": a LaunchDaemon (root's system domain). */
+    domain: withDefault(OneOf("gui", "system"), () => "gui" as const),
+    /** ProcessType: how macOS throttles the job's CPU and I/O (default: from resources.cpuWeight, else "Standard"). */
+    processType: Schema.optional(OneOf("Background", "Standard", "Adaptive", "Interactive")),
+    /** RunAtLoad: start the job when launchd loads it (at login for agents, at boot for daemons). */
+    runAtLoad: withDefault(Bool, () => true),
+    /** Sockets launchd listens on and hands over by name (launch_activate_socket): socket activation. */
+    sockets: Schema.optional(Schema.Record({
+      key: patterned(/^[A-Za-z0-9_.-]{1,255}$/, `a socket name of letters, digits, "_", ".", "-"`),
+      value: Schema.Struct({
+        listen: Schema.NonEmptyArray(
+          ListenAddress.pipe(
+            Schema.filter((address) => !address.startsWith("@"), {
+              message: () => "macOS has no abstract sockets: use a port, \"host:port\" or a /path"
+            })
+          )
+        ),
+        kind: withDefault(OneOf("stream", "datagram", "sequential-packet"), () => "stream" as const),
+        /** SockPathMode of a unix socket, e.g. 0o660 (written in decimal, as launchd reads it). */
+        pathMode: Schema.optional(Int(0, 0o777, " (a file mode such as 432 = 0o660)"))
+      })
+    }))
   })),
   container: Schema.optional(ContainerSection),
   pepita: Schema.optional(Schema.Struct({
