@@ -353,7 +353,7 @@ export const make = (options: Options = {}): Effect.Effect<KubernetesAdapter, Ad
           }
         }
         const budgetMs = (Math.min(grace, timeoutSeconds) + 30) * 1000
-        const after = yield* until(
+        yield* until(
           Effect.map(podsOf(target), (pods) => (pods.length === 0 ? pods : undefined)),
           budgetMs,
           () =>
@@ -363,7 +363,6 @@ export const make = (options: Options = {}): Effect.Effect<KubernetesAdapter, Ad
               stderr: `its pods were still there ${budgetMs / 1000}s later`
             })
         )
-        void after
         exits.sort((a, b) => (PodState.millis(a.finishedAt) ?? 0) - (PodState.millis(b.finishedAt) ?? 0))
         const now = yield* Clock.currentTimeMillis
         const last = exits.length > 0
@@ -388,8 +387,16 @@ export const make = (options: Options = {}): Effect.Effect<KubernetesAdapter, Ad
             hint: "a Job runs once: uninstall it and install it again"
           })
         }
+        const replicas = PodState.configured(workload)
+        if (replicas === 0) {
+          return yield* new OperationUnsupported({
+            operation: `start "${handle.name}"`,
+            platform: "kubernetes",
+            hint: "its platform.kubernetes.replicas is 0: set it to the number of pods to run, and install again"
+          })
+        }
         const restartsBefore = pods.flatMap((p) => p.status?.containerStatuses ?? []).reduce((n, s) => n + (s.restartCount ?? 0), 0)
-        yield* setReplicas(target, PodState.configured(workload))
+        yield* setReplicas(target, replicas)
         yield* awaitReady(target, handle.name, restartsBefore, startupWindowMs(workload) + scheduleMs)
       })
 

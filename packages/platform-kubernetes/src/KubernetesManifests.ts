@@ -172,7 +172,19 @@ const labelValue = /^(?:(?=.{1,63}$)[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?)?
 
 const seconds = (duration: Duration.Duration) => Math.max(1, Math.ceil(Duration.toMillis(duration) / 1000))
 
-/** A byte count as a Kubernetes quantity: "512Mi" when it divides, else bytes. */
+/**
+ * A byte count as a Kubernetes quantity: in Gi, Mi or Ki when it divides, else in bytes.
+ *
+ * @example
+ * ```ts
+ * import { KubernetesManifests } from "@duende/platform-kubernetes/adapter"
+ *
+ * KubernetesManifests.quantity(256 * 1024 * 1024) // "256Mi"
+ * KubernetesManifests.quantity(1000) // "1000"
+ * ```
+ *
+ * @since 0.1.0
+ */
 export const quantity = (bytes: number): string => {
   for (const [suffix, size] of [["Gi", 1024 ** 3], ["Mi", 1024 ** 2], ["Ki", 1024]] as const) {
     if (bytes % size === 0) return `${bytes / size}${suffix}`

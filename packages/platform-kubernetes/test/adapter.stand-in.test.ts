@@ -202,6 +202,11 @@ describe("KubernetesAdapter's requests to the stand-in API server", () => {
       expect((yield* Effect.flip(adapter.reload(handle))).message).toMatch(/^kubernetes cannot reload a daemon: the API cannot signal a container/)
       expect((yield* Effect.flip(adapter.signal(handle, "SIGUSR1"))).message).toMatch(/^kubernetes cannot send SIGUSR1/)
       expect((yield* Effect.flip(adapter.status(handle)))._tag).toBe("DaemonNotFound")
+      const none = yield* adapter.install(configOf("conv-zero", { replicas: 0 }))
+      expect((yield* Effect.flip(adapter.start(none))).message).toBe(
+        `kubernetes cannot start "conv-zero": its platform.kubernetes.replicas is 0: set it to the number of pods to run, and install again`
+      )
+      yield* adapter.uninstall(none)
       // The namespace comes from the context when none is given.
       const file = `${standIn.kubeconfig}.other`
       const kubeconfig = JSON.parse(readFileSync(standIn.kubeconfig, "utf8"))
