@@ -546,6 +546,184 @@ export const ContainerSection = Schema.Struct({
 /** @since 0.1.0 */
 export type ContainerSection = Schema.Schema.Type<typeof ContainerSection>
 
+/** A DNS-1123 label (RFC 1123): what Kubernetes takes as a namespace, a Service or a container name. */
+const KubernetesLabelName = patterned(
+  /^(?=.{1,63}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/,
+  `a Kubernetes name such as "my-api" (lowercase letters, digits and "-", at most 63, starting and ending with a letter or digit)`
+)
+
+/** A DNS-1123 subdomain: what Kubernetes takes as a ServiceAccount or Secret name. */
+const KubernetesObjectName = patterned(
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/,
+  `a Kubernetes object name such as "my-api" or "my.api" (lowercase letters, digits, "-" and ".", at most 253)`
+)
+
+/** A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain, the name at most 63 characters. */
+const KubernetesKey = patterned(
+  /^(?:(?=[^/]{1,253}\/)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\/)?(?=[^/]{1,63}$)[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$/,
+  `a label or annotation key such as "team" or "example.com/team" (a name of at most 63 letters, digits, "-", "_", "." with an optional DNS prefix and "/")`
+).pipe(
+  Schema.filter((key) =>
+    key.startsWith("duende.dev/") || key === "app.kubernetes.io/name" || key === "app.kubernetes.io/instance" ||
+      key === "app.kubernetes.io/managed-by"
+      ? `expected a key Duende does not set itself (it owns "duende.dev/…", app.kubernetes.io/name, instance and managed-by), got ${
+        show(key)
+      }`
+      : true
+  )
+)
+
+/** A label value: empty, or at most 63 letters, digits, "-", "_", "." starting and ending with a letter or digit. */
+const KubernetesLabelValue = patterned(
+  /^(?:(?=.{1,63}$)[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?)?$/,
+  `a label value (at most 63 letters, digits, "-", "_", ".", starting and ending with a letter or digit; may be empty)`
+)
+
+/** Kubernetes keeps every annotation of an object in 256 KiB, keys included. */
+const maxAnnotationBytes = 262_144
+
+const KubernetesPort = Schema.Struct({
+  /** The port's name (an IANA service name: at most 15 lowercase letters, digits and "-", with a letter). */
+  name: Schema.optional(
+    patterned(
+      /^(?=.{1,15}$)(?=.*[a-z])(?!.*--)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/,
+      `a port name such as "http" (at most 15 lowercase letters, digits and "-", with at least one letter, no "--")`
+    )
+  ),
+  /** The port the daemon listens on in the container. */
+  port: PortNumber,
+  /** The Service's port (default: the same number). */
+  servicePort: Schema.optional(PortNumber),
+  protocol: Schema.optional(OneOf("TCP", "UDP", "SCTP"))
+})
+
+const KubernetesProbe = Schema.Struct({
+  /**
+   * "exec" (default): `command` run in the container, `duende health` unless given (the daemon's
+   * readiness and real health from its state file); "http": a GET of `path` on `port`; "none": no probes.
+   */
+  type: Schema.optional(OneOf("exec", "http", "none")),
+  /** exec: the probe's command (default `["duende", "health"]`). */
+  command: Schema.optional(Schema.NonEmptyArray(Text)),
+  /** http: the path, such as "/healthz". */
+  path: Schema.optional(
+    patterned(/^\/[\x21-\x7e]*$/, `a URL path such as "/healthz" (starting with "/", no spaces or control characters)`, 2_048)
+  ),
+  /** http: the port's number, or the name of one of `ports`. */
+  port: Schema.optional(
+    Schema.Union(PortNumber, patterned(/^(?=.{1,15}$)(?=.*[a-z])[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, "a port name")).annotations({
+      message: (issue) => ({ message: `expected a port from 1 to 65535 or a port name, got ${show(issue.actual)}`, override: true })
+    })
+  ),
+  /** http: "HTTP" (default) or "HTTPS" (the certificate is not verified, as the kubelet does). */
+  scheme: Schema.optional(OneOf("HTTP", "HTTPS"))
+}).pipe(
+  Schema.filter((probe) => {
+    const type = probe.type ?? "exec"
+    if (type === "http" && probe.port === undefined) {
+      return { path: ["port"], message: `expected the port of the HTTP probe (a number, or the name of one of "ports")` }
+    }
+    if (type !== "http" && (probe.path !== undefined || probe.port !== undefined || probe.scheme !== undefined)) {
+      return { path: ["type"], message: `expected "http" when path, port or scheme is given, got ${show(probe.type ?? "exec")}` }
+    }
+    if (type !== "exec" && probe.command !== undefined) {
+      return { path: ["type"], message: `expected "exec" (or nothing) when command is given, got ${show(type)}` }
+    }
+    return true
+  })
+)
+
+const UserId = Int(0, 2_147_483_647, " (a numeric user or group id)")
+
+const KubernetesSecurity = Schema.Struct({
+  /** `runAsNonRoot` (default true): the kubelet refuses to start the container as uid 0. */
+  runAsNonRoot: Schema.optional(Bool),
+  /** The uid (default: the config's numeric `user`, else 65532). */
+  runAsUser: Schema.optional(UserId),
+  /** The gid (default: the config's numeric `group`, else 65532). */
+  runAsGroup: Schema.optional(UserId),
+  /** `readOnlyRootFilesystem` (default true); /tmp and Duende's state directory are emptyDirs. */
+  readOnlyRootFilesystem: Schema.optional(Bool),
+  /** `allowPrivilegeEscalation` (default false). */
+  allowPrivilegeEscalation: Schema.optional(Bool),
+  /** Drop every capability (default true). */
+  dropAllCapabilities: Schema.optional(Bool),
+  /** Capabilities added back, as Kubernetes names them: "NET_BIND_SERVICE" to bind port 80. */
+  addCapabilities: Schema.optional(
+    Schema.Array(patterned(/^(?!CAP_)[A-Z][A-Z0-9_]{0,63}$/, `a capability name without "CAP_", such as "NET_BIND_SERVICE"`))
+  ),
+  /** The seccomp profile (default "RuntimeDefault"). */
+  seccompProfile: Schema.optional(OneOf("RuntimeDefault", "Unconfined")),
+  /** An emptyDir at /tmp (default true), so a read-only root still has a writable /tmp. */
+  tmpVolume: Schema.optional(Bool)
+}).pipe(
+  Schema.filter((security) =>
+    security.runAsUser === 0 && security.runAsNonRoot !== false
+      ? { path: ["runAsUser"], message: "expected a non-zero uid while runAsNonRoot is on (set runAsNonRoot to false to run as root), got 0" }
+      : true
+  )
+)
+
+/**
+ * The Kubernetes section: the workload's kind and size, its image and
+ * namespace, its ServiceAccount, ports (the Service), probes, requests, the
+ * opt-outs from the default hardening, and extra labels and annotations.
+ * Fields left out take the platform's defaults, so settings given to the
+ * renderer or the adapter (`--image`, `--namespace`) fill in what a config
+ * file leaves out (see `KubernetesSection.resolve` in @duende/platform-kubernetes).
+ *
+ * @since 0.1.0
+ */
+export const KubernetesSection = Schema.Struct({
+  /** "Deployment" (default for restart "always"/"unless-stopped"), "StatefulSet", or "Job" (default for "never"/"on-failure"). */
+  kind: Schema.optional(OneOf("Deployment", "StatefulSet", "Job")),
+  /** How many pods (default 1); a PodDisruptionBudget is added above 1. */
+  replicas: Schema.optional(Int(0, 10_000, " (pods)")),
+  /** The image to run: `[registry[:port]/]path[:tag][@sha256:digest]`. */
+  image: ContainerSection.fields.image,
+  imagePullPolicy: Schema.optional(OneOf("Always", "IfNotPresent", "Never")),
+  /** Secrets (by name) holding registry credentials. */
+  imagePullSecrets: Schema.optional(Schema.Array(KubernetesObjectName)),
+  /** The namespace (default: the kubeconfig context's, else "default"). */
+  namespace: Schema.optional(KubernetesLabelName),
+  serviceAccount: Schema.optional(Schema.Struct({
+    /** Its name (default: the daemon's name). */
+    name: Schema.optional(KubernetesObjectName),
+    /** Render it (default true); false uses one that exists. */
+    create: Schema.optional(Bool),
+    /** Mount its API token in the pod (default false: the daemon does not talk to the API). */
+    automountToken: Schema.optional(Bool)
+  })),
+  /** Ports the daemon listens on: the container's ports and the Service's. */
+  ports: Schema.optional(Schema.Array(KubernetesPort).pipe(Schema.maxItems(100))),
+  /** The Service's type (default "ClusterIP"; a StatefulSet's governing Service is headless). */
+  serviceType: Schema.optional(OneOf("ClusterIP", "NodePort", "LoadBalancer")),
+  /** The startup, readiness and liveness probes. */
+  probe: Schema.optional(KubernetesProbe),
+  /** What the scheduler reserves: CPU cores and memory (default: the memory limit). */
+  requests: Schema.optional(Schema.Struct({
+    cpu: Schema.optional(Num(0.001, 10_000, " (CPU cores: 0.25 is a quarter of one)")),
+    memory: Schema.optional(ByteSize("a memory request"))
+  })),
+  /** Opt-outs from the default securityContext. */
+  security: Schema.optional(KubernetesSecurity),
+  /** Labels added to every object and pod. */
+  labels: Schema.optional(Schema.Record({ key: KubernetesKey, value: KubernetesLabelValue })),
+  /** Annotations added to every object and pod. */
+  annotations: Schema.optional(
+    Schema.Record({ key: KubernetesKey, value: BoundedText({ maxBytes: maxAnnotationBytes }) }).pipe(
+      Schema.filter((annotations) => {
+        const bytes = Object.entries(annotations).reduce((sum, [key, value]) => sum + utf8Bytes(key) + utf8Bytes(value), 0)
+        return bytes <= maxAnnotationBytes / 2 ||
+          `expected annotations of at most ${maxAnnotationBytes / 2} bytes in all (Kubernetes allows 256 KiB per object, and Duende adds its own), got ${bytes}`
+      })
+    )
+  )
+})
+
+/** @since 0.1.0 */
+export type KubernetesSection = Schema.Schema.Type<typeof KubernetesSection>
+
 /**
  * Per-platform settings. Each section is read only by its platform.
  *
@@ -596,6 +774,7 @@ export const PlatformSections = Schema.Struct({
     }))
   })),
   container: Schema.optional(ContainerSection),
+  kubernetes: Schema.optional(KubernetesSection),
   pepita: Schema.optional(Schema.Struct({
     kernel: Schema.optional(PathText),
     rootfs: Schema.optional(PathText),
