@@ -15,6 +15,8 @@ const host = { path: `${dirname(process.execPath)}:/usr/bin:/bin`, cwd: "/srv/ap
 const section = (input: SystemdSection.Input = {}) => Either.getOrThrow(SystemdSection.decode(input))
 const config = (input: Partial<DaemonConfig.Input> = {}) =>
   decodeSync({ name: "api", command: ["node", "server.js"], ...input })
+/** A decoded config with fields set past what core's decoder lets through: the renderer must hold on its own. */
+const raw = (fields: Partial<DaemonConfig.DaemonConfig>): DaemonConfig.DaemonConfig => ({ ...config(), ...fields })
 
 const units = (
   c: DaemonConfig.DaemonConfig,
@@ -276,27 +278,27 @@ describe("SystemdUnit: the program runs by exactly its path", () => {
 describe("SystemdUnit: what systemd would refuse or misread is refused, naming the field", () => {
   it("a line longer than systemd reads: a 1 MB environment value, description or argument", () => {
     const big = "x".repeat(1_048_576)
-    const env = refusal(render(config({ env: { BIG: big } })))
+    const env = refusal(render(raw({ env: { BIG: big } })))
     expect(env.field).toBe("env.BIG")
     expect(env.message).toMatch(/^cannot render the systemd unit of "api": env\.BIG: is 1048576 bytes; a unit file line holds at most 1048575 bytes$/)
-    expect(refusal(render(config({ description: big }))).field).toBe("description")
-    expect(refusal(render(config({ command: ["/bin/echo", "ok", big] }))).field).toBe("command.args[1]")
+    expect(refusal(render(raw({ description: big }))).field).toBe("description")
+    expect(refusal(render(raw({ command: { program: "/bin/echo", args: ["ok", big] } }))).field).toBe("command.args[1]")
     // Each fits, the line does not: escaping (\x01 is four bytes) counts.
     const quarter = "\x01".repeat(300_000)
-    const line = refusal(render(config({ command: ["/bin/echo", quarter] })))
+    const line = refusal(render(raw({ command: { program: "/bin/echo", args: [quarter] } })))
     expect(line.field).toBe("command")
     expect(line.reason).toMatch(/its ExecStart= line would be \d+ bytes; systemd reads lines of at most 1048575 bytes/)
     // Just below the limit renders, and the text has that line.
-    const fits = units(config({ env: { A: "y".repeat(1_048_575 - "Environment=\"A=\"".length) } }))
+    const fits = units(raw({ env: { A: "y".repeat(1_048_575 - "Environment=\"A=\"".length) } }))
     expect(Buffer.byteLength(`Environment=${get(fits.service, "Environment")[0]!}`)).toBe(1_048_575)
   })
 
   it("paths longer than PATH_MAX or with a component longer than NAME_MAX, and ReadWritePaths= with ..", () => {
     const long = `/srv/${"d/".repeat(2046)}x` // 4097 bytes
     const component = `/srv/${"c".repeat(256)}`
-    expect(refusal(render(config({ workingDirectory: long }))).field).toBe("workingDirectory")
-    expect(refusal(render(config({ workingDirectory: component }))).field).toBe("workingDirectory")
-    expect(refusal(render(config({ command: [component, "x"] }))).field).toBe("command.program")
+    expect(refusal(render(raw({ workingDirectory: long }))).field).toBe("workingDirectory")
+    expect(refusal(render(raw({ workingDirectory: component }))).field).toBe("workingDirectory")
+    expect(refusal(render(raw({ command: { program: component, args: ["x"] } }))).field).toBe("command.program")
     const rw = (path: string) => render(config(), { systemd: section({ readWritePaths: ["/srv/ok", path] }) })
     expect(refusal(rw(long)).field).toBe("platform.systemd.readWritePaths[1]")
     expect(refusal(rw(component)).reason).toMatch(/has a component of 256 bytes/)
@@ -347,18 +349,22 @@ describe("SystemdUnit: what systemd would refuse or misread is refused, naming t
 
   it("a lone surrogate in readWritePaths or the working directory (with io limits) is an error, not a throw", () => {
     // Before: `getOrThrow called on a Left`.
-    const rw = refusal(render(config(), { systemd: section({ readWritePaths: ["/srv/ok", "/srv/bad\uD800"] }) }))
+    // Core's decoder refuses these first; the renderer, given them directly, must still name the field.
+    const rw = refusal(render(config(), { systemd: { ...section(), readWritePaths: ["/srv/ok", "/srv/bad\uD800"] } }))
     expect(rw.field).toBe("platform.systemd.readWritePaths[1]")
     expect(rw.message).toContain("\\ud800")
-    const io = refusal(render(config({ workingDirectory: "/srv/\uDC00", resources: { ioReadBandwidth: "1M" } })))
+    const base = config({ resources: { ioReadBandwidth: "1M" } })
+    const io = refusal(render({ ...base, workingDirectory: "/srv/\uDC00" }))
     expect(io.field).toBe("workingDirectory")
     for (const [field, c] of [
-      ["description", config({ description: "a\uD800b" })],
-      ["command.args[0]", config({ command: ["/bin/echo", "\uDFFF"] })],
-      ["env.A", config({ env: { A: "\uD83D" } })]
+      ["description", raw({ description: "a\uD800b" })],
+      ["command.args[0]", raw({ command: { program: "/bin/echo", args: ["\uDFFF"] } })],
+      ["env.A", raw({ env: { A: "\uD83D" } })]
     ] as const) {
       expect(refusal(render(c)).field).toBe(field)
     }
+    // And the decoder names them too.
+    expect(() => config({ env: { A: "\uD83D" } })).toThrow(/env\.A: holds a lone surrogate/)
   })
 
   it("settings given to the renderer directly are held to core's rules", () => {
