@@ -130,7 +130,8 @@ describe("a daemon whose supervisor is killed", () => {
       const back = await duende(home, "resurrect", "--json")
       expect(back.code).toBe(0)
       const daemons = JSON.parse(back.stdout) as Array<{ name: string; status: string; pid: number }>
-      expect(daemons).toEqual([expect.objectContaining({ name: "slow", status: "running" })])
+      // Started again, supervised once: on a loaded machine it may not have reported READY yet.
+      expect(daemons).toEqual([expect.objectContaining({ name: "slow", status: expect.stringMatching(/^(starting|running)$/) })])
       pids.add(daemons[0]!.pid)
       expect(daemons[0]!.pid).not.toBe(orphan)
       expect(alive(orphan!)).toBe(false)

@@ -825,7 +825,11 @@ describe("fuzzing every string field of every artifact", () => {
       if ("refused" in result) return
       for (const format of ["podman", "docker"] as const) {
         const outcome = result[format]
-        if ("refused" in outcome) throw new Error(outcome.refused)
+        if ("refused" in outcome) {
+          // Only podman refuses, and only \r\n in an env value (its --env turns it into \n).
+          if (format !== "podman" || !Object.values(env).some((v) => v.includes("\r\n"))) throw new Error(outcome.refused)
+          continue
+        }
         const argv = outcome.artifact as ReadonlyArray<string>
         const image = argv.length - args.length - 1
         expect(argv[image]).toBe("localhost/fz:1")
