@@ -14,7 +14,7 @@ import { asJson, python, readBoth, readWithPython } from "./helpers/yaml.js"
 import { problemsOf } from "./stand-in/validation.js"
 
 const pieces = fc.constantFrom(
-  "no", "on", "off", "yes", "y", "n", "N", "~", "null", "Null", "true", "False", "08", "1e3", "0o17", "0x1F", "8080", "1:20",
+  "no", "on", "off", "yes", "y", "n", "N", "~", "null", "Null", "true", "False", "08", "1e3", "e0", "E-5", "0o17", "0x1F", "8080", "1:20",
   "2001-12-14", "<<", "=", ".inf", ".NaN", "-", "- x", "? y", ": ", ":", "#", " #c", "$HOME", "${X}", "'", "\"", "\\", "\n",
   "\r\n", "\r", "\t", " ", "\u0085", "\u2028", "\u2029", "\u00a0", "\ufeff", "\u007f", "\u009b", "\u001b", "😀", "𝄞", "é",
   "%YAML 1.1", "---", "...", "&a", "*a", "!!str", "|", ">", "@", "`", "[", "]", "{", "}", ",", "\u0000"

@@ -7,7 +7,8 @@
  * break (NEL, U+2028, U+2029) or YAML does not allow unescaped (C1 controls,
  * DEL, BOM, U+FFFE/U+FFFF). Characters outside the BMP stay UTF-8. Keys
  * follow the same rule. So `no`, `on`, `~`, `08`, `1e3`, `0o17` and `"8080"`
- * come back as the strings they were.
+ * come back as the strings they were; `test/yaml.test.ts` checks every short
+ * word against every reader.
  *
  * @internal
  */
@@ -15,8 +16,12 @@ import { Document, type Scalar, type ToStringOptions } from "yaml"
 
 /** Letters first, then letters, digits and `_ . / -`: nothing a YAML reader resolves to a non-string… */
 const plainWord = /^[A-Za-z_/][A-Za-z0-9_./-]*$/
-/** …except these words (YAML 1.1 booleans and null, any case). */
-const reserved = /^(?:y|n|yes|no|true|false|on|off|null)$/i
+/**
+ * …except these words: YAML 1.1 booleans and null (any case), and a bare
+ * exponent (`e0`, `E-5`), which the `yaml` package's 1.1 schema reads as a
+ * float (NaN).
+ */
+const reserved = /^(?:y|n|yes|no|true|false|on|off|null|e-?[0-9]+)$/i
 
 // JSON.stringify escapes `"`, `\` and C0 controls; these are the rest YAML readers need escaped.
 const needsEscape = /[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
