@@ -8,6 +8,8 @@ export default [
   // Node's loader pays for every module file (about 600 ms for @effect/cli's, unbundled).
   // koffi (native, optional) and jiti (it loads files of its own; only for TypeScript
   // configs) stay outside the bundle: they are the package's only dependencies.
+  // @kubernetes/client-node (12 MB bundled) stays outside too, as an optional peer: only
+  // `--platform kubernetes` loads it, and says what to install when it is missing.
   // No source maps: of the bundled dependencies, they were 9.6 MB of the tarball.
   defineConfig({
     entry: { duende: "src/main.ts" },
@@ -15,7 +17,7 @@ export default [
     target: "node20",
     platform: "node",
     bundle: true,
-    noExternal: [/^(?!jiti$|koffi$)/],
+    noExternal: [/^(?!jiti$|koffi$|@kubernetes\/client-node$)/],
     splitting: true,
     sourcemap: false,
     clean: false,

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
+import YAML from "yaml"
 
 const bin = join(__dirname, "..", "bin", "duende.js")
 const counter = join(__dirname, "..", "..", "..", "examples", "http-counter", "duende.json")
@@ -69,6 +70,34 @@ describe("duende render", () => {
     expect(docker.stdout).toContain("localhost/counter:1")
   })
 
+  it("renders a launchd plist (agent or daemon) and Kubernetes manifests from the same config", async () => {
+    const agent = await duende("render", "launchd", counter)
+    expect(agent.code).toBe(0)
+    expect(agent.stdout).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"\?>\n<!DOCTYPE plist /)
+    expect(agent.stdout).toContain("<key>Label</key>\n\t<string>duende.http-counter</string>")
+    expect(agent.stdout).not.toContain("<key>UserName</key>")
+    // Each setting launchd cannot express is said, naming its field, apart from the plist.
+    expect(agent.stderr).toMatch(/^duende: launchd cannot express watchdogInterval: /m)
+    expect((await duende("render", "launchd", counter, "--agent", "--daemon")).code).toBe(2)
+
+    const kubernetes = await duende("render", "kubernetes", counter, "--image", "ghcr.io/acme/counter:1", "--namespace", "demo")
+    expect(kubernetes.code).toBe(0)
+    const objects = YAML.parseAllDocuments(kubernetes.stdout).map((document) => document.toJS())
+    // The example declares no listen sockets: no Service; one replica: no PodDisruptionBudget.
+    expect(objects.map((object) => object.kind)).toEqual(["ServiceAccount", "Deployment"])
+    for (const object of objects) expect(object.metadata).toMatchObject({ name: "http-counter", namespace: "demo" })
+    const pod = objects[1].spec.template.spec
+    expect(pod.containers[0]).toMatchObject({
+      image: "ghcr.io/acme/counter:1",
+      securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } }
+    })
+    expect(await duende("render", "kubernetes", counter)).toMatchObject({
+      code: 78,
+      stderr: "duende: platform.kubernetes.image: a pod needs an image: set it in the config, or give one (duende render kubernetes --image IMAGE)\n"
+    })
+    expect(await duende("render", "kubernetes", counter, "--image", "x:1", "--namespace", "Prod")).toMatchObject({ code: 2 })
+  })
+
   it("says what is missing, as a config error", async () => {
     const result = await duende("render", "compose", counter)
     expect(result).toMatchObject({
@@ -78,7 +107,7 @@ describe("duende render", () => {
     // A flag of another platform's formats is bad usage, either way round.
     expect(await duende("render", "systemd", counter, "--image", "localhost/x:1")).toMatchObject({
       code: 2,
-      stderr: "duende: --image goes with oci, docker, podman, engine, compose\n"
+      stderr: "duende: --image goes with oci, docker, podman, engine, compose, kubernetes\n"
     })
     expect((await duende("render", "oci", counter, "--user")).code).toBe(2)
   })

@@ -8,11 +8,16 @@
  * `LISTEN_FDS` with our `LISTEN_PID`, `WATCHDOG_USEC`, the native
  * supervisor's `DUENDE_NOTIFY_FD`, `WOS_PID`, `PEPITA_VM`): the first row
  * with one wins. Only without any, the ambient markers (`/.dockerenv`,
- * cgroups, `container=`, `INVOCATION_ID`, `XPC_SERVICE_NAME`, the pepita agent
- * port), again in row order WOS, pepita, container, systemd, launchd, native.
+ * cgroups, `container=`, `KUBERNETES_SERVICE_HOST`, `INVOCATION_ID`,
+ * `XPC_SERVICE_NAME`, the pepita agent port), again in row order WOS, pepita,
+ * kubernetes, container, systemd, launchd, native.
  * An ambient marker says where a process is, a protocol variable who is
  * waiting to hear from it: under systemd inside a container the daemon must
  * still send READY=1. `DUENDE_PLATFORM` overrides both.
+ *
+ * A row may name a `fallback`: a pod is also a container, so a daemon in a
+ * pod whose application lacks `@duende/platform-kubernetes` gets the container
+ * platform's runtime (its state file answers the exec probes) instead of none.
  *
  * @since 0.1.0
  */
@@ -23,7 +28,7 @@ import { existsSync, readFileSync } from "node:fs"
  *
  * @since 0.1.0
  */
-export type Kind = "native" | "systemd" | "launchd" | "container" | "pepita" | "wos"
+export type Kind = "native" | "systemd" | "launchd" | "container" | "kubernetes" | "pepita" | "wos"
 
 /**
  * The result of detection: the platform and the markers that decided it.
@@ -67,6 +72,8 @@ export const processProbe = (): Probe => ({
   }
 })
 
+const serviceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount"
+
 const cgroupMarker = /(docker|kubepods|containerd|libpod|lxc|crio)/
 
 const has = (probe: Probe, name: string) => probe.env[name] !== undefined && probe.env[name] !== ""
@@ -84,6 +91,8 @@ export interface Row {
   readonly protocol: (probe: Probe) => ReadonlyArray<string>
   /** What the surroundings show (files, cgroups, inherited variables): they decide only when no protocol variable does. */
   readonly ambient: (probe: Probe) => ReadonlyArray<string>
+  /** The platform whose runtime serves when this one's package is not installed (a pod is a container). */
+  readonly fallback?: Kind
 }
 
 const found = (...markers: ReadonlyArray<string | false>): ReadonlyArray<string> =>
@@ -117,6 +126,20 @@ export const table: ReadonlyArray<Row> = [
       found(probe.exists("/dev/virtio-ports/org.duende.agent.0") && "/dev/virtio-ports/org.duende.agent.0")
   },
   {
+    kind: "kubernetes",
+    runtimePackage: "@duende/platform-kubernetes",
+    fallback: "container",
+    protocol: () => [],
+    ambient: (probe) => {
+      const cgroup = probe.read("/proc/1/cgroup")
+      return found(
+        has(probe, "KUBERNETES_SERVICE_HOST") && "env KUBERNETES_SERVICE_HOST",
+        probe.exists(serviceAccountDirectory) && serviceAccountDirectory,
+        cgroup !== undefined && cgroup.includes("kubepods") && "/proc/1/cgroup mentions kubepods"
+      )
+    }
+  },
+  {
     kind: "container",
     runtimePackage: "@duende/platform-container",
     protocol: () => [],
@@ -127,7 +150,6 @@ export const table: ReadonlyArray<Row> = [
         probe.exists("/.dockerenv") && "/.dockerenv",
         probe.exists("/run/.containerenv") && "/run/.containerenv",
         has(probe, "container") && `env container=${probe.env.container}`,
-        has(probe, "KUBERNETES_SERVICE_HOST") && "env KUBERNETES_SERVICE_HOST",
         match !== null && `/proc/1/cgroup mentions ${match[1]}`
       )
     }
@@ -184,6 +206,20 @@ export const kinds: ReadonlyArray<Kind> = table.map((row) => row.kind)
  * @since 0.1.0
  */
 export const runtimePackage = (kind: Kind): string | undefined => table.find((row) => row.kind === kind)?.runtimePackage
+
+/**
+ * The platform whose runtime serves when `kind`'s package is not installed, if any.
+ *
+ * @example
+ * ```ts
+ * import { Platform } from "@duende/core"
+ *
+ * Platform.fallback("kubernetes") // "container"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const fallback = (kind: Kind): Kind | undefined => table.find((row) => row.kind === kind)?.fallback
 
 const markersOf = (row: Row, probe: Probe): ReadonlyArray<string> => [...row.protocol(probe), ...row.ambient(probe)]
 

@@ -196,8 +196,9 @@ const loadPlatformPackage = (name: string): Effect.Effect<Layer.Layer<PlatformRu
  * Detects the platform (see {@link Platform.detect}) and provides its runtime:
  * from `providers` when given, else core's own for `native` ({@link layerNative}), else the
  * `platformRuntime` export of the platform's package in the runtime table
- * ({@link Platform.table}: `@duende/platform-<kind>`) if the application has it installed. When that package is missing the daemon still runs, with a
- * warning that its manager will not hear from it.
+ * ({@link Platform.table}: `@duende/platform-<kind>`) if the application has it installed. When that package is missing, the
+ * row's fallback's runtime (kubernetes → container); without one the daemon
+ * still runs, with a warning when its manager is waiting to hear from it.
  *
  * @example
  * ```ts
@@ -223,18 +224,35 @@ export const layerDetect = (
     }
     const { kind, markers } = Platform.detect(probe)
     yield* Effect.logDebug(`platform: ${Platform.explain(probe)}`)
-    const given = providers[kind]
-    if (given !== undefined) return given
-    const runtimePackage = Platform.runtimePackage(kind)
-    if (runtimePackage === undefined) return layerNative
-    return yield* loadPlatformPackage(runtimePackage).pipe(
-      Effect.catchAll((reason) => {
-        // Only a missing channel the manager is waiting on deserves a warning; a container
-        // or launchd job without its package just runs as a plain process.
-        const listening = kind === "systemd" ? probe.env.NOTIFY_SOCKET !== undefined : kind === "pepita" || kind === "wos"
-        const message = `running under ${kind} (${markers.join(", ")}) without ${runtimePackage} (${reason})` +
-          (listening ? `: the ${kind} manager will not hear readiness or status. Install it, or set DUENDE_PLATFORM.` : "")
-        return Effect.as(listening ? Effect.logWarning(message) : Effect.logDebug(message), layerNoop)
-      })
-    )
+    return yield* runtimeOf(kind, markers, providers, probe)
   }))
+
+/** The runtime of `kind`: given, core's own, or its package's — else its fallback's, else none. */
+const runtimeOf = (
+  kind: Platform.Kind,
+  markers: ReadonlyArray<string>,
+  providers: Providers,
+  probe: Platform.Probe
+): Effect.Effect<Layer.Layer<PlatformRuntime>> => {
+  const given = providers[kind]
+  if (given !== undefined) return Effect.succeed(given)
+  const runtimePackage = Platform.runtimePackage(kind)
+  if (runtimePackage === undefined) return Effect.succeed(layerNative)
+  return loadPlatformPackage(runtimePackage).pipe(
+    Effect.catchAll((reason) => {
+      const fallback = Platform.fallback(kind)
+      if (fallback !== undefined) {
+        return Effect.zipRight(
+          Effect.logDebug(`running under ${kind} without ${runtimePackage} (${reason}); using the ${fallback} runtime`),
+          runtimeOf(fallback, markers, providers, probe)
+        )
+      }
+      // Only a missing channel the manager is waiting on deserves a warning; a container
+      // or launchd job without its package just runs as a plain process.
+      const listening = kind === "systemd" ? probe.env.NOTIFY_SOCKET !== undefined : kind === "pepita" || kind === "wos"
+      const message = `running under ${kind} (${markers.join(", ")}) without ${runtimePackage} (${reason})` +
+        (listening ? `: the ${kind} manager will not hear readiness or status. Install it, or set DUENDE_PLATFORM.` : "")
+      return Effect.as(listening ? Effect.logWarning(message) : Effect.logDebug(message), layerNoop)
+    })
+  )
+}

@@ -3,8 +3,16 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 import * as Platform from "../src/Platform.js"
 import * as PlatformRuntime from "../src/PlatformRuntime.js"
+
+const require = createRequire(import.meta.url)
 
 const probe = (
   env: Record<string, string> = {},
@@ -30,9 +38,14 @@ describe("Platform.detect", () => {
     expect(Platform.detect(probe({}, { "/run/.containerenv": "" })).kind).toBe("container")
     expect(Platform.detect(probe({ container: "podman" })).kind).toBe("container")
     expect(Platform.detect(probe({}, { "/proc/1/cgroup": "0::/kubepods/besteffort/pod1\n" }))).toEqual({
-      kind: "container",
+      kind: "kubernetes",
       markers: ["/proc/1/cgroup mentions kubepods"]
     })
+    expect(Platform.detect(probe({ KUBERNETES_SERVICE_HOST: "10.96.0.1" }, { "/.dockerenv": "" }))).toEqual({
+      kind: "kubernetes",
+      markers: ["env KUBERNETES_SERVICE_HOST"]
+    })
+    expect(Platform.detect(probe({}, { "/var/run/secrets/kubernetes.io/serviceaccount": "" })).kind).toBe("kubernetes")
     expect(Platform.detect(probe({ NOTIFY_SOCKET: "/run/systemd/notify" })).kind).toBe("systemd")
     expect(Platform.detect(probe({ INVOCATION_ID: "abc" })).kind).toBe("systemd")
     expect(Platform.detect(probe({ XPC_SERVICE_NAME: "com.example.api" }, {}, "darwin")).kind).toBe("launchd")
@@ -47,9 +60,9 @@ describe("Platform.detect", () => {
     expect(Platform.detect(probe({ LISTEN_PID: "4242" })).kind).toBe("systemd")
   })
 
-  it("detects in the order WOS, pepita, container, systemd, launchd, native within a tier", () => {
+  it("detects in the order WOS, pepita, kubernetes, container, systemd, launchd, native within a tier", () => {
     const everything = probe(
-      { WOS_PID: "3", NOTIFY_SOCKET: "/n", DUENDE_NOTIFY_FD: "3", XPC_SERVICE_NAME: "a" },
+      { WOS_PID: "3", NOTIFY_SOCKET: "/n", DUENDE_NOTIFY_FD: "3", XPC_SERVICE_NAME: "a", KUBERNETES_SERVICE_HOST: "k" },
       { "/.dockerenv": "", "/dev/virtio-ports/org.duende.agent.0": "" },
       "darwin"
     )
@@ -57,6 +70,7 @@ describe("Platform.detect", () => {
     expect(Platform.survey(everything).map((d) => d.kind)).toEqual([
       "wos",
       "pepita",
+      "kubernetes",
       "container",
       "systemd",
       "launchd",
@@ -135,4 +149,33 @@ describe("PlatformRuntime.layerDetect", () => {
       expect(runtime.platform).toBe("systemd")
       expect(lines).toContain("DEBUG platform: systemd: protocol variable (env NOTIFY_SOCKET); overruled: container (/.dockerenv)")
     }))
+
+  it("falls back to the container runtime in a pod when the application lacks @duende/platform-kubernetes", () => {
+    // A real application outside the workspace, without NODE_PATH (pnpm's bin shims set one
+    // that sees every package), so the kubernetes package cannot be found from its main script.
+    const app = mkdtempSync(join(tmpdir(), "duende-app-"))
+    const core = pathToFileURL(join(__dirname, "../dist/index.js")).href
+    writeFileSync(
+      join(app, "main.mjs"),
+      `import { PlatformRuntime } from ${JSON.stringify(core)}
+import * as Effect from ${JSON.stringify(pathToFileURL(require.resolve("effect/Effect")).href)}
+import * as Layer from ${JSON.stringify(pathToFileURL(require.resolve("effect/Layer")).href)}
+import * as Logger from ${JSON.stringify(pathToFileURL(require.resolve("effect/Logger")).href)}
+import * as LogLevel from ${JSON.stringify(pathToFileURL(require.resolve("effect/LogLevel")).href)}
+const container = { ...PlatformRuntime.make({ platform: "container" }), marker: "given" }
+const probe = { env: { KUBERNETES_SERVICE_HOST: "10.96.0.1" }, os: "linux", pid: 1, exists: () => false, read: () => undefined }
+const runtime = await Effect.runPromise(PlatformRuntime.PlatformRuntime.pipe(
+  Effect.provide(PlatformRuntime.layerDetect({ container: Layer.succeed(PlatformRuntime.PlatformRuntime, container) }, probe)),
+  Logger.withMinimumLogLevel(LogLevel.Debug)
+))
+console.log("runtime", runtime.marker)
+`
+    )
+    const env = { ...process.env }
+    delete env.NODE_PATH
+    const result = spawnSync(process.execPath, [join(app, "main.mjs")], { cwd: app, env, encoding: "utf8" })
+    expect(result.stderr).toBe("")
+    expect(result.stdout).toMatch(/without @duende\/platform-kubernetes .*; using the container runtime/)
+    expect(result.stdout).toMatch(/^runtime given$/m)
+  })
 })

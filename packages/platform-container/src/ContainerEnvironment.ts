@@ -37,8 +37,10 @@ export interface Detection {
  * @since 0.1.0
  */
 export const detect = (probe: Platform.Probe = Platform.processProbe()): Detection => {
-  const markers = Platform.survey(probe).find((d) => d.kind === "container")?.markers ?? []
-  const inContainer = Platform.detect(probe).kind === "container"
+  // A pod is a container too: core finds it as "kubernetes".
+  const pod = (kind: Platform.Kind) => kind === "container" || kind === "kubernetes"
+  const markers = [...new Set(Platform.survey(probe).filter((d) => pod(d.kind)).flatMap((d) => d.markers))]
+  const inContainer = pod(Platform.detect(probe).kind)
   const env = probe.env
   const engine = probe.exists("/run/.containerenv") || env.container === "podman"
     ? "podman"

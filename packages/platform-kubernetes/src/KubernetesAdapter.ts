@@ -38,9 +38,8 @@
  *   into it), so they are `OperationUnsupported`.
  *
  * Kubernetes restarts crashed containers itself (`restarts: "platform"`).
- * Handles carry the platform kind "container" — a pod's containers are
- * containers, and core's `Platform.Kind` has no "kubernetes" — and a `ref`
- * of the form `kubernetes:<namespace>/<Kind>/<name>`.
+ * Handles carry the platform kind "kubernetes" and a `ref` of the form
+ * `kubernetes:<namespace>/<Kind>/<name>`.
  *
  * @since 0.1.0
  */
@@ -322,7 +321,7 @@ export const make = (options: Options = {}): Effect.Effect<KubernetesAdapter, Ad
           return {
             id: id !== undefined && DaemonId.is(id) ? id : DaemonId.random(),
             name,
-            platform: "container" as const,
+            platform: "kubernetes" as const,
             ref: refOf({ namespace: ns, kind, name })
           }
         }
@@ -401,7 +400,7 @@ export const make = (options: Options = {}): Effect.Effect<KubernetesAdapter, Ad
       })
 
     const adapter: KubernetesAdapter = {
-      platform: "container",
+      platform: "kubernetes",
       restarts: "platform",
       find,
       render: (config) =>
@@ -455,7 +454,7 @@ export const make = (options: Options = {}): Effect.Effect<KubernetesAdapter, Ad
           return {
             id: daemonId as DaemonId.DaemonId,
             name: config.name,
-            platform: "container" as const,
+            platform: "kubernetes" as const,
             ref: refOf({ namespace, kind: manifests.kind, name: config.name })
           }
         }),

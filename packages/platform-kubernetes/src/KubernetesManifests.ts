@@ -8,7 +8,7 @@
  * What comes from the config:
  *
  * - the container runs the daemon's real command (`command`/`args`), its
- *   `env` (plus `DUENDE_PLATFORM=container`, the state directory, and the pod's
+ *   `env` (plus `DUENDE_PLATFORM=kubernetes`, the state directory, and the pod's
  *   name and namespace from the downward API) and `workingDir`;
  * - `terminationGracePeriodSeconds` is `shutdownTimeout` plus
  *   {@link graceMarginSeconds}: the daemon's own deadline (exit 4) comes
@@ -363,7 +363,7 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
     .filter(([key]) => !["DUENDE_PLATFORM", StateFile.directoryVariable, "DUENDE_POD_NAME", "DUENDE_POD_NAMESPACE"].includes(key))
     .map(([key, value]) => ({ name: key, value }))
   env.push(
-    { name: "DUENDE_PLATFORM", value: "container" },
+    { name: "DUENDE_PLATFORM", value: "kubernetes" },
     { name: StateFile.directoryVariable, value: stateDirectory },
     { name: "DUENDE_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
     { name: "DUENDE_POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } }

@@ -8,9 +8,12 @@
  * directory cannot be written it names the fix (the emptyDir Duende's
  * manifests mount there) instead of the probes failing silently.
  *
- * Inside a pod core's detection already says "container" (the kubelet's
- * `KUBERNETES_SERVICE_HOST`), and `PlatformRuntime.layerDetect` loads the
- * container runtime; this layer is for daemons that name their platform.
+ * Inside a pod core's detection says "kubernetes" (the kubelet's
+ * `KUBERNETES_SERVICE_HOST`; Duende's manifests also set
+ * `DUENDE_PLATFORM=kubernetes`), and `PlatformRuntime.layerDetect` loads this
+ * layer when the application has this package — else the container
+ * platform's runtime, core's fallback for a pod, which lacks only the
+ * diagnostics. The runtime reports its platform as "kubernetes".
  *
  * @since 0.1.0
  */
@@ -62,9 +65,10 @@ export const make = (options: Options = {}): Effect.Effect<PlatformRuntime.Platf
           `as the manifests of \`duende render kubernetes\` do.`
       )
       // The daemon runs on, telling nobody, as the container runtime does in this case.
-      return PlatformRuntime.make({ platform: "container" })
+      return PlatformRuntime.make({ platform: "kubernetes" })
     }
-    return yield* ContainerRuntime.make({ ...options, directory: prepared.directory, probe })
+    const runtime = yield* ContainerRuntime.make({ ...options, directory: prepared.directory, probe })
+    return { ...runtime, platform: "kubernetes" as const }
   })
 
 /**

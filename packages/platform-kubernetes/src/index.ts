@@ -17,9 +17,11 @@ export * as KubernetesEnvironment from "./KubernetesEnvironment.js"
 export * as KubernetesRuntime from "./KubernetesRuntime.js"
 
 /**
- * The runtime layer of a daemon in a pod. Core's detection finds a pod as a
- * container (`KUBERNETES_SERVICE_HOST`) and loads `@duende/platform-container`'s
- * runtime, which this one is, with the pod's own diagnostics; name it to be sure.
+ * The runtime layer of a daemon in a pod: the container platform's runtime
+ * with the pod's own diagnostics. Core's detection finds a pod
+ * (`KUBERNETES_SERVICE_HOST`, `DUENDE_PLATFORM=kubernetes`) and loads it when
+ * the application has this package installed (else `@duende/platform-container`'s
+ * runtime); name it to be sure.
  *
  * @example
  * ```ts

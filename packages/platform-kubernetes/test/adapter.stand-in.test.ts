@@ -198,7 +198,7 @@ describe("KubernetesAdapter's requests to the stand-in API server", () => {
       const context = yield* Effect.flip(KubernetesAdapter.make({ kubeconfig: standIn.kubeconfig, context: "prod" }))
       expect(context.message).toBe(`kubernetes cannot use the context "prod": the kubeconfig has stand-in`)
       const adapter = yield* adapterFor()
-      const handle = { id: "0b6f4d1e-3a51-4c8e-9a7c-2f5d1e0b6f4d", name: "x", platform: "container", ref: `kubernetes:${namespace}/Deployment/x` } as any
+      const handle = { id: "0b6f4d1e-3a51-4c8e-9a7c-2f5d1e0b6f4d", name: "x", platform: "kubernetes", ref: `kubernetes:${namespace}/Deployment/x` } as any
       expect((yield* Effect.flip(adapter.reload(handle))).message).toMatch(/^kubernetes cannot reload a daemon: the API cannot signal a container/)
       expect((yield* Effect.flip(adapter.signal(handle, "SIGUSR1"))).message).toMatch(/^kubernetes cannot send SIGUSR1/)
       expect((yield* Effect.flip(adapter.status(handle)))._tag).toBe("DaemonNotFound")

@@ -9,7 +9,7 @@ import type { DaemonConfig } from "@duende/core"
 import { decodeEither, decodeSync } from "@duende/core/DaemonConfigSchema"
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
-import { KubernetesArtifacts, KubernetesManifests, render } from "../src/adapter.js"
+import { KubernetesArtifacts, KubernetesManifests } from "../src/adapter.js"
 import { asJson, python, readBoth, readWithPython } from "./helpers/yaml.js"
 import { problemsOf } from "./stand-in/validation.js"
 
@@ -98,7 +98,7 @@ describe("Kubernetes manifests", () => {
       const manifests = manifestsOf(input)
       const objects = KubernetesManifests.objects(manifests)
       for (const object of objects) expectValid(object)
-      const [artifact] = Either.getOrThrow(render(configOf(input), { image }))
+      const [artifact] = Either.getOrThrow(KubernetesArtifacts.render(configOf(input), { image }))
       const { v11, v12 } = readBoth(artifact!.content)
       expect(v12).toEqual(asJson(objects))
       expect(v11).toEqual(asJson(objects))
@@ -108,7 +108,7 @@ describe("Kubernetes manifests", () => {
   it.skipIf(!python.ok)(`every variant reads back the same with PyYAML (YAML 1.1)${python.label}`, () => {
     const entries = Object.values(variants).map((input) => ({
       objects: KubernetesManifests.objects(manifestsOf(input)),
-      text: Either.getOrThrow(render(configOf(input), { image }))[0]!.content
+      text: Either.getOrThrow(KubernetesArtifacts.render(configOf(input), { image }))[0]!.content
     }))
     const read = readWithPython(entries.map((e) => e.text))
     read.forEach((documents, i) => expect(documents).toEqual(asJson(entries[i]!.objects)))
@@ -123,7 +123,7 @@ describe("Kubernetes manifests", () => {
     expect(container.args).toEqual(["/app/main.js"])
     expect(container.workingDir).toBe("/app")
     expect(container.env.slice(0, 2)).toEqual([{ name: "PORT", value: "8080" }, { name: "MODE", value: "no" }])
-    expect(container.env).toContainEqual({ name: "DUENDE_PLATFORM", value: "container" })
+    expect(container.env).toContainEqual({ name: "DUENDE_PLATFORM", value: "kubernetes" })
     expect(container.env).toContainEqual({ name: "DUENDE_STATE_DIR", value: "/run/duende" })
     expect(container.env).toContainEqual({ name: "DUENDE_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } })
     expect(container.securityContext).toEqual({
@@ -303,11 +303,11 @@ describe("Kubernetes manifests", () => {
 
   it("renders one stream for kubectl, or one file per object, each document after `---`", () => {
     const config = configOf(variants["a web service"]!)
-    const [stream] = Either.getOrThrow(render(config, { image }))
+    const [stream] = Either.getOrThrow(KubernetesArtifacts.render(config, { image }))
     expect(stream!.name).toBe("api.kubernetes.yaml")
     expect(stream!.kind).toBe("Kubernetes manifests (ServiceAccount, Service, PodDisruptionBudget, Deployment)")
     expect(stream!.content.match(/^---$/gm)).toHaveLength(4)
-    const files = Either.getOrThrow(render(config, { image, layout: "files" }))
+    const files = Either.getOrThrow(KubernetesArtifacts.render(config, { image, layout: "files" }))
     expect(files.map((f) => f.name)).toEqual([
       "serviceaccount-api.yaml",
       "service-api.yaml",
@@ -316,7 +316,7 @@ describe("Kubernetes manifests", () => {
     ])
     expect(files.map((f) => f.content).join("")).toBe(stream!.content)
     // Stable from one run to the next.
-    expect(Either.getOrThrow(render(config, { image }))[0]!.content).toBe(stream!.content)
+    expect(Either.getOrThrow(KubernetesArtifacts.render(config, { image }))[0]!.content).toBe(stream!.content)
     // No anchors or aliases: shared values are written out.
     expect(stream!.content).not.toMatch(/[&*]a\d/)
   })

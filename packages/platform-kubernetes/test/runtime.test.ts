@@ -56,7 +56,7 @@ describe("inside a pod", () => {
         directory,
         probe: probeOf({ KUBERNETES_SERVICE_HOST: "10.96.0.1", DUENDE_POD_NAME: "api-1", DUENDE_POD_NAMESPACE: "prod" })
       })
-      expect(runtime.platform).toBe("container")
+      expect(runtime.platform).toBe("kubernetes")
       const starting = yield* Effect.promise(() => runProbe(command))
       expect(starting).toEqual({ code: 1, output: "starting" })
       yield* runtime.ready

@@ -11,8 +11,7 @@
  * @since 0.1.0
  */
 import type { DaemonConfig } from "@duende/core"
-import type { PlatformAdapter } from "@duende/core/manager"
-import * as Data from "effect/Data"
+import { type PlatformAdapter, PlatformModule } from "@duende/core/manager"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { join } from "node:path"
@@ -64,19 +63,6 @@ export const kind = "launchd" as const
 export const formats: ReadonlyArray<"launchd"> = ["launchd"]
 
 /**
- * A command-line flag of this platform.
- *
- * @since 0.1.0
- */
-export interface Flag {
-  readonly name: string
-  readonly description: string
-  readonly type: "boolean" | "integer" | "text" | "choice"
-  readonly choices?: ReadonlyArray<string>
-  readonly appliesTo: ReadonlyArray<"render" | "manage">
-}
-
-/**
  * Its command-line flags: `--agent` (a LaunchAgent of the logged-in user, the
  * default) and `--daemon` (a LaunchDaemon in the system domain).
  *
@@ -89,7 +75,7 @@ export interface Flag {
  *
  * @since 0.1.0
  */
-export const flags: ReadonlyArray<Flag> = [
+export const flags: ReadonlyArray<PlatformModule.Flag> = [
   {
     name: "agent",
     type: "boolean",
@@ -120,8 +106,8 @@ export const flags: ReadonlyArray<Flag> = [
  * @since 0.1.0
  */
 export const options = (
-  values: Readonly<Record<string, string | number | boolean | undefined>>,
-  context: { readonly stateDirectory: string; readonly config?: DaemonConfig.DaemonConfig }
+  values: PlatformModule.FlagValues,
+  context: PlatformModule.Context
 ): Either.Either<Options, string> => {
   if (values.agent === true && values.daemon === true) {
     return Either.left("--agent and --daemon exclude each other: a job is a LaunchAgent or a LaunchDaemon")
@@ -132,28 +118,6 @@ export const options = (
     ? "agent"
     : LaunchdJob.scopeOf(context.config?.platform.launchd)
   return Either.right({ scope, directories: { state: join(context.stateDirectory, "launchd", scope) } })
-}
-
-/**
- * A config that cannot be rendered, and why.
- *
- * @example
- * ```ts
- * import { RenderError } from "@duende/platform-launchd/adapter"
- *
- * new RenderError({ platform: "launchd", format: "launchd", reason: "user: a LaunchAgent runs as the logged-in user" }).message
- * ```
- *
- * @since 0.1.0
- */
-export class RenderError extends Data.TaggedError("RenderError")<{
-  readonly platform: "launchd"
-  readonly format: string
-  readonly reason: string
-}> {
-  override get message(): string {
-    return this.reason
-  }
 }
 
 /**
@@ -176,9 +140,9 @@ export class RenderError extends Data.TaggedError("RenderError")<{
 export const render = (
   config: DaemonConfig.DaemonConfig,
   renderOptions: Options & { readonly format: "launchd" }
-): Effect.Effect<ReadonlyArray<PlatformAdapter.Artifact>, RenderError> =>
+): Effect.Effect<ReadonlyArray<PlatformAdapter.Artifact>, PlatformModule.RenderError> =>
   Effect.gen(function*() {
-    const fail = (reason: string) => new RenderError({ platform: kind, format: renderOptions.format, reason })
+    const fail = (reason: string) => new PlatformModule.RenderError({ platform: kind, format: renderOptions.format, reason })
     const scope = renderOptions.scope ?? LaunchdJob.scopeOf(config.platform.launchd)
     const job = LaunchdJob.make(config, {
       scope,
@@ -223,3 +187,10 @@ export const make = (adapterOptions: Options): Effect.Effect<Adapter.LaunchdAdap
  * @since 0.1.0
  */
 export const layer = (adapterOptions: Options) => Adapter.layer(adapterOptions)
+
+/**
+ * The compiler's check that this entry has core's `PlatformModule` shape.
+ *
+ * @since 0.1.0
+ */
+export type Conformance = PlatformModule.Conforms<typeof import("./adapter.js"), Options, "launchd">

@@ -28,7 +28,9 @@ export interface Row {
 /** The table. */
 export const table = {
   systemd: { package: "@duende/platform-systemd", load: () => import("@duende/platform-systemd/adapter") },
-  container: { package: "@duende/platform-container", load: () => import("@duende/platform-container/adapter") }
+  launchd: { package: "@duende/platform-launchd", load: () => import("@duende/platform-launchd/adapter") },
+  container: { package: "@duende/platform-container", load: () => import("@duende/platform-container/adapter") },
+  kubernetes: { package: "@duende/platform-kubernetes", load: () => import("@duende/platform-kubernetes/adapter") }
 } satisfies Record<string, Row>
 
 export type Kind = keyof typeof table

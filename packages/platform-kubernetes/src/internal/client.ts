@@ -155,7 +155,17 @@ const lineWriter = (onText: (text: string) => void) =>
  */
 export const connect = (options: ConnectOptions): Effect.Effect<Client, OperationUnsupported | AdapterIOError> =>
   Effect.gen(function*() {
-    const k8s: ClientNode = yield* Effect.promise(() => import("@kubernetes/client-node"))
+    // Loaded here, not at the top: rendering needs no client, and the `duende` command
+    // leaves it out of its bundle (it is an optional peer of @duende/cli).
+    const k8s: ClientNode = yield* Effect.tryPromise({
+      try: () => import("@kubernetes/client-node"),
+      catch: (error) =>
+        new OperationUnsupported({
+          operation: "reach a Kubernetes cluster",
+          platform: "kubernetes",
+          hint: `@kubernetes/client-node could not be loaded (${messageOf(error).split("\n")[0]}): npm install @kubernetes/client-node@^1.4.0`
+        })
+    })
     const kc = new k8s.KubeConfig()
     const source = options.kubeconfig ?? "KUBECONFIG, ~/.kube/config or the in-cluster service account"
     yield* Effect.try({
@@ -172,7 +182,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Client, Operatio
       return yield* new OperationUnsupported({
         operation: "reach a Kubernetes cluster",
         platform: "kubernetes",
-        hint: `no kubeconfig found in ${source}: set KUBECONFIG or give the kubeconfig option`
+        hint: `no kubeconfig found in ${source}: set KUBECONFIG, or give a kubeconfig file (the kubeconfig option, duende's --kubeconfig)`
       })
     }
     if (options.context !== undefined) {
