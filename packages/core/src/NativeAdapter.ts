@@ -7,7 +7,10 @@
  * URL. Stop is SIGTERM to the group, then after the timeout SIGKILL to the
  * whole tree; on Linux the supervisor is a child subreaper (through the
  * optional koffi dependency) and reaps what daemons leave behind, so no
- * process and no zombie remains.
+ * process and no zombie remains — also of processes that left the daemon's
+ * session (`setsid`, double forks): re-parented to the supervisor, they are
+ * known by the `DUENDE_DAEMON_ID` they inherited, and die with the daemon at
+ * a crash as at a stop (each pid's start time checked before it is signalled).
  *
  * @since 0.1.0
  */

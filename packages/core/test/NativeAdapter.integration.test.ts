@@ -9,7 +9,7 @@ import { join } from "node:path"
 import type { Input } from "../src/DaemonConfig.js"
 import { decodeSync } from "../src/DaemonConfigSchema.js"
 import * as NativeAdapter from "../src/NativeAdapter.js"
-import type { DaemonEvent } from "../src/PlatformAdapter.js"
+import type { DaemonEvent, DaemonHandle } from "../src/PlatformAdapter.js"
 import { scanProcesses } from "../src/internal/procfs.js"
 import { fixture } from "./helpers/process.js"
 
@@ -192,6 +192,38 @@ describe("NativeAdapter", () => {
       yield* waitFor(() => (existsSync(`/proc/${orphan}`) ? undefined : true), 5_000) // reaped by the periodic reaper
       yield* native.stop(handle, Duration.seconds(5))
     }))
+
+  it.scopedLive("processes that left the daemon's session (setsid) die with it: at a crash and at a stop, no process and no zombie left", () =>
+    Effect.gen(function*() {
+      const native = yield* adapter
+      const escapedOf = (handle: DaemonHandle) =>
+        waitFor(() => {
+          const line = Effect.runSync(native.logs(handle)).find((l) => l.text.startsWith("escaped="))
+          return line ? Number(line.text.slice("escaped=".length)) : undefined
+        })
+      const goneEntirely = (pid: number) => waitFor(() => (existsSync(`/proc/${pid}`) ? undefined : true), 15_000)
+      for (const escape of ["child", "daemonized"]) {
+        // A crash: the main process is killed; what it started elsewhere goes too.
+        const crashing = yield* native.install(config("plain.mjs", { env: { PLAIN_ESCAPE: escape }, platform: { native: { ready: "started" } } }))
+        yield* native.start(crashing)
+        const pid = (yield* native.status(crashing)).pid!
+        const escaped = yield* escapedOf(crashing)
+        const entry = yield* waitFor(() => scanProcesses().find((p) => p.pid === escaped && p.state !== "Z"))
+        expect(entry.sid).toBe(escaped) // out of the daemon's session and group
+        expect(entry.sid).not.toBe(pid)
+        process.kill(pid, "SIGKILL")
+        yield* goneEntirely(escaped)
+        expect((yield* native.status(crashing)).status._tag).toBe("Failed")
+
+        // A stop.
+        const stopped = yield* native.install(config("plain.mjs", { env: { PLAIN_ESCAPE: escape }, platform: { native: { ready: "started" } } }))
+        yield* native.start(stopped)
+        const other = yield* escapedOf(stopped)
+        yield* waitFor(() => scanProcesses().find((p) => p.pid === other && p.sid === other))
+        yield* native.stop(stopped, Duration.seconds(5))
+        yield* goneEntirely(other)
+      }
+    }), 60_000)
 
   it.scopedLive("double start is an error; stop of a stopped daemon does nothing", () =>
     Effect.gen(function*() {

@@ -57,6 +57,8 @@ export interface ProcessEntry {
   readonly sid: number
   /** R, S, D, Z (zombie), T (stopped)… */
   readonly state: string
+  /** When it started, in clock ticks after boot: with the pid, who it is (a reused pid starts later). */
+  readonly start: number
 }
 
 /** Parses /proc/<pid>/stat (comm may contain spaces and parentheses). */
@@ -70,7 +72,8 @@ export const parseStat = (text: string): ProcessEntry | undefined => {
     state: fields[0] ?? "?",
     ppid: Number(fields[1]),
     pgid: Number(fields[2]),
-    sid: Number(fields[3])
+    sid: Number(fields[3]),
+    start: Number(fields[19])
   }
   return Number.isInteger(entry.pid) && Number.isInteger(entry.ppid) ? entry : undefined
 }
@@ -91,6 +94,26 @@ export const scanProcesses = (): ReadonlyArray<ProcessEntry> => {
     if (entry !== undefined) out.push(entry)
   }
   return out
+}
+
+/** A process's current entry, if it runs as the same process (same start); undefined when it is gone or the pid was reused. */
+export const sameProcess = (entry: ProcessEntry): ProcessEntry | undefined => {
+  const stat = readOr(`/proc/${entry.pid}/stat`)
+  const now = stat === undefined ? undefined : parseStat(stat)
+  return now !== undefined && now.start === entry.start ? now : undefined
+}
+
+/** Whether a process was started with `NAME=value` in its environment (false when it cannot be read: not ours, gone). */
+export const hasEnvironment = (pid: number, name: string, value: string): boolean => {
+  let environ: Buffer
+  try {
+    environ = readFileSync(`/proc/${pid}/environ`)
+  } catch {
+    return false
+  }
+  const wanted = Buffer.from(`${name}=${value}\0`)
+  const at = environ.indexOf(wanted)
+  return at === 0 || (at > 0 && environ[at - 1] === 0)
 }
 
 /** Whether /proc can be read here (Linux). */

@@ -25,8 +25,8 @@ import { toHandoff } from "../handoff.js"
 import { configVariable, decode, type NotifyMessage, notifyFdVariable } from "../notifyProtocol.js"
 import { resolveAccount } from "./accounts.js"
 import { httpOnce, tcpOnce } from "./probe.js"
-import { pidRunning } from "../procfs.js"
-import { groupHasMembers, living, signalAll, treeOf } from "./processTree.js"
+import { pidRunning, type ProcessEntry, scanProcesses } from "../procfs.js"
+import { escapedOf, groupHasMembers, living, signalAll, treeOf } from "./processTree.js"
 import type { Reaper } from "./reaper.js"
 import { RotatingLog, tail } from "./rotatingLog.js"
 import type { Warden } from "./warden.js"
@@ -315,15 +315,22 @@ export class NativeDaemon {
       ? run.killedFor
       : `${exit.description} before it was ready${stderr}`
     Effect.runSync(Deferred.fail(run.ready, new StartFailed({ name: this.handle.name, reason })))
-    // Whatever the daemon left behind in its group and session goes too, and its zombies are
-    // reaped. Usually nothing is left: the group signal then fails with ESRCH and /proc is
-    // not scanned (a crash storm must not stall the supervisor).
-    if (!run.stopRequested && groupHasMembers(run.pid)) {
+    // Whatever the daemon left behind in its group and session, or outside them (re-parented
+    // to this subreaper), goes too, and its zombies are reaped. Usually nothing is left: the
+    // group signal then fails with ESRCH, the supervisor's few other children are looked at,
+    // and /proc is not scanned (a crash storm must not stall the supervisor).
+    if (!run.stopRequested && (groupHasMembers(run.pid) || this.escaped().length > 0)) {
       this.context.fork(this.killTree(run, Duration.millis(this.shutdownBoundMs())))
     } else {
       this.context.reaper.reap(this.context.sessions, this.context.mains)
       this.context.warden?.forget(run.pid)
     }
+  }
+
+  /** The daemon's processes that left its session and were re-parented to this subreaper. */
+  private escaped(): ReadonlyArray<ProcessEntry> {
+    const { mains, reaper, sessions } = this.context
+    return reaper.active ? escapedOf(this.handle.id, reaper.orphanEntries(mains), sessions) : []
   }
 
   private shutdownBoundMs(): number {
@@ -428,8 +435,17 @@ export class NativeDaemon {
   private killTree(run: Run, grace: Duration.Duration): Effect.Effect<void> {
     return Effect.gen(this, function*() {
       let outside: ReadonlyArray<number> = []
+      const escapedPids = new Set<number>()
       const scan = () => {
-        const members = living(treeOf(run.pid))
+        const processes = scanProcesses()
+        const found = new Map<number, ProcessEntry>()
+        for (const entry of treeOf(run.pid, processes)) found.set(entry.pid, entry)
+        for (const escaped of this.escaped()) {
+          for (const entry of treeOf(escaped.pid, processes)) found.set(entry.pid, entry)
+        }
+        // Those outside the session are reaped by pid once they end (the reaper knows sessions).
+        for (const entry of found.values()) if (entry.sid !== run.pid) escapedPids.add(entry.pid)
+        const members = living([...found.values()])
         outside = members.filter((entry) => entry.pgid !== run.pid).map((entry) => entry.pid)
         return members
       }
@@ -457,7 +473,7 @@ export class NativeDaemon {
         const killedAt = yield* Clock.currentTimeMillis
         yield* waitUntil(() => killedAt + 5_000)
       }
-      this.context.reaper.reap(this.context.sessions, this.context.mains)
+      this.context.reaper.reap(this.context.sessions, this.context.mains, escapedPids)
       if (run.ended) this.context.warden?.forget(run.pid)
     })
   }

@@ -46,12 +46,15 @@ export interface Reaper {
   readonly reason: string | undefined
   /**
    * Reaps zombie children of this process that belong to one of `sessions`
-   * and are not session leaders, looking only at children not in `own` (the
+   * and are not session leaders, or are in `escaped` (processes of a daemon
+   * that had left its session), looking only at children not in `own` (the
    * main processes Node spawned and reaps itself).
    */
-  readonly reap: (sessions: ReadonlySet<number>, own: ReadonlySet<number>) => number
+  readonly reap: (sessions: ReadonlySet<number>, own: ReadonlySet<number>, escaped?: ReadonlySet<number>) => number
   /** The living children of this process not in `own`: orphans of daemons it adopted (empty when not active). */
   readonly orphans: (own: ReadonlySet<number>) => ReadonlyArray<number>
+  /** The same, with what /proc says of each. */
+  readonly orphanEntries: (own: ReadonlySet<number>) => ReadonlyArray<ProcessEntry>
 }
 
 const PR_SET_CHILD_SUBREAPER = 36
@@ -65,7 +68,7 @@ export const reaper = (): Reaper => {
   return shared
 }
 
-const inactive = (reason: string): Reaper => ({ active: false, reason, reap: () => 0, orphans: () => [] })
+const inactive = (reason: string): Reaper => ({ active: false, reason, reap: () => 0, orphans: () => [], orphanEntries: () => [] })
 
 const load = (): Reaper => {
   if (process.platform !== "linux") return inactive("subreaping needs Linux")
@@ -83,16 +86,17 @@ const load = (): Reaper => {
     return {
       active: true,
       reason: undefined,
-      reap: (sessions, own) => {
+      reap: (sessions, own, escaped) => {
         let reaped = 0
         for (const entry of ownChildren(own)) {
           if (entry.state !== "Z") continue
-          if (!sessions.has(entry.sid) || entry.pid === entry.sid) continue
+          if (escaped?.has(entry.pid) !== true && (!sessions.has(entry.sid) || entry.pid === entry.sid)) continue
           if (waitpid(entry.pid, [0], WNOHANG) === entry.pid) reaped++
         }
         return reaped
       },
-      orphans: (own) => ownChildren(own).filter((entry) => entry.state !== "Z" && entry.state !== "X").map((entry) => entry.pid)
+      orphans: (own) => ownChildren(own).filter((entry) => entry.state !== "Z" && entry.state !== "X").map((entry) => entry.pid),
+      orphanEntries: (own) => ownChildren(own).filter((entry) => entry.state !== "Z" && entry.state !== "X")
     }
   } catch (error) {
     return inactive(`libc could not be loaded through koffi (${(error as Error).message})`)
