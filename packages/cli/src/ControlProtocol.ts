@@ -94,7 +94,7 @@ export const Request = Schema.Union(
     name: Name
   }),
   Schema.Struct({ method: Schema.Literal("signal"), name: Name, signal: Schema.String }),
-  Schema.Struct({ method: Schema.Literal("list", "resurrect", "shutdown", "stats") }),
+  Schema.Struct({ method: Schema.Literal("list", "resurrect", "shutdown", "stats", "notices") }),
   Schema.Struct({
     method: Schema.Literal("logs"),
     name: Name,

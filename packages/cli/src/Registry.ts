@@ -14,7 +14,7 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { readdirSync, readFileSync, renameSync, rmSync } from "node:fs"
+import { lstatSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs"
 import { copyFile, link, mkdir, open, rename, rm } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 
@@ -141,6 +141,31 @@ export const load = (path: string): Effect.Effect<Loaded> =>
     if (backup !== undefined) setAside(`${path}.bak`, backup.problem, warnings)
     return { entries: [], warnings }
   })
+
+/**
+ * The entries of the registry file as it is, repairing nothing (no file is
+ * moved or removed), for a command that only looks: undefined when the file is
+ * missing, unreadable, not a regular file or not this user's own.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@duende/cli"
+ *
+ * const meant = (Registry.peek("/home/me/.duende/registry.json") ?? []).filter((entry) => entry.desired === "running")
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const peek = (path: string): ReadonlyArray<Entry> | undefined => {
+  try {
+    const stat = lstatSync(path)
+    if (!stat.isFile() || (process.getuid !== undefined && stat.uid !== process.getuid())) return undefined
+  } catch {
+    return undefined
+  }
+  const parsed = parse(path)
+  return parsed !== undefined && "entries" in parsed ? parsed.entries : undefined
+}
 
 let saves = 0
 

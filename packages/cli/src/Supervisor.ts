@@ -69,6 +69,10 @@ class State {
   metricsUrl: string | undefined
   /** The event loop's delay, sampled by Node every 10 ms (for `stats`). */
   readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  /** What restoring found besides the daemons (a recovered registry, entries skipped or merged), for `resurrect`, `ls` and `doctor`. */
+  readonly notices: Array<string> = []
+  /** Registry entries whose config no longer decodes, with why: kept (nothing is lost), listed, not run. */
+  readonly invalid = new Map<string, string>()
   readonly startedAt = Date.now()
 
   constructor(
@@ -99,9 +103,32 @@ class State {
 
   /** Loads the registry, stops what a dead supervisor left running, registers every daemon. */
   restore = Effect.gen(this, function*() {
-    const { entries, warnings } = yield* Registry.load(this.paths.registry)
-    for (const warning of warnings) yield* Effect.logWarning(warning)
-    const leftovers = daemonsById(new Set(entries.map((entry) => entry.id)))
+    const loaded = yield* Registry.load(this.paths.registry)
+    for (const warning of loaded.warnings) {
+      this.notices.push(warning)
+      yield* Effect.logWarning(warning)
+    }
+    const leftovers = daemonsById(new Set(loaded.entries.map((entry) => entry.id)))
+    // One entry per name: the later one (the file is written in order), said so.
+    const byName = new Map<string, Registry.Entry>()
+    for (const entry of loaded.entries) {
+      const earlier = byName.get(entry.name)
+      if (earlier !== undefined) {
+        this.notices.push(
+          `the registry had two entries named "${entry.name}": kept the later one (id ${entry.id}), dropped id ${earlier.id}`
+        )
+      }
+      byName.set(entry.name, entry)
+    }
+    const entries = [...byName.values()]
+    for (const entry of loaded.entries) {
+      if (byName.get(entry.name) === entry) continue
+      // A dropped entry's process, left by a dead supervisor, must not run on unsupervised.
+      for (const pid of leftovers.get(entry.id) ?? []) {
+        const startedAt = ProcessTree.startTime(pid)
+        if (startedAt !== undefined) yield* ProcessTree.stopForeign(pid, startedAt, Duration.seconds(30))
+      }
+    }
     for (const entry of entries) {
       this.entries.set(entry.name, entry)
       const decoded = decodeEither(entry.config, `registry entry ${entry.name}`)
@@ -116,14 +143,19 @@ class State {
       for (const [pid, startedAt] of candidates) {
         const stopped = yield* ProcessTree.stopForeign(pid, startedAt, timeout)
         if (stopped) {
-          yield* Effect.logWarning(
-            `${entry.name}: pid ${pid} was left running by a previous supervisor; stopped it to run it supervised`
-          )
+          const notice = `${entry.name}: pid ${pid} was left running by a previous supervisor; stopped it to run it supervised`
+          this.notices.push(notice)
+          yield* Effect.logWarning(notice)
         }
       }
       if (Either.isLeft(decoded)) {
         // Kept in the registry (nothing is lost), but it cannot run until its config is fixed.
-        yield* Effect.logError(decoded.left.message)
+        const reason = decoded.left.message
+        this.invalid.set(entry.name, reason)
+        this.notices.push(
+          `${entry.name}: not run: its registered config is invalid (${reason.split("\n").join("; ")}); fix it and \`duende start <config>\` again, or \`duende rm ${entry.name}\``
+        )
+        yield* Effect.logError(reason)
         continue
       }
       yield* this.manager.add(decoded.right, { id: entry.id as DaemonId.DaemonId, desired: entry.desired }).pipe(
@@ -274,8 +306,47 @@ class State {
   saved = <E>(operation: Effect.Effect<unknown, E>, name: string) =>
     Effect.zipRight(Effect.zipRight(operation, this.syncDesired), this.infoOf(name))
 
+  /** A registry entry whose config does not decode, as `ls` and `status` show it. */
+  invalidInfo = (name: string, reason: string): DaemonInfo => {
+    const entry = this.entries.get(name)
+    const command = (entry?.config as { command?: unknown } | undefined)?.command
+    return {
+      id: entry?.id ?? "",
+      name,
+      status: `invalid config: ${reason.split("\n")[0]}`,
+      statusTag: "Invalid",
+      desired: entry?.desired ?? "stopped",
+      pid: null,
+      startedAt: null,
+      uptimeMs: null,
+      restarts: 0,
+      nextRestartAt: null,
+      cpuPercent: null,
+      memoryBytes: null,
+      health: null,
+      statusText: null,
+      lastExit: null,
+      command: Array.isArray(command) ? command.filter((part): part is string => typeof part === "string") : [],
+      configPath: entry?.configPath ?? null,
+      logFile: join(this.paths.logs, `${name}.log`)
+    }
+  }
+
+  /** Every daemon, with the registry's invalid entries after them. */
+  all = Effect.suspend(() =>
+    Effect.zipWith(this.manager.list, Clock.currentTimeMillis, (managed, now) => [
+      ...managed.map((m) => this.info(m, now)),
+      ...[...this.invalid].map(([name, reason]) => this.invalidInfo(name, reason))
+    ])
+  )
+
   infoOf = (name: string) =>
-    Effect.zipWith(this.manager.get(name), Clock.currentTimeMillis, (managed, now) => this.info(managed, now))
+    Effect.suspend(() => {
+      const reason = this.invalid.get(name)
+      return reason !== undefined
+        ? Effect.succeed(this.invalidInfo(name, reason))
+        : Effect.zipWith(this.manager.get(name), Clock.currentTimeMillis, (managed, now) => this.info(managed, now))
+    })
 
   add = (input: unknown, configPath: string | undefined, start: boolean) =>
     Effect.gen(this, function*() {
@@ -284,6 +355,7 @@ class State {
       const config = decoded.right
       const existing = this.entries.get(config.name)
       const managed = yield* this.manager.add(config, existing ? { id: existing.id as DaemonId.DaemonId } : undefined)
+      this.invalid.delete(config.name)
       this.entries.set(config.name, {
         id: managed.handle.id,
         name: config.name,
@@ -300,6 +372,10 @@ class State {
 
   remove = (name: string) =>
     Effect.gen(this, function*() {
+      if (this.invalid.delete(name)) {
+        this.entries.delete(name)
+        return yield* this.saveNow
+      }
       yield* this.manager.remove(name)
       this.entries.delete(name)
       yield* this.saveNow
@@ -326,6 +402,12 @@ class State {
         case "add":
           return this.add(request.config, request.configPath, request.start)
         case "start":
+          if (this.invalid.has(request.name)) {
+            return Effect.fail({
+              _tag: "ConfigError",
+              message: `${request.name}: its registered config is invalid (${this.invalid.get(request.name)}); \`duende start <config>\` with a fixed file`
+            })
+          }
           return this.saved(Effect.zipRight(this.intend(request.name), manager.start(request.name)), request.name)
         case "stop":
           return this.saved(manager.stop(request.name), request.name)
@@ -345,14 +427,13 @@ class State {
           return Effect.zipRight(manager.signal(request.name, signal), this.infoOf(request.name))
         }
         case "list":
-          return Effect.zipWith(manager.list, Clock.currentTimeMillis, (all, now) => all.map((m) => this.info(m, now)))
+          return this.all
+        case "notices":
+          return Effect.succeed([...this.notices])
         case "logs":
           return this.logs(request.name, request.lines, request.follow, emit)
         case "resurrect":
-          return Effect.zipRight(
-            Effect.zipRight(manager.startAll, this.syncDesired),
-            Effect.zipWith(manager.list, Clock.currentTimeMillis, (all, now) => all.map((m) => this.info(m, now)))
-          )
+          return Effect.zipRight(Effect.zipRight(manager.startAll, this.syncDesired), this.all)
         case "stats":
           return Effect.zipWith(manager.list, Clock.currentTimeMillis, (all, now): SupervisorStats => {
             const cpu = process.cpuUsage()

@@ -41,6 +41,7 @@ import * as PlatformFlags from "./internal/platformFlags.js"
 import * as Platforms from "./internal/platforms.js"
 import * as Render from "./internal/render.js"
 import * as Paths from "./Paths.js"
+import * as Registry from "./Registry.js"
 import * as Supervisor from "./Supervisor.js"
 
 const version = "0.1.0"
@@ -56,18 +57,31 @@ const fail = (message: string, code = 1) => Effect.fail(new CliFailure({ message
 const talk = <A>(effect: Effect.Effect<A, ControlClient.SupervisorNotRunning | ControlClient.SupervisorError>) =>
   effect.pipe(
     Effect.catchTags({
-      SupervisorNotRunning: (error) => fail(error.message, 3),
+      SupervisorNotRunning: (error) => fail(notRunning(error), 3),
       SupervisorError: (error) => fail(error.message, error.tag === "ConfigError" ? 78 : 1)
     })
   )
 
+/** No supervisor: when the registry says daemons should run (it died), the answer is `resurrect`, not `start`. */
+function notRunning(error: ControlClient.SupervisorNotRunning): string {
+  const meant = (Registry.peek(paths.registry) ?? Registry.peek(`${paths.registry}.bak`) ?? []).filter((entry) => entry.desired === "running").map((entry) => entry.name)
+  if (meant.length === 0) return error.message
+  const names = meant.length > 5 ? `${meant.slice(0, 5).join(", ")}, …` : meant.join(", ")
+  return `the duende supervisor is not running (no answer on ${error.socket}), and the registry says ${meant.length} daemon(s) should run (${names}): \`duende resurrect\` starts the supervisor and them`
+}
+
 const send = (request: Request) => talk(ControlClient.request(paths, request))
+
+/** What the supervisor's start found (a recovered registry, skipped or merged entries), each on stderr. */
+const notices = Effect.flatMap(send({ method: "notices" }), (found) =>
+  Effect.sync(() => (found as ReadonlyArray<string>).map((notice) => `duende: ${notice}`)))
 
 const ensure = ControlClient.ensureSupervisor(paths, entry).pipe(
   Effect.catchTag("SupervisorStartFailed", (error) => fail(error.message))
 )
 
 const print = (text: string) => Effect.sync(() => void process.stdout.write(`${text}\n`))
+const printError = (text: string) => Effect.sync(() => void process.stderr.write(`${text}\n`))
 const printJson = (value: unknown) => print(JSON.stringify(value, null, 2))
 
 /** A config file: a path that cannot be read is bad usage (2), a file that is no valid config a config error (78). */
@@ -328,8 +342,14 @@ const platformCommands = (loaded: Platforms.Loaded) => {
 }
 
 const ls = Command.make("ls", { json }, ({ json }) =>
-  Effect.flatMap(send({ method: "list" }), (infos) =>
-    json ? printJson(infos) : print(daemonTable(infos as ReadonlyArray<DaemonInfo>)))).pipe(
+  Effect.gen(function*() {
+    const infos = (yield* send({ method: "list" })) as ReadonlyArray<DaemonInfo>
+    yield* json ? printJson(infos) : print(daemonTable(infos))
+    const found = yield* notices
+    if (found.length > 0) {
+      yield* printError(`duende: the supervisor's start left ${found.length} notice(s) (a recovered registry, entries skipped or merged): \`duende doctor\` shows them`)
+    }
+  })).pipe(
     Command.withDescription("List daemons: name, status, pid, uptime, restarts, cpu, memory")
   )
 
@@ -354,7 +374,8 @@ const resurrect = Command.make("resurrect", { json }, ({ json }) =>
   Effect.gen(function*() {
     yield* ensure
     const infos = (yield* send({ method: "resurrect" })) as ReadonlyArray<DaemonInfo>
-    return yield* json ? printJson(infos) : print(daemonTable(infos))
+    yield* json ? printJson(infos) : print(daemonTable(infos))
+    for (const notice of yield* notices) yield* printError(notice)
   })).pipe(Command.withDescription("Start the supervisor and every daemon the registry says should run"))
 
 const shutdown = Command.make("shutdown", {}, () =>
@@ -378,6 +399,9 @@ const doctor = Command.make("doctor", { json }, ({ json }) =>
       koffi = "missing: orphans of daemons are reaped by PID 1 only"
     }
     const supervisor = yield* Effect.either(ControlClient.request(paths, { method: "ping" }))
+    const found = supervisor._tag === "Right"
+      ? ((yield* Effect.orElseSucceed(ControlClient.request(paths, { method: "notices" }), () => [])) as ReadonlyArray<string>)
+      : []
     const report = {
       version,
       node: process.version,
@@ -386,7 +410,8 @@ const doctor = Command.make("doctor", { json }, ({ json }) =>
       tools: Object.fromEntries(tools.map((tool) => [tool, which(tool)])),
       koffi,
       paths,
-      supervisor: supervisor._tag === "Right" ? { running: true, ...(supervisor.right as object) } : { running: false }
+      supervisor: supervisor._tag === "Right" ? { running: true, ...(supervisor.right as object) } : { running: false },
+      notices: found
     }
     if (json) return yield* printJson(report)
     yield* print(`duende ${version} on node ${process.version} (${process.platform}/${process.arch})`)
@@ -398,6 +423,7 @@ const doctor = Command.make("doctor", { json }, ({ json }) =>
     }
     yield* print(`supervisor  ${report.supervisor.running ? `running (pid ${(report.supervisor as { pid?: number }).pid})` : "not running"}`)
     yield* print(`            socket ${paths.socket}, state ${paths.home}`)
+    for (const notice of found) yield* print(`notice      ${notice}`)
     const metrics = (report.supervisor as { metrics?: string | null }).metrics
     if (metrics) yield* print(`metrics     ${metrics}`)
     yield* print(`subreaper   koffi ${koffi}`)
