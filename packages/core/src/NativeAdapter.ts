@@ -5,7 +5,9 @@
  * size-based rotation. Readiness comes over a notify pipe (Duende daemons send
  * READY=1) or, for other commands, from a start grace, a TCP port or an HTTP
  * URL. Stop is SIGTERM to the group, then after the timeout SIGKILL to the
- * whole tree; on Linux the supervisor is a child subreaper (through the
+ * whole tree (given the daemon's own `shutdownTimeout` or more, 2 s past it,
+ * so that a Duende daemon's own forced exit at its deadline, exit 4, comes
+ * first and is what is recorded); on Linux the supervisor is a child subreaper (through the
  * optional koffi dependency) and reaps what daemons leave behind, so no
  * process and no zombie remains — also of processes that left the daemon's
  * session (`setsid`, double forks): re-parented to the supervisor, they are

@@ -225,6 +225,20 @@ describe("NativeAdapter", () => {
       }
     }), 60_000)
 
+  it.scopedLive("a daemon whose cleanup hangs ends itself at its own deadline (exit 4) before the supervisor's SIGKILL", () =>
+    Effect.gen(function*() {
+      const native = yield* adapter
+      const handle = yield* native.install(config("native-daemon.mjs", {
+        env: { FIXTURE_SHUTDOWN: "hang" },
+        shutdownTimeout: "1s",
+        platform: { native: { ready: "notify" } }
+      }))
+      yield* native.start(handle)
+      yield* native.stop(handle, Duration.seconds(1))
+      const state = yield* native.status(handle)
+      expect(state.lastExit).toMatchObject({ code: 4, signal: null, description: "forced: shutdown deadline (exit 4)" })
+    }))
+
   it.scopedLive("double start is an error; stop of a stopped daemon does nothing", () =>
     Effect.gen(function*() {
       const native = yield* adapter

@@ -48,6 +48,13 @@ export interface Context {
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => void
 }
 
+/**
+ * How much longer than a daemon's own shutdown deadline the supervisor waits
+ * before its SIGKILL: a Duende daemon ends itself at `shutdownTimeout` (exit 4,
+ * "forced: shutdown deadline"), and that exit must come first to be recorded.
+ */
+export const stopMarginMs = 2_000
+
 /** Exits that mean "it stopped because it was told to", as systemd counts them. */
 const cleanExit = (code: number | null, signal: Signal.Signal | null) =>
   code === 0 || code === 130 || code === 143 ||
@@ -204,7 +211,7 @@ export class NativeDaemon {
       this.run = run
       this.context.sessions.add(run.pid)
       this.context.mains.add(run.pid)
-      this.context.warden?.track(run.pid, Duration.toMillis(config.shutdownTimeout))
+      this.context.warden?.track(run.pid, Duration.toMillis(config.shutdownTimeout) + stopMarginMs)
       this.health = undefined
       this.moveTo(DaemonStatus.Starting())
       this.publish({ _tag: "Started", pid: run.pid, at: now })
@@ -422,7 +429,10 @@ export class NativeDaemon {
       } catch {
         // gone
       }
-      yield* this.killTree(run, timeout)
+      // Given the daemon's own deadline or more, wait past it: its forced exit (4) comes first.
+      const own = Duration.toMillis(this.config.shutdownTimeout)
+      const asked = Duration.toMillis(timeout)
+      yield* this.killTree(run, Duration.millis(asked >= own ? asked + stopMarginMs : asked))
     })
   }
 
