@@ -23,6 +23,7 @@ import { join } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import type { DaemonInfo, ErrorInfo, LogLineInfo, Request, SupervisorStats } from "./ControlProtocol.js"
 import { serve } from "./internal/controlServer.js"
+import * as OwnLog from "./internal/ownLog.js"
 import { type Paths, unsafe } from "./Paths.js"
 import * as Registry from "./Registry.js"
 
@@ -496,6 +497,7 @@ export const daemon = (paths: Paths) =>
         yield* Effect.forkScoped(state.watch)
         yield* Effect.forkScoped(state.saver)
         yield* Effect.forkScoped(state.sampleLoop)
+        yield* OwnLog.rotateEvery(paths.supervisorLog)
         state.metricsUrl = yield* serveMetrics(manager)
         yield* Effect.log(`listening on ${paths.socket}${state.metricsUrl ? `; metrics on ${state.metricsUrl}` : ""}`)
         return state

@@ -144,4 +144,32 @@ describe("the control socket against bad clients", () => {
     expect(after).toMatchObject({ pid: daemonPid, status: "running" })
     expect(Number(readFileSync(join(home, "supervisor.pid"), "utf8"))).toBe(supervisor)
   }, 120_000)
+
+  it("answers a thousand clients that connect at once, even while it is busy (none sees EAGAIN)", async () => {
+    const { socket, supervisor } = await supervised()
+    const one = (i: number) =>
+      new Promise<"ok" | string>((resolve) => {
+        const client = connect(socket)
+        let data = ""
+        client.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message))
+        client.on("data", (chunk) => {
+          data += chunk.toString()
+          if (data.includes("\n")) {
+            client.destroy()
+            resolve(JSON.parse(data.split("\n")[0]!).id === i ? "ok" : `bad reply ${data}`)
+          }
+        })
+        client.on("connect", () => client.write(`${JSON.stringify({ id: i, request: { method: "ping" } })}\n`))
+      })
+    // Busy (stopped) while they connect: every connection waits in the listen backlog, none is refused.
+    process.kill(supervisor, "SIGSTOP")
+    // The kernel caps any backlog at somaxconn (4096 on Linux ≥ 5.4; 128 before, where a burst that large cannot queue).
+    const somaxconn = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8"))
+    const pending = Array.from({ length: Math.min(1_000, somaxconn - 16) }, (_, i) => one(i))
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    process.kill(supervisor, "SIGCONT")
+    const results = await Promise.all(pending)
+    const failures = results.filter((result) => result !== "ok")
+    expect({ failures: failures.length, first: failures[0] }).toEqual({ failures: 0, first: undefined })
+  }, 120_000)
 })

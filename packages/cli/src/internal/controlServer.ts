@@ -202,7 +202,8 @@ export const serve = (path: string, directory: string, handler: Handler): Effect
           process.umask(previous)
           resume(Effect.fail(error))
         })
-        server.listen(path, () => {
+        // Room for a burst of clients (a thousand `duende` commands at once): the kernel caps it at somaxconn.
+        server.listen({ path, backlog: 4096 }, () => {
           process.umask(previous)
           chmodSync(path, 0o600)
           resume(Effect.void)
