@@ -25,9 +25,9 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { DaemonNotFound, OperationUnsupported } from "./AdapterError.js"
 import * as DaemonId from "./DaemonId.js"
-import type { DaemonEvent, DaemonHandle, LogLine } from "./PlatformAdapter.js"
+import type { DaemonEvent, DaemonHandle } from "./PlatformAdapter.js"
 import { PlatformAdapter } from "./PlatformAdapter.js"
-import { NativeDaemon } from "./internal/native/nativeDaemon.js"
+import { NativeDaemon, type NumberedLine } from "./internal/native/nativeDaemon.js"
 import { reaper } from "./internal/native/reaper.js"
 import { startWarden } from "./internal/native/warden.js"
 
@@ -169,7 +169,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
           const handle: DaemonHandle = { id: id ?? DaemonId.random(), name: config.name, platform: "native", ref: config.name }
           // Sliding: a slow subscriber loses the oldest, never stalls the daemon. Small: one per daemon.
           const events = yield* PubSub.sliding<DaemonEvent>(128)
-          const lines = yield* PubSub.sliding<LogLine>(512)
+          const lines = yield* PubSub.sliding<NumberedLine>(512)
           daemons.set(config.name, new NativeDaemon(handle, config, context, events, lines))
           return handle
         }),
@@ -182,7 +182,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
       status: (handle) => Effect.map(find(handle), (daemon) => daemon.state()),
       logs: (handle, logOptions) => Effect.map(find(handle), (daemon) => daemon.logs(logOptions?.lines ?? 100)),
       followLogs: (handle) =>
-        Effect.flatMap(find(handle), (daemon) => Effect.map(PubSub.subscribe(daemon.lines), Stream.fromQueue)),
+        Effect.flatMap(find(handle), (daemon) => daemon.follow()),
       events: (handle) =>
         Effect.flatMap(find(handle), (daemon) => Effect.map(PubSub.subscribe(daemon.events), Stream.fromQueue)),
       uninstall: (handle) =>

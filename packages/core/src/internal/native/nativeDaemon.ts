@@ -12,6 +12,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
@@ -30,6 +32,12 @@ import { escapedOf, groupHasMembers, living, signalAll, treeOf } from "./process
 import type { Reaper } from "./reaper.js"
 import { RotatingLog, tail } from "./rotatingLog.js"
 import type { Warden } from "./warden.js"
+
+/** A log line as followers get it: numbered, so that a follower that fell behind can say how many it missed. */
+export interface NumberedLine {
+  readonly seq: number
+  readonly line: LogLine
+}
 
 export interface Context {
   readonly logDirectory: string
@@ -84,19 +92,44 @@ export class NativeDaemon {
   private statusText: string | undefined
   private health: DaemonState["health"]
   private readonly log: RotatingLog
+  /** Lines written so far (the last one's number). */
+  private lineCount = 0
 
   constructor(
     readonly handle: DaemonHandle,
     public config: DaemonConfig,
     private readonly context: Context,
     readonly events: PubSub.PubSub<DaemonEvent>,
-    readonly lines: PubSub.PubSub<LogLine>
+    readonly lines: PubSub.PubSub<NumberedLine>
   ) {
     mkdirSync(context.logDirectory, { recursive: true, mode: 0o700 })
     const logs = config.platform.native?.logs ?? { maxSize: 10 * 1024 * 1024, keep: 5 }
     this.log = new RotatingLog(this.logPath, logs.maxSize, logs.keep, (line) => {
-      Effect.runSync(PubSub.publish(this.lines, line))
+      Effect.runSync(PubSub.publish(this.lines, { seq: ++this.lineCount, line }))
     })
+  }
+
+  /**
+   * The lines written from now on. The buffer behind it slides (a slow follower
+   * never stalls the daemon): a follower that falls behind gets, where lines
+   * were dropped, one line saying how many and that the log file has them.
+   */
+  follow(): Effect.Effect<Stream.Stream<LogLine>, never, Scope.Scope> {
+    // The count when the subscription starts (no line can be published between the two).
+    return Effect.map(PubSub.subscribe(this.lines), (queue) =>
+      Stream.fromQueue(queue).pipe(
+        Stream.mapAccum(this.lineCount, (last, { line, seq }): readonly [number, ReadonlyArray<LogLine>] => {
+          const skipped = seq - last - 1
+          if (skipped <= 0) return [seq, [line]]
+          const gap: LogLine = {
+            at: line.at,
+            stream: "stderr",
+            text: `[duende: ${skipped} line(s) skipped here: the follower did not keep up; ${this.logPath} has them]`
+          }
+          return [seq, [gap, line]]
+        }),
+        Stream.flattenIterables
+      ))
   }
 
   get logPath(): string {
