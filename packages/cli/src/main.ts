@@ -26,8 +26,10 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
-import { existsSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { existsSync, readFileSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
+import { userInfo } from "node:os"
 import { join, resolve as resolvePath } from "node:path"
 import * as ControlClient from "./ControlClient.js"
 import * as AdapterCommands from "./internal/adapterCommands.js"
@@ -42,6 +44,7 @@ import * as Platforms from "./internal/platforms.js"
 import * as Render from "./internal/render.js"
 import * as Paths from "./Paths.js"
 import * as Registry from "./Registry.js"
+import * as Startup from "./internal/startup.js"
 import * as Supervisor from "./Supervisor.js"
 
 const version = "0.1.0"
@@ -378,8 +381,80 @@ const resurrect = Command.make("resurrect", { json }, ({ json }) =>
     for (const notice of yield* notices) yield* printError(notice)
   })).pipe(Command.withDescription("Start the supervisor and every daemon the registry says should run"))
 
+/** Whether the supervisor with this pid runs as `duende startup`'s systemd unit (its cgroup says so). */
+const underStartupUnit = (pid: number): boolean => {
+  try {
+    return readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").some((line) => line.endsWith(`/${Startup.unitName}`))
+  } catch {
+    return false
+  }
+}
+
+const systemctlUser = (...args: Array<string>) =>
+  spawnSync("systemctl", ["--user", ...args], { encoding: "utf8", timeout: 15 * 60_000 })
+
+const startup = Command.make(
+  "startup",
+  {
+    manager: Args.choice([["systemd", "systemd"]], { name: "manager" }).pipe(
+      Args.withDescription("The service manager that keeps the supervisor running (systemd: a user unit)"),
+      Args.optional
+    ),
+    remove: Options.boolean("remove").pipe(Options.withDescription("Remove the service (the supervisor and its daemons stop)")),
+    printOnly: Options.boolean("print").pipe(Options.withDescription("Print the unit instead of installing it"))
+  },
+  ({ printOnly, remove }) =>
+    Effect.gen(function*() {
+      if (process.platform !== "linux") return yield* fail("duende startup needs systemd (Linux); on macOS, a launchd agent is not built yet", 1)
+      const unit = Startup.systemdUnit({ node: process.execPath, entry: resolvePath(entry), env: process.env })
+      if (Either.isLeft(unit)) return yield* fail(`cannot write the unit: ${unit.left}`, 78)
+      if (printOnly) return yield* Effect.sync(() => void process.stdout.write(unit.right))
+      const path = Startup.unitPath(process.env)
+      const check = (result: ReturnType<typeof systemctlUser>, what: string) =>
+        result.status === 0
+          ? Effect.void
+          : fail(`systemctl --user ${what} failed: ${(result.stderr || result.error?.message || "").trim()} (is the user's systemd running? XDG_RUNTIME_DIR=${process.env.XDG_RUNTIME_DIR ?? "unset"})`)
+      if (remove) {
+        yield* check(systemctlUser("disable", "--now", Startup.unitName), `disable --now ${Startup.unitName}`)
+        rmSync(path, { force: true })
+        yield* check(systemctlUser("daemon-reload"), "daemon-reload")
+        return yield* print(`duende: removed ${path}; the supervisor and its daemons stopped (\`duende resurrect\` runs them again without the service)`)
+      }
+      // A supervisor running outside the unit would hold the PID file: stop it (its daemons too); the unit's starts them again.
+      const running = yield* Effect.either(ControlClient.request(paths, { method: "ping" }))
+      if (running._tag === "Right" && !underStartupUnit((running.right as { pid: number }).pid)) {
+        yield* print("duende: stopping the supervisor that runs outside the service (the service's restarts its daemons)")
+        yield* send({ method: "shutdown" })
+        const deadline = Date.now() + 15 * 60_000
+        while (existsSync(paths.socket) && Date.now() < deadline) yield* Effect.sleep("100 millis")
+      }
+      yield* Effect.try({ try: () => Startup.writeAtomically(path, unit.right), catch: (error) => new CliFailure({ message: `cannot write ${path}: ${(error as Error).message}`, code: 1 }) })
+      yield* check(systemctlUser("daemon-reload"), "daemon-reload")
+      yield* check(systemctlUser("enable", Startup.unitName), `enable ${Startup.unitName}`)
+      yield* check(systemctlUser("restart", Startup.unitName), `restart ${Startup.unitName}`)
+      const deadline = Date.now() + 60_000
+      while (Date.now() < deadline) {
+        if ((yield* Effect.either(ControlClient.request(paths, { method: "ping" })))._tag === "Right") break
+        yield* Effect.sleep("100 millis")
+      }
+      const user = userInfo().username
+      const linger = spawnSync("loginctl", ["enable-linger", user], { encoding: "utf8", timeout: 60_000 })
+      yield* print(`duende: the supervisor runs as ${Startup.unitName} of ${user}'s systemd (${path}): restarted when it dies, resurrecting its daemons`)
+      yield* linger.status === 0
+        ? print(`duende: lingering is on for ${user}: it starts at boot, before any login`)
+        : print(`duende: it starts at ${user}'s first login; to start it at boot: sudo loginctl enable-linger ${user}`)
+    })
+).pipe(Command.withDescription("Keep the supervisor running: install it as a systemd user service (restarted when it dies, started at boot)"))
+
 const shutdown = Command.make("shutdown", {}, () =>
   Effect.gen(function*() {
+    const ping = (yield* send({ method: "ping" })) as { pid: number }
+    if (underStartupUnit(ping.pid)) {
+      // The unit would start it again at once (Restart=always): stop the unit.
+      const stopped = systemctlUser("stop", Startup.unitName)
+      if (stopped.status !== 0) return yield* fail(`systemctl --user stop ${Startup.unitName} failed: ${stopped.stderr.trim()}`)
+      return yield* print(`duende: supervisor stopped (${Startup.unitName} stopped; it starts again at boot, \`duende startup --remove\` removes it)`)
+    }
     yield* send({ method: "shutdown" })
     const deadline = Date.now() + 15 * 60_000
     while (existsSync(paths.socket) && Date.now() < deadline) yield* Effect.sleep("100 millis")
@@ -465,6 +540,7 @@ const duende = (loaded: Platforms.Loaded) => {
       commands.render,
       health,
       resurrect,
+      startup,
       shutdown,
       doctor,
       supervisor
