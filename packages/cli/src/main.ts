@@ -27,7 +27,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { spawnSync } from "node:child_process"
-import { existsSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
 import { userInfo } from "node:os"
 import { join, resolve as resolvePath } from "node:path"
@@ -44,6 +44,7 @@ import * as Platforms from "./internal/platforms.js"
 import * as Render from "./internal/render.js"
 import * as Paths from "./Paths.js"
 import * as Registry from "./Registry.js"
+import { Launchctl } from "@duende/platform-launchd/adapter"
 import * as Startup from "./internal/startup.js"
 import * as Supervisor from "./Supervisor.js"
 
@@ -393,62 +394,123 @@ const underStartupUnit = (pid: number): boolean => {
 const systemctlUser = (...args: Array<string>) =>
   spawnSync("systemctl", ["--user", ...args], { encoding: "utf8", timeout: 15 * 60_000 })
 
+const launchctl = (...args: Array<string>) => spawnSync("launchctl", args, { encoding: "utf8", timeout: 15 * 60_000 })
+const agentTarget = () => `gui/${process.getuid?.() ?? 0}/${Startup.agentLabel}`
+
+/** Whether the supervisor with this pid runs as `duende startup`'s LaunchAgent (launchd says so). */
+const underStartupAgent = (pid: number): boolean => {
+  if (!existsSync(Startup.agentPath(process.env))) return false
+  const printed = launchctl("print", agentTarget())
+  return printed.status === 0 && Launchctl.parsePrint(printed.stdout)?.pid === pid
+}
+
+/** Stops a supervisor that runs outside the service: it would hold the PID file; the service's restarts its daemons. */
+const stopOutside = (isOurs: (pid: number) => boolean) =>
+  Effect.gen(function*() {
+    const running = yield* Effect.either(ControlClient.request(paths, { method: "ping" }))
+    if (running._tag === "Left" || isOurs((running.right as { pid: number }).pid)) return
+    yield* print("duende: stopping the supervisor that runs outside the service (the service's restarts its daemons)")
+    yield* send({ method: "shutdown" })
+    const deadline = Date.now() + 15 * 60_000
+    while (existsSync(paths.socket) && Date.now() < deadline) yield* Effect.sleep("100 millis")
+  })
+
+const awaitSupervisor = Effect.gen(function*() {
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    if ((yield* Effect.either(ControlClient.request(paths, { method: "ping" })))._tag === "Right") return
+    yield* Effect.sleep("100 millis")
+  }
+  return yield* fail(`the supervisor did not answer within 60s; see ${paths.supervisorLog}`)
+})
+
+const writeService = (path: string, content: string) =>
+  Effect.try({
+    try: () => Startup.writeAtomically(path, content),
+    catch: (error) => new CliFailure({ message: `cannot write ${path}: ${(error as Error).message}`, code: 1 })
+  })
+
+const startupSystemd = (printOnly: boolean, remove: boolean) =>
+  Effect.gen(function*() {
+    const unit = Startup.systemdUnit({ node: process.execPath, entry: resolvePath(entry), env: process.env })
+    if (Either.isLeft(unit)) return yield* fail(`cannot write the unit: ${unit.left}`, 78)
+    if (printOnly) return yield* Effect.sync(() => void process.stdout.write(unit.right))
+    const path = Startup.unitPath(process.env)
+    const check = (result: ReturnType<typeof systemctlUser>, what: string) =>
+      result.status === 0
+        ? Effect.void
+        : fail(`systemctl --user ${what} failed: ${(result.stderr || result.error?.message || "").trim()} (is the user's systemd running? XDG_RUNTIME_DIR=${process.env.XDG_RUNTIME_DIR ?? "unset"})`)
+    if (remove) {
+      yield* check(systemctlUser("disable", "--now", Startup.unitName), `disable --now ${Startup.unitName}`)
+      rmSync(path, { force: true })
+      yield* check(systemctlUser("daemon-reload"), "daemon-reload")
+      return yield* print(`duende: removed ${path}; the supervisor and its daemons stopped (\`duende resurrect\` runs them again without the service)`)
+    }
+    yield* stopOutside(underStartupUnit)
+    yield* writeService(path, unit.right)
+    yield* check(systemctlUser("daemon-reload"), "daemon-reload")
+    yield* check(systemctlUser("enable", Startup.unitName), `enable ${Startup.unitName}`)
+    yield* check(systemctlUser("restart", Startup.unitName), `restart ${Startup.unitName}`)
+    yield* awaitSupervisor
+    const user = userInfo().username
+    const linger = spawnSync("loginctl", ["enable-linger", user], { encoding: "utf8", timeout: 60_000 })
+    yield* print(`duende: the supervisor runs as ${Startup.unitName} of ${user}'s systemd (${path}): restarted when it dies, resurrecting its daemons`)
+    yield* linger.status === 0
+      ? print(`duende: lingering is on for ${user}: it starts at boot, before any login`)
+      : print(`duende: it starts at ${user}'s first login; to start it at boot: sudo loginctl enable-linger ${user}`)
+  })
+
+const startupLaunchd = (printOnly: boolean, remove: boolean) =>
+  Effect.gen(function*() {
+    const plist = Startup.launchdAgent({ node: process.execPath, entry: resolvePath(entry), env: process.env, log: paths.supervisorLog })
+    if (Either.isLeft(plist)) return yield* fail(`cannot write the agent: ${plist.left}`, 78)
+    if (printOnly) return yield* Effect.sync(() => void process.stdout.write(plist.right))
+    const path = Startup.agentPath(process.env)
+    if (remove) {
+      const out = launchctl("bootout", agentTarget())
+      if (out.status !== 0 && existsSync(path) && !/could not find|no such process|not find/i.test(out.stderr)) {
+        return yield* fail(`launchctl bootout ${agentTarget()} failed: ${out.stderr.trim()}`)
+      }
+      rmSync(path, { force: true })
+      return yield* print(`duende: removed ${path}; the supervisor and its daemons stopped (\`duende resurrect\` runs them again without the agent)`)
+    }
+    yield* stopOutside(underStartupAgent)
+    mkdirSync(paths.home, { recursive: true, mode: 0o700 })
+    yield* writeService(path, plist.right)
+    launchctl("bootout", agentTarget()) // an earlier version of the agent, if loaded
+    const loaded = launchctl("bootstrap", `gui/${process.getuid?.() ?? 0}`, path)
+    if (loaded.status !== 0) return yield* fail(`launchctl bootstrap failed: ${(loaded.stderr || loaded.error?.message || "").trim()}`)
+    yield* awaitSupervisor
+    yield* print(`duende: the supervisor runs as the LaunchAgent ${Startup.agentLabel} (${path}): restarted when it dies, resurrecting its daemons, loaded at login`)
+  })
+
 const startup = Command.make(
   "startup",
   {
-    manager: Args.choice([["systemd", "systemd"]], { name: "manager" }).pipe(
-      Args.withDescription("The service manager that keeps the supervisor running (systemd: a user unit)"),
+    manager: Args.choice([["systemd", "systemd"], ["launchd", "launchd"]], { name: "manager" }).pipe(
+      Args.withDescription("The service manager that keeps the supervisor running: systemd (a user unit; Linux's default) or launchd (a LaunchAgent; macOS's default)"),
       Args.optional
     ),
     remove: Options.boolean("remove").pipe(Options.withDescription("Remove the service (the supervisor and its daemons stop)")),
-    printOnly: Options.boolean("print").pipe(Options.withDescription("Print the unit instead of installing it"))
+    printOnly: Options.boolean("print").pipe(Options.withDescription("Print the unit or plist instead of installing it"))
   },
-  ({ printOnly, remove }) =>
-    Effect.gen(function*() {
-      if (process.platform !== "linux") return yield* fail("duende startup needs systemd (Linux); on macOS, a launchd agent is not built yet", 1)
-      const unit = Startup.systemdUnit({ node: process.execPath, entry: resolvePath(entry), env: process.env })
-      if (Either.isLeft(unit)) return yield* fail(`cannot write the unit: ${unit.left}`, 78)
-      if (printOnly) return yield* Effect.sync(() => void process.stdout.write(unit.right))
-      const path = Startup.unitPath(process.env)
-      const check = (result: ReturnType<typeof systemctlUser>, what: string) =>
-        result.status === 0
-          ? Effect.void
-          : fail(`systemctl --user ${what} failed: ${(result.stderr || result.error?.message || "").trim()} (is the user's systemd running? XDG_RUNTIME_DIR=${process.env.XDG_RUNTIME_DIR ?? "unset"})`)
-      if (remove) {
-        yield* check(systemctlUser("disable", "--now", Startup.unitName), `disable --now ${Startup.unitName}`)
-        rmSync(path, { force: true })
-        yield* check(systemctlUser("daemon-reload"), "daemon-reload")
-        return yield* print(`duende: removed ${path}; the supervisor and its daemons stopped (\`duende resurrect\` runs them again without the service)`)
-      }
-      // A supervisor running outside the unit would hold the PID file: stop it (its daemons too); the unit's starts them again.
-      const running = yield* Effect.either(ControlClient.request(paths, { method: "ping" }))
-      if (running._tag === "Right" && !underStartupUnit((running.right as { pid: number }).pid)) {
-        yield* print("duende: stopping the supervisor that runs outside the service (the service's restarts its daemons)")
-        yield* send({ method: "shutdown" })
-        const deadline = Date.now() + 15 * 60_000
-        while (existsSync(paths.socket) && Date.now() < deadline) yield* Effect.sleep("100 millis")
-      }
-      yield* Effect.try({ try: () => Startup.writeAtomically(path, unit.right), catch: (error) => new CliFailure({ message: `cannot write ${path}: ${(error as Error).message}`, code: 1 }) })
-      yield* check(systemctlUser("daemon-reload"), "daemon-reload")
-      yield* check(systemctlUser("enable", Startup.unitName), `enable ${Startup.unitName}`)
-      yield* check(systemctlUser("restart", Startup.unitName), `restart ${Startup.unitName}`)
-      const deadline = Date.now() + 60_000
-      while (Date.now() < deadline) {
-        if ((yield* Effect.either(ControlClient.request(paths, { method: "ping" })))._tag === "Right") break
-        yield* Effect.sleep("100 millis")
-      }
-      const user = userInfo().username
-      const linger = spawnSync("loginctl", ["enable-linger", user], { encoding: "utf8", timeout: 60_000 })
-      yield* print(`duende: the supervisor runs as ${Startup.unitName} of ${user}'s systemd (${path}): restarted when it dies, resurrecting its daemons`)
-      yield* linger.status === 0
-        ? print(`duende: lingering is on for ${user}: it starts at boot, before any login`)
-        : print(`duende: it starts at ${user}'s first login; to start it at boot: sudo loginctl enable-linger ${user}`)
-    })
-).pipe(Command.withDescription("Keep the supervisor running: install it as a systemd user service (restarted when it dies, started at boot)"))
+  ({ manager, printOnly, remove }) =>
+    Option.getOrElse(manager, () => (process.platform === "darwin" ? "launchd" as const : "systemd" as const)) === "launchd"
+      ? startupLaunchd(printOnly, remove)
+      : startupSystemd(printOnly, remove)
+).pipe(Command.withDescription("Keep the supervisor running: install it as a systemd user unit or a LaunchAgent (restarted when it dies, started at boot or login)"))
 
 const shutdown = Command.make("shutdown", {}, () =>
   Effect.gen(function*() {
     const ping = (yield* send({ method: "ping" })) as { pid: number }
+    if (underStartupAgent(ping.pid)) {
+      // KeepAlive would start it again at once: unload the agent (it loads again at the next login).
+      const out = launchctl("bootout", agentTarget())
+      if (out.status !== 0) return yield* fail(`launchctl bootout ${agentTarget()} failed: ${out.stderr.trim()}`)
+      const deadline = Date.now() + 15 * 60_000
+      while (existsSync(paths.socket) && Date.now() < deadline) yield* Effect.sleep("100 millis")
+      return yield* print(`duende: supervisor stopped (${Startup.agentLabel} unloaded; it loads again at login, \`duende startup launchd --remove\` removes it)`)
+    }
     if (underStartupUnit(ping.pid)) {
       // The unit would start it again at once (Restart=always): stop the unit.
       const stopped = systemctlUser("stop", Startup.unitName)

@@ -6,7 +6,7 @@
 // gives a new pid, stop ends it gracefully, rm removes the plist.
 import { Integration } from "@duende/testing"
 import { execFile, execFileSync } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -42,6 +42,8 @@ const plist = join(home, "Library", "LaunchAgents", "duende.cli-agent.plist")
 
 afterAll(async () => {
   if (existsSync(plist)) await duende("rm", "cli-agent", "--platform", "launchd", "--timeout", "20")
+  await duende("startup", "launchd", "--remove")
+  await duende("shutdown")
   rmSync(root, { recursive: true, force: true })
 }, 60_000)
 
@@ -110,5 +112,66 @@ describe.skipIf(!gate.ok)(`duende --platform launchd (launchctl stand-in)${gate.
       code: 1,
       stderr: "duende: no daemon named \"cli-agent\" is installed on launchd\n"
     })
+  }, 240_000)
+
+  it("duende startup launchd: the supervisor as a LaunchAgent that launchd restarts after a kill -9", async () => {
+    mkdirSync(home, { recursive: true })
+    const config = join(root, "tick.json")
+    const ticker = join(repository, "packages", "cli", "test", "fixtures", "ticker.mjs")
+    writeFileSync(config, JSON.stringify({ name: "tick", command: [process.execPath, ticker], env: { TICK_MS: "1000" }, platform: { native: { ready: "started" } } }))
+    expect((await duende("start", config)).code).toBe(0) // a supervisor outside any agent
+    const tickPid = async () => {
+      const ls = await duende("ls", "--json")
+      const tick = ls.code === 0 ? (JSON.parse(ls.stdout) as Array<{ name: string; status: string; pid: number }>).find((d) => d.name === "tick") : undefined
+      return tick?.status === "running" ? tick.pid : undefined
+    }
+    const waitFor = async <A>(what: string, check: () => Promise<A | undefined>): Promise<A> => {
+      const end = Date.now() + 60_000
+      while (Date.now() < end) {
+        const value = await check()
+        if (value !== undefined) return value
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+      throw new Error(`${what}: not within 60s`)
+    }
+
+    const installed = await duende("startup", "launchd")
+    expect(installed.code, installed.stderr).toBe(0)
+    expect(installed.stdout).toContain("runs as the LaunchAgent dev.duende.supervisor")
+    const agent = join(home, "Library", "LaunchAgents", "dev.duende.supervisor.plist")
+    const parsed = JSON.parse(
+      execFileSync(python, ["-c", "import json, plistlib, sys; print(json.dumps(plistlib.load(open(sys.argv[1], 'rb'))))", agent], { encoding: "utf8" })
+    )
+    expect(parsed).toMatchObject({
+      Label: "dev.duende.supervisor",
+      ProgramArguments: [process.execPath, bin, "supervisor"],
+      EnvironmentVariables: { HOME: home, DUENDE_HOME: env.DUENDE_HOME },
+      RunAtLoad: true,
+      KeepAlive: true,
+      AbandonProcessGroup: true
+    })
+    const first = await waitFor("tick under the agent's supervisor", tickPid)
+
+    const supervisor = Number(readFileSync(join(env.DUENDE_HOME, "supervisor.pid"), "utf8"))
+    process.kill(supervisor, "SIGKILL")
+    await waitFor("a supervisor started again by launchd", async () => {
+      try {
+        const pid = Number(readFileSync(join(env.DUENDE_HOME, "supervisor.pid"), "utf8"))
+        return pid !== supervisor && (await duende("ls")).code === 0 ? pid : undefined
+      } catch {
+        return undefined
+      }
+    })
+    const second = await waitFor("tick running again", tickPid)
+    expect(second).toBeGreaterThan(1)
+    expect(first).toBeGreaterThan(1)
+
+    const down = await duende("shutdown")
+    expect(down.stdout, down.stderr).toContain("dev.duende.supervisor unloaded")
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    expect((await duende("ls")).code).toBe(3) // not started again
+
+    expect(await duende("startup", "launchd", "--remove")).toMatchObject({ code: 0 })
+    expect(existsSync(agent)).toBe(false)
   }, 240_000)
 })

@@ -13,9 +13,14 @@
  *   `KillMode=process`: the daemons are the supervisor's children but must
  *   outlive its death (a new supervisor takes over); on a stop the supervisor
  *   stops them itself, gracefully.
+ * - **launchd**: a LaunchAgent `dev.duende.supervisor` in
+ *   `~/Library/LaunchAgents` (`RunAtLoad`, `KeepAlive`, bootstrapped into
+ *   `gui/<uid>`), its output to `supervisor.log`. launchd loads the user's
+ *   agents at login. `AbandonProcessGroup`: as above, the daemons outlive it.
  *
  * @internal
  */
+import { Plist } from "@duende/platform-launchd/adapter"
 import { UnitFile } from "@duende/platform-systemd/adapter"
 import * as Either from "effect/Either"
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs"
@@ -93,6 +98,42 @@ export const systemdUnit = (target: Target): Either.Either<string, string> => {
       ]
     }),
     (error) => `the unit: ${error.message}`
+  )
+}
+
+/** The agent's label. */
+export const agentLabel = "dev.duende.supervisor"
+
+/** Where the agent's plist goes: `~/Library/LaunchAgents/dev.duende.supervisor.plist`. */
+export const agentPath = (env: Readonly<Record<string, string | undefined>>): string =>
+  join(set(env.HOME) ? env.HOME : homedir(), "Library", "LaunchAgents", `${agentLabel}.plist`)
+
+/** The LaunchAgent's plist (every string escaped by the plist writer), or why it cannot be written. */
+export const launchdAgent = (target: Target & { readonly log: string }): Either.Either<string, string> => {
+  const { env } = target
+  const variables: Array<readonly [string, Plist.Value]> = []
+  for (const name of ["HOME", "PATH", set(env.DUENDE_HOME) ? "DUENDE_HOME" : "XDG_RUNTIME_DIR"]) {
+    const value = env[name]
+    if (set(value)) variables.push([name, Plist.string(value)])
+  }
+  return Either.mapLeft(
+    Plist.write(
+      Plist.dict([
+        ["Label", Plist.string(agentLabel)],
+        ["ProgramArguments", Plist.array([target.node, target.entry, "supervisor"].map(Plist.string))],
+        ["EnvironmentVariables", Plist.dict(variables)],
+        ["RunAtLoad", Plist.bool(true)],
+        ["KeepAlive", Plist.bool(true)],
+        ["ThrottleInterval", Plist.integer(1)],
+        // The supervisor stops its daemons itself, each within its deadline (10 minutes at most).
+        ["ExitTimeOut", Plist.integer(660)],
+        ["AbandonProcessGroup", Plist.bool(true)],
+        ["StandardOutPath", Plist.string(target.log)],
+        ["StandardErrorPath", Plist.string(target.log)]
+      ]),
+      { comment: ["Written by `duende startup launchd`: the Duende supervisor as this user's agent.", "`duende startup launchd --remove` removes it."] }
+    ),
+    (error) => `the agent's plist: ${error.message}`
   )
 }
 
