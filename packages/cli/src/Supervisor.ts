@@ -2,8 +2,11 @@
  * The per-user supervisor: a background Duende daemon that runs the user's
  * daemons on the native platform, answers the `duende` command on its control
  * socket, saves its registry on every change and restores it when it comes
- * back. Daemons a previous supervisor left running (after a `kill -9`) are
- * stopped and started again under this one, so none runs unsupervised.
+ * back. A daemon a previous supervisor left running (after a `kill -9`) is
+ * taken over as it is — same pid, no restart — when the registry says it
+ * should run and it is the recorded process (its `DUENDE_DAEMON_ID`, start
+ * time and owner); any other copy, and what should not run, is stopped. None
+ * runs unsupervised, none runs twice.
  *
  * @since 0.1.0
  */
@@ -78,6 +81,8 @@ class State {
 
   constructor(
     readonly paths: Paths,
+    /** Processes a dead supervisor left running, by daemon id, for the native adapter to take over. */
+    readonly adoptable: Map<string, { readonly pid: number; readonly startedAt: number }>,
     readonly manager: DaemonManager.DaemonManager,
     private readonly saves: Queue.Queue<void>,
     private readonly sampler: ProcessSampler.ProcessSampler,
@@ -141,10 +146,23 @@ class State {
         const startedAt = ProcessTree.startTime(pid)
         if (startedAt !== undefined) candidates.set(pid, startedAt)
       }
+      // A daemon meant to run, still running: taken over as it is (same pid, no restart). One
+      // only — the recorded pid first; any other copy is stopped.
+      if (Either.isRight(decoded) && entry.desired === "running") {
+        const alive = [...candidates].filter(([pid, startedAt]) => ProcessTree.startTime(pid) === startedAt)
+        const chosen = alive.find(([pid]) => pid === entry.lastPid) ?? alive[0]
+        if (chosen !== undefined) {
+          this.adoptable.set(entry.id, { pid: chosen[0], startedAt: chosen[1] })
+          candidates.delete(chosen[0])
+          yield* Effect.log(`${entry.name}: pid ${chosen[0]} was left running by a previous supervisor; taking it over (no restart)`)
+        }
+      }
       for (const [pid, startedAt] of candidates) {
         const stopped = yield* ProcessTree.stopForeign(pid, startedAt, timeout)
         if (stopped) {
-          const notice = `${entry.name}: pid ${pid} was left running by a previous supervisor; stopped it to run it supervised`
+          const notice = `${entry.name}: pid ${pid} was left running by a previous supervisor${
+            entry.desired === "running" && Either.isRight(decoded) ? " beside the copy taken over" : ""
+          }; stopped it`
           this.notices.push(notice)
           yield* Effect.logWarning(notice)
         }
@@ -477,7 +495,7 @@ class State {
  *
  * @since 0.1.0
  */
-export const daemon = (paths: Paths) =>
+export const daemon = (paths: Paths, adoptable: Map<string, { readonly pid: number; readonly startedAt: number }> = new Map()) =>
   Daemon.make<State, unknown, DaemonManager.DaemonManager | ProcessSampler.ProcessSampler | HealthMonitor.HealthMonitor>({
     name: "duende-supervisor",
     init: () =>
@@ -488,7 +506,7 @@ export const daemon = (paths: Paths) =>
         mkdirSync(paths.logs, { recursive: true, mode: 0o700 })
         const manager = yield* DaemonManager.DaemonManager
         const saves = yield* Queue.sliding<void>(1)
-        const state = new State(paths, manager, saves, yield* ProcessSampler.ProcessSampler, yield* HealthMonitor.HealthMonitor)
+        const state = new State(paths, adoptable, manager, saves, yield* ProcessSampler.ProcessSampler, yield* HealthMonitor.HealthMonitor)
         state.loopDelay.enable()
         yield* Effect.addFinalizer(() => Effect.sync(() => state.loopDelay.disable()))
         yield* state.restore
@@ -567,10 +585,17 @@ export const runMain = (paths: Paths): void => {
     process.exit(1)
   }
   const tracing = (process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? "") !== ""
-  Daemon.runMain(daemon(paths), {
+  // Filled when the registry is restored, read once per daemon by the adapter's start.
+  const adoptable = new Map<string, { readonly pid: number; readonly startedAt: number }>()
+  const takeOver = (id: string) => {
+    const found = adoptable.get(id)
+    adoptable.delete(id)
+    return found
+  }
+  Daemon.runMain(daemon(paths, adoptable), {
     layer: Layer.mergeAll(
       DaemonManager.layer.pipe(
-        Layer.provide(NativeAdapter.layer({ logDirectory: paths.logs, traceContext: tracing }))
+        Layer.provide(NativeAdapter.layer({ logDirectory: paths.logs, traceContext: tracing, adoptable: takeOver }))
       ),
       ProcessSampler.layer(),
       HealthMonitor.layer({ historySize: 256 })

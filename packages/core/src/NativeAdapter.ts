@@ -60,6 +60,16 @@ export interface Options {
    * it adopts as subreaper is taken for a daemon's orphan. Off by default.
    */
   readonly tethered?: boolean
+  /**
+   * Processes a previous supervisor left running, by daemon id: `start` takes
+   * one over (same pid, no restart) when it still runs as recorded — started
+   * with that daemon's id, at that start time, by this user — instead of
+   * spawning anew. Not being its parent, the adapter learns of its end by
+   * looking, not its exit status; its output is followed from its log file
+   * (a Duende daemon writes there itself once its pipe broke); it has no
+   * notify channel (no status text, health or watchdog) until it is restarted.
+   */
+  readonly adoptable?: (daemonId: string) => { readonly pid: number; readonly startedAt: number } | undefined
 }
 
 /**
@@ -101,6 +111,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
       sessions: new Set<number>(),
       mains: new Set<number>(),
       warden: typeof warden === "object" ? warden : undefined,
+      adoptable: options.adoptable ?? (() => undefined),
       fork: <A, E>(effect: Effect.Effect<A, E>) => void fork(effect)
     }
     if (reap.active) {

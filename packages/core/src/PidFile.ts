@@ -9,7 +9,7 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs"
+import { linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
 import { pidRunning, processStartTimeMs } from "./internal/procfs.js"
 
@@ -171,12 +171,26 @@ const createExclusive = (path: string, content: string): CreateResult => {
       const current = owner(path)
       if (current._tag === "Live") return { _tag: "Live", pid: current.pid, replaced }
       if (current._tag === "Stale") {
-        replaced.push(current.why)
+        // Moved aside, then judged again: between the look and the move another instance may
+        // have replaced it with its own, live file — which must not be removed, but put back.
+        const aside = `${temp}.stale-${attempt}`
         try {
-          unlinkSync(path)
+          renameSync(path, aside)
         } catch {
-          // another instance removed it first; try again
+          continue // another instance moved it first; try again
         }
+        const moved = owner(aside)
+        if (moved._tag === "Live") {
+          try {
+            linkSync(aside, path)
+          } catch {
+            // a third instance is in place already: it will be judged by the next look
+          }
+          unlinkSync(aside)
+          return { _tag: "Live", pid: moved.pid, replaced }
+        }
+        replaced.push(current.why)
+        unlinkSync(aside)
       }
     }
     return { _tag: "Failed", reason: "it kept changing while being replaced", replaced }

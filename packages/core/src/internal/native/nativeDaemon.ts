@@ -15,9 +15,11 @@ import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdirSync } from "node:fs"
+import { closeSync, mkdirSync, openSync, readSync, statSync } from "node:fs"
+import { StringDecoder } from "node:string_decoder"
 import { join } from "node:path"
 import { DaemonAlreadyRunning, StartFailed } from "../../AdapterError.js"
+import { ownerOf } from "../../ProcessTree.js"
 import type { DaemonConfig } from "../../DaemonConfig.js"
 import * as DaemonStatus from "../../DaemonStatus.js"
 import * as ExitReason from "../../ExitReason.js"
@@ -27,10 +29,10 @@ import { toHandoff } from "../handoff.js"
 import { configVariable, decode, type NotifyMessage, notifyFdVariable } from "../notifyProtocol.js"
 import { resolveAccount } from "./accounts.js"
 import { httpOnce, tcpOnce } from "./probe.js"
-import { pidRunning, type ProcessEntry, scanProcesses } from "../procfs.js"
+import { hasEnvironment, pidRunning, type ProcessEntry, processStartTimeMs, scanProcesses } from "../procfs.js"
 import { escapedOf, groupHasMembers, living, signalAll, treeOf } from "./processTree.js"
 import type { Reaper } from "./reaper.js"
-import { RotatingLog, tail } from "./rotatingLog.js"
+import { parseLine, RotatingLog, tail } from "./rotatingLog.js"
 import type { Warden } from "./warden.js"
 
 /** A log line as followers get it: numbered, so that a follower that fell behind can say how many it missed. */
@@ -54,7 +56,37 @@ export interface Context {
   readonly warden: Warden | undefined
   /** Forks a fiber that lives as long as the adapter. */
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => void
+  /** A process a previous supervisor left running for this daemon id, to take over instead of starting anew. */
+  readonly adoptable: (daemonId: string) => Adoptable | undefined
 }
+
+/** A running process to adopt: its pid and start time (epoch ms, as /proc tells it). */
+export interface Adoptable {
+  readonly pid: number
+  readonly startedAt: number
+}
+
+const fileSize = (path: string): number => {
+  try {
+    return statSync(path).size
+  } catch {
+    return 0
+  }
+}
+
+/** Up to 4 MiB of a file from `from`; the bytes read (fewer than asked at most once per look). */
+const readRange = (path: string, from: number, to: number): Buffer => {
+  const buffer = Buffer.alloc(Math.min(to - from, 4 * 1024 * 1024))
+  const fd = openSync(path, "r")
+  try {
+    return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, from))
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** How often an adopted process (not this process's child: no exit event) is looked at, and its log file read. */
+const adoptedPollMs = 200
 
 /**
  * How much longer than a daemon's own shutdown deadline the supervisor waits
@@ -71,8 +103,11 @@ const cleanExit = (code: number | null, signal: Signal.Signal | null) =>
 interface Run {
   /** Set once the process has exited (a plain flag: status reads it often). */
   ended: boolean
-  readonly child: ChildProcess
+  /** Undefined for an adopted process: another supervisor spawned it. */
+  readonly child: ChildProcess | undefined
   readonly pid: number
+  /** Taken over from a previous supervisor: no pipes, no notify channel, no exit status. */
+  readonly adopted: boolean
   readonly startedAt: number
   readonly ready: Deferred.Deferred<void, StartFailed>
   readonly exited: Deferred.Deferred<ExitInfo>
@@ -104,9 +139,11 @@ export class NativeDaemon {
   ) {
     mkdirSync(context.logDirectory, { recursive: true, mode: 0o700 })
     const logs = config.platform.native?.logs ?? { maxSize: 10 * 1024 * 1024, keep: 5 }
-    this.log = new RotatingLog(this.logPath, logs.maxSize, logs.keep, (line) => {
-      Effect.runSync(PubSub.publish(this.lines, { seq: ++this.lineCount, line }))
-    })
+    this.log = new RotatingLog(this.logPath, logs.maxSize, logs.keep, (line) => this.publishLine(line))
+  }
+
+  private publishLine(line: LogLine): void {
+    Effect.runSync(PubSub.publish(this.lines, { seq: ++this.lineCount, line }))
   }
 
   /**
@@ -173,6 +210,8 @@ export class NativeDaemon {
   start(): Effect.Effect<void, DaemonAlreadyRunning | StartFailed> {
     return Effect.gen(this, function*() {
       if (this.running) return yield* new DaemonAlreadyRunning({ name: this.handle.name, pid: this.run?.pid })
+      const candidate = this.context.adoptable(this.handle.id)
+      if (candidate !== undefined && (yield* this.adopt(candidate))) return
       const { config } = this
       const account = resolveAccount(config.user, config.group)
       if (typeof account === "string") return yield* new StartFailed({ name: this.handle.name, reason: account })
@@ -230,6 +269,7 @@ export class NativeDaemon {
       const run: Run = {
         ended: false,
         child,
+        adopted: false,
         pid: spawned,
         startedAt: now,
         ready,
@@ -258,6 +298,84 @@ export class NativeDaemon {
     )
   }
 
+  /**
+   * Takes over a process a previous supervisor started for this daemon and left
+   * running (it died, even by SIGKILL): same pid, no restart. Only one started
+   * with this daemon's id in its environment, at the recorded start time, by
+   * this user. Not being its parent, this supervisor learns of its end by
+   * looking (every 200 ms), not its exit status; its output, which a Duende
+   * daemon writes to its log file itself once its pipe broke, is followed from
+   * that file; its notify channel is gone (no status text, health or watchdog
+   * from it until it is restarted). False when the process is not there or
+   * not what was recorded: then it is started anew.
+   */
+  private adopt(candidate: Adoptable): Effect.Effect<boolean> {
+    return Effect.gen(this, function*() {
+      const { pid, startedAt } = candidate
+      const uid = process.getuid?.()
+      if (
+        !pidRunning(pid) || processStartTimeMs(pid) !== startedAt || !hasEnvironment(pid, "DUENDE_DAEMON_ID", this.handle.id) ||
+        (uid !== undefined && ownerOf(pid) !== uid)
+      ) return false
+      const ready = yield* Deferred.make<void, StartFailed>()
+      const exited = yield* Deferred.make<ExitInfo>()
+      yield* Deferred.succeed(ready, undefined)
+      const run: Run = {
+        ended: false,
+        child: undefined,
+        adopted: true,
+        pid,
+        startedAt,
+        ready,
+        exited,
+        helloSeen: false,
+        lastPing: Date.now(),
+        extendedUntil: 0,
+        killedFor: undefined,
+        stopRequested: false,
+        recentErrors: []
+      }
+      this.run = run
+      this.context.sessions.add(pid)
+      this.health = undefined
+      this.statusText = "adopted from a previous supervisor"
+      this.moveTo(DaemonStatus.Starting())
+      this.moveTo(DaemonStatus.Running())
+      this.publish({ _tag: "Started", pid, at: startedAt })
+      this.publish({ _tag: "Ready", at: Date.now() })
+      this.context.fork(this.watchAdopted(run))
+      return true
+    })
+  }
+
+  /** Until the adopted process ends: looks at it, and passes on what it appends to its log file. */
+  private watchAdopted(run: Run): Effect.Effect<void> {
+    const start = processStartTimeMs(run.pid)
+    let offset = fileSize(this.logPath)
+    let partial = ""
+    const decoder = new StringDecoder("utf8") // a character cut at a read's end is completed by the next
+    const follow = () => {
+      const size = fileSize(this.logPath)
+      if (size < offset) offset = 0 // rotated or cut
+      if (size === offset) return
+      const bytes = readRange(this.logPath, offset, size)
+      offset += bytes.length
+      const lines = (partial + decoder.write(bytes)).split("\n")
+      partial = lines.pop()!
+      for (const line of lines) if (line !== "") this.publishLine(parseLine(line))
+    }
+    return Effect.gen(this, function*() {
+      while (!run.ended) {
+        yield* Effect.sleep(Duration.millis(adoptedPollMs))
+        follow()
+        if (!pidRunning(run.pid) || processStartTimeMs(run.pid) !== start) {
+          follow()
+          this.onExit(run, null, null)
+        }
+      }
+    })
+  }
+
   /** A command that could not even be run ends like a run that exited at once. */
   private failedToSpawn(reason: string): void {
     const exit: ExitInfo = { code: null, signal: null, at: Date.now(), description: reason }
@@ -268,7 +386,7 @@ export class NativeDaemon {
   }
 
   private wire(run: Run): void {
-    const { child } = run
+    const child = run.child!
     child.stdout!.on("data", (chunk: Buffer) => this.log.write("stdout", chunk.toString(), Date.now()))
     child.stderr!.on("data", (chunk: Buffer) => {
       const text = chunk.toString()
@@ -337,7 +455,9 @@ export class NativeDaemon {
     const now = Date.now()
     this.context.mains.delete(run.pid)
     this.log.flush(now)
-    const described = ExitReason.describeExit(code, signal)
+    const described = run.adopted && code === null && signal === null
+      ? "ended (its exit status is unknown: it was adopted from a previous supervisor, not started by this one)"
+      : ExitReason.describeExit(code, signal)
     const exit: ExitInfo = {
       code,
       signal,
