@@ -1,7 +1,7 @@
 // `duende startup systemd` inside a real systemd (PID 1 in systemd-nspawn, with root's user
 // manager, see packages/platform-systemd/test/helpers/nspawn.ts): the supervisor becomes
 // duende.service of the user's manager; its daemons are resurrected by it; a kill -9 of the
-// supervisor is answered by systemd restarting it (and it its daemons, each once); the user
+// supervisor is answered by systemd restarting it, which takes its daemon over (same pid); the user
 // manager starting again (as at boot) brings it back; `duende shutdown` stops the unit instead
 // of racing Restart=always; `--remove` removes it.
 import { Integration } from "@duende/testing"
@@ -18,7 +18,7 @@ const gate = Integration.check(
 )
 
 const bin = join(repositoryRoot, "packages", "cli", "bin", "duende.js")
-const ticker = join(repositoryRoot, "packages", "cli", "test", "fixtures", "ticker.mjs")
+const chatty = join(repositoryRoot, "packages", "cli", "test", "fixtures", "chatty-daemon.mjs")
 const user = { HOME: "/root", XDG_RUNTIME_DIR: "/run/user/0", DUENDE_HOME: "" }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -51,7 +51,7 @@ describe.skipIf(!gate.ok)(`duende startup systemd, in nspawn${gate.label}`, () =
     machine = await boot({ userManager: true })
     writeFileSync(
       join(machine.root, "tmp", "tick.json"),
-      JSON.stringify({ name: "tick", command: [process.execPath, ticker], env: { TICK_MS: "1000" }, platform: { native: { ready: "started" } } })
+      JSON.stringify({ name: "tick", command: [process.execPath, chatty] })
     )
   }, 120_000)
 
@@ -77,16 +77,16 @@ describe.skipIf(!gate.ok)(`duende startup systemd, in nspawn${gate.label}`, () =
     const first = await mainPid()
     expect(first).toBeGreaterThan(1)
     // The unit's supervisor resurrected the daemon the registry says should run.
-    await waitFor("tick running under the unit's supervisor", tickerRunning)
+    const daemonPid = await waitFor("tick running under the unit's supervisor", tickerRunning)
     expect(await tickers()).toHaveLength(1)
 
-    // kill -9: systemd restarts the supervisor, which runs the daemon again, once.
+    // kill -9: systemd restarts the supervisor (KillMode=process: the daemon lives on), which takes the daemon over.
     await machine.exec(["kill", "-9", String(first)])
     const second = await waitFor("a new supervisor", async () => {
       const pid = await mainPid()
       return pid > 1 && pid !== first ? pid : undefined
     })
-    await waitFor("tick running again", tickerRunning)
+    expect(await waitFor("tick running again", tickerRunning)).toBe(daemonPid) // the same process: not restarted
     await sleep(1_000)
     expect(await tickers()).toHaveLength(1)
 
