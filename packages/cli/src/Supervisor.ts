@@ -606,7 +606,12 @@ export const runMain = (paths: Paths): void => {
   Daemon.runMain(daemon(paths, adoptable), {
     layer: Layer.mergeAll(
       DaemonManager.layer.pipe(
-        Layer.provide(NativeAdapter.layer({ logDirectory: paths.logs, traceContext: tracing, adoptable: takeOver }))
+        Layer.provide(NativeAdapter.layer({
+          logDirectory: paths.logs,
+          traceContext: tracing,
+          adoptable: takeOver,
+          notifySocket: join(paths.socketDirectory, "notify.sock")
+        }))
       ),
       ProcessSampler.layer(),
       HealthMonitor.layer({ historySize: 256 })

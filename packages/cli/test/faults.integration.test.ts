@@ -37,7 +37,10 @@ interface Proc {
   readonly daemonId: string | undefined
 }
 
-/** Every process of ours that carries a Duende daemon id, and every zombie of ours. */
+/**
+ * Every process, with the Duende daemon id of those started by this test's supervisors (their
+ * DUENDE_LOG_FILE is under this test's home: other test files run daemons at the same time).
+ */
 const processes = (): Array<Proc> =>
   readdirSync("/proc").filter((name) => /^\d+$/.test(name)).flatMap((name) => {
     try {
@@ -49,7 +52,8 @@ const processes = (): Array<Proc> =>
       } catch {
         // a zombie has none
       }
-      const daemonId = /(?:^|\0)DUENDE_DAEMON_ID=([^\0]*)/.exec(environ)?.[1]
+      const ours = /(?:^|\0)DUENDE_LOG_FILE=([^\0]*)/.exec(environ)?.[1]?.startsWith(`${home}/`) === true
+      const daemonId = ours ? /(?:^|\0)DUENDE_DAEMON_ID=([^\0]*)/.exec(environ)?.[1] : undefined
       return [{ pid: Number(name), ppid: Number(fields[1]), state: fields[0]!, daemonId }]
     } catch {
       return []

@@ -173,6 +173,13 @@ describe("a daemon whose supervisor is killed", () => {
       await new Promise((resolve) => setTimeout(resolve, 2_000))
       follower.kill()
       expect(followed.split("\n").filter((line) => / out \d+$/.test(line)).length).toBeGreaterThan(5)
+      // It found the new supervisor's notify socket and said again what it had said: its status text.
+      let text: string | null = null
+      for (let i = 0; i < 50 && text !== "chatting"; i++) {
+        text = (JSON.parse((await duende(home, "status", "chatty", "--json")).stdout) as { statusText: string | null }).statusText
+        if (text !== "chatting") await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      expect(text).toBe("chatting")
 
       // Stopped gracefully by the new supervisor, which then starts it as its own child.
       const stopped = await duende(home, "stop", "chatty")

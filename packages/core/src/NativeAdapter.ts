@@ -27,6 +27,9 @@ import { DaemonNotFound, OperationUnsupported } from "./AdapterError.js"
 import * as DaemonId from "./DaemonId.js"
 import type { DaemonEvent, DaemonHandle } from "./PlatformAdapter.js"
 import { PlatformAdapter } from "./PlatformAdapter.js"
+import { createServer, type Server } from "node:net"
+import { rmSync } from "node:fs"
+import { decodeDaemon } from "./internal/notifyProtocol.js"
 import { NativeDaemon, type NumberedLine } from "./internal/native/nativeDaemon.js"
 import { reaper } from "./internal/native/reaper.js"
 import { startWarden } from "./internal/native/warden.js"
@@ -66,11 +69,68 @@ export interface Options {
    * with that daemon's id, at that start time, by this user — instead of
    * spawning anew. Not being its parent, the adapter learns of its end by
    * looking, not its exit status; its output is followed from its log file
-   * (a Duende daemon writes there itself once its pipe broke); it has no
-   * notify channel (no status text, health or watchdog) until it is restarted.
+   * (a Duende daemon writes there itself once its pipe broke); its readiness,
+   * status text and health come back when it reconnects to `notifySocket`;
+   * its watchdog is not enforced until it is restarted.
    */
   readonly adoptable?: (daemonId: string) => { readonly pid: number; readonly startedAt: number } | undefined
+  /**
+   * A unix socket (made 0600; put it in a directory only this user can
+   * write) where a Duende daemon whose notify pipe broke reconnects, named to
+   * each daemon as `DUENDE_NOTIFY_SOCKET`: a supervisor that took it over
+   * hears its readiness, status text and health again. Stable across
+   * supervisors (the same path for the next one).
+   */
+  readonly notifySocket?: string
 }
+
+/** The notify socket: each connection names its daemon, then speaks the notify protocol to it. */
+const serveNotify = (path: string, byId: (id: string) => NativeDaemon | undefined) =>
+  Effect.acquireRelease(
+    Effect.async<Server | undefined>((resume) => {
+      // The previous supervisor's socket, if it died: only one supervisor runs (its PID file).
+      rmSync(path, { force: true })
+      const server = createServer((connection) => {
+        connection.on("error", () => undefined)
+        let partial = ""
+        let daemon: NativeDaemon | undefined
+        let named = false
+        connection.on("data", (chunk: Buffer) => {
+          const lines = (partial + chunk.toString()).split("\n")
+          partial = lines.pop()!.slice(-4096)
+          for (const line of lines) {
+            if (!named) {
+              const id = decodeDaemon(line)
+              if (id === undefined) continue
+              named = true
+              daemon = byId(id)
+              // Only a daemon taken over hears again through here; any other connection is dropped.
+              if (daemon === undefined || !daemon.reattach()) return void connection.destroy()
+              continue
+            }
+            daemon?.notify(line)
+          }
+        })
+      })
+      const previous = process.umask(0o177)
+      server.once("error", (error) => {
+        // Without it the daemons run on; a taken-over one just stays silent.
+        process.umask(previous)
+        resume(Effect.as(Effect.logWarning(`native adapter: no notify socket at ${path} (${error.message})`), undefined))
+      })
+      server.listen(path, () => {
+        process.umask(previous)
+        server.on("error", () => undefined)
+        resume(Effect.succeed(server))
+      })
+    }),
+    (server) =>
+      Effect.sync(() => {
+        if (server === undefined) return
+        server.close()
+        rmSync(path, { force: true })
+      })
+  )
 
 /**
  * The native adapter as a scoped value: closing the scope stops every daemon
@@ -112,6 +172,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
       mains: new Set<number>(),
       warden: typeof warden === "object" ? warden : undefined,
       adoptable: options.adoptable ?? (() => undefined),
+      notifySocket: options.notifySocket,
       fork: <A, E>(effect: Effect.Effect<A, E>) => void fork(effect)
     }
     if (reap.active) {
@@ -130,6 +191,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
         ))
       )
     }
+    if (options.notifySocket !== undefined) yield* serveNotify(options.notifySocket, (id) => [...daemons.values()].find((d) => d.handle.id === id))
     const find = (handle: DaemonHandle) =>
       Effect.suspend(() => {
         const daemon = daemons.get(handle.name)

@@ -14,6 +14,15 @@
 /** The environment variable naming the notify fd. */
 export const notifyFdVariable = "DUENDE_NOTIFY_FD"
 
+/** The environment variable naming the supervisor's notify socket, where a daemon whose pipe broke reconnects. */
+export const notifySocketVariable = "DUENDE_NOTIFY_SOCKET"
+
+/** The line by which a daemon that reconnects names itself (its DUENDE_DAEMON_ID). */
+export const encodeDaemon = (id: string): string => `DAEMON=${id.replace(/[\u0000-\u001f\u007f]+/g, "")}\n`
+
+/** The daemon id a reconnecting daemon names, if `line` is that line. */
+export const decodeDaemon = (line: string): string | undefined => (line.startsWith("DAEMON=") ? line.slice("DAEMON=".length) : undefined)
+
 /** The environment variable carrying the daemon's config from the supervisor (see handoff.ts). */
 export const configVariable = "DUENDE_DAEMON_CONFIG"
 

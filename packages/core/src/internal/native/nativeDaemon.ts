@@ -26,7 +26,7 @@ import * as ExitReason from "../../ExitReason.js"
 import type { DaemonEvent, DaemonHandle, DaemonState, ExitInfo, LogLine } from "../../PlatformAdapter.js"
 import * as Signal from "../../Signal.js"
 import { toHandoff } from "../handoff.js"
-import { configVariable, decode, type NotifyMessage, notifyFdVariable } from "../notifyProtocol.js"
+import { configVariable, decode, type NotifyMessage, notifyFdVariable, notifySocketVariable } from "../notifyProtocol.js"
 import { resolveAccount } from "./accounts.js"
 import { httpOnce, tcpOnce } from "./probe.js"
 import { hasEnvironment, pidRunning, type ProcessEntry, processStartTimeMs, scanProcesses } from "../procfs.js"
@@ -58,6 +58,8 @@ export interface Context {
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => void
   /** A process a previous supervisor left running for this daemon id, to take over instead of starting anew. */
   readonly adoptable: (daemonId: string) => Adoptable | undefined
+  /** The notify socket daemons reconnect to when their pipe breaks (DUENDE_NOTIFY_SOCKET), if any. */
+  readonly notifySocket: string | undefined
 }
 
 /** A running process to adopt: its pid and start time (epoch ms, as /proc tells it). */
@@ -228,6 +230,7 @@ export class NativeDaemon {
         DUENDE_LOG_FILE: this.logPath,
         // Lets a later supervisor find this process even if it died before recording its pid.
         DUENDE_DAEMON_ID: this.handle.id,
+        ...(this.context.notifySocket !== undefined ? { [notifySocketVariable]: this.context.notifySocket } : {}),
         [notifyFdVariable]: "3",
         [configVariable]: toHandoff(config)
       })
@@ -305,8 +308,9 @@ export class NativeDaemon {
    * this user. Not being its parent, this supervisor learns of its end by
    * looking (every 200 ms), not its exit status; its output, which a Duende
    * daemon writes to its log file itself once its pipe broke, is followed from
-   * that file; its notify channel is gone (no status text, health or watchdog
-   * from it until it is restarted). False when the process is not there or
+   * that file; what it says comes back when it reconnects to the notify
+   * socket (see `reattach`); its watchdog is not enforced until it is
+   * restarted. False when the process is not there or
    * not what was recorded: then it is started anew.
    */
   private adopt(candidate: Adoptable): Effect.Effect<boolean> {
@@ -346,6 +350,22 @@ export class NativeDaemon {
       this.context.fork(this.watchAdopted(run))
       return true
     })
+  }
+
+  /** A taken-over daemon reconnected to the notify socket: true when this daemon's current run is one. */
+  reattach(): boolean {
+    const run = this.run
+    if (run === undefined || run.ended || !run.adopted) return false
+    run.helloSeen = true
+    return true
+  }
+
+  /** A line the reattached daemon sent over the notify socket. */
+  notify(line: string): void {
+    const run = this.run
+    if (run === undefined || run.ended || !run.adopted) return
+    const message = decode(line)
+    if (message !== undefined) this.onMessage(run, message)
   }
 
   /** Until the adopted process ends: looks at it, and passes on what it appends to its log file. */
