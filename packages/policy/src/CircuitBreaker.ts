@@ -1,0 +1,251 @@
+/**
+ * A circuit breaker for calls to something that can fail (a database, an API):
+ * after enough failures it **opens** and fails calls at once with a typed
+ * {@link BreakerOpen} instead of waiting on a dependency that is down; after a
+ * cooldown it lets a **half-open** trial through; trials that succeed close
+ * it, a trial that fails opens it again, for the next, longer cooldown.
+ *
+ * - Closed → Open: `failures` failed calls within `window`, or a failure
+ *   `ratio` of the calls within `window` once at least `minimumCalls` were made.
+ * - Open → HalfOpen: when the cooldown has passed, at the next call. The
+ *   cooldown is a `Schedule`: the n-th opening in a row waits the schedule's
+ *   n-th delay (`Schedule.exponential("1 second")` backs off; default 5 s).
+ * - HalfOpen: one trial call at a time (others fail fast); `halfOpenSuccesses`
+ *   successes close it (and forget the window and the openings), any failure
+ *   reopens it.
+ *
+ * Time is Effect's `Clock`, so the breaker is deterministic under `TestClock`.
+ * An interrupted call counts neither way; which failures count is `isFailure`'s
+ * choice (defects always count). State changes are a `Stream` (`changes`).
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as PubSub from "effect/PubSub"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+
+/**
+ * Where the breaker is. `opens` counts the openings in a row (it picks the cooldown).
+ *
+ * @since 0.1.0
+ */
+export type State =
+  | { readonly _tag: "Closed" }
+  | { readonly _tag: "Open"; readonly openedAt: number; readonly retryAt: number; readonly opens: number }
+  | { readonly _tag: "HalfOpen"; readonly opens: number }
+
+/**
+ * A call refused because the breaker is open (or half-open with its trial under way).
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@duende/policy"
+ *
+ * new CircuitBreaker.BreakerOpen({ name: "db", retryAt: 0 }).message // 'circuit breaker "db" is open: …'
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class BreakerOpen extends Data.TaggedError("BreakerOpen")<{
+  readonly name: string
+  /** When a trial call will be let through (epoch ms, by the breaker's Clock). */
+  readonly retryAt: number
+}> {
+  override get message(): string {
+    return `circuit breaker "${this.name}" is open: calls fail fast until ${new Date(this.retryAt).toISOString()}`
+  }
+}
+
+/**
+ * When the breaker opens: a count of failures, or a ratio of the calls.
+ *
+ * @since 0.1.0
+ */
+export type Threshold =
+  | { readonly failures: number }
+  | { readonly ratio: number; readonly minimumCalls: number }
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ */
+export interface Options<E = unknown> {
+  /** For errors, metrics and logs. */
+  readonly name: string
+  readonly threshold: Threshold
+  /** The window the threshold counts in (default 10 seconds). */
+  readonly window?: Duration.DurationInput
+  /** The cooldown before a trial: the n-th delay for the n-th opening in a row (default 5 seconds, always). */
+  readonly cooldown?: Schedule.Schedule<unknown, unknown>
+  /** Successful trials that close it (default 1). */
+  readonly halfOpenSuccesses?: number
+  /** Whether a failure counts (default: every one). Defects always count; interruptions never. */
+  readonly isFailure?: (error: E) => boolean
+}
+
+/**
+ * A breaker.
+ *
+ * @since 0.1.0
+ */
+export interface CircuitBreaker<E = unknown> {
+  readonly name: string
+  /** Runs `effect` if the breaker admits it; `BreakerOpen` at once otherwise. */
+  readonly execute: <A, E2 extends E, R>(effect: Effect.Effect<A, E2, R>) => Effect.Effect<A, E2 | BreakerOpen, R>
+  readonly state: Effect.Effect<State>
+  /** Subscribes now (for the scope's life): the stream has every change of state from here on. */
+  readonly changes: Effect.Effect<Stream.Stream<State>, never, Scope.Scope>
+}
+
+const closed: State = { _tag: "Closed" }
+
+/** The cooldown of the n-th opening in a row: the schedule's n-th delay (its last one once it has ended). */
+const cooldownOf = (schedule: Schedule.Schedule<unknown, unknown>, opens: number, now: number) =>
+  Effect.map(
+    Schedule.run(Schedule.delays(schedule), now, Array.from({ length: opens }, () => undefined)),
+    (delays) => Duration.toMillis(Chunk.last(delays).pipe((last) => (last._tag === "Some" ? last.value : Duration.seconds(5))))
+  )
+
+/**
+ * Makes a breaker.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@duende/policy"
+ * import { Effect, Schedule } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const breaker = yield* CircuitBreaker.make({
+ *     name: "payments",
+ *     threshold: { failures: 5 },
+ *     window: "30 seconds",
+ *     cooldown: Schedule.exponential("1 second")
+ *   })
+ *   const charge = Effect.tryPromise(() => fetch("http://127.0.0.1:9000/charge"))
+ *   return yield* breaker.execute(charge) // BreakerOpen at once while payments is down
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBreaker<E>> =>
+  Effect.gen(function*() {
+    const windowMs = Duration.toMillis(Duration.decode(options.window ?? Duration.seconds(10)))
+    const schedule = options.cooldown ?? Schedule.spaced(Duration.seconds(5))
+    const successesToClose = Math.max(1, options.halfOpenSuccesses ?? 1)
+    const counts = (cause: Cause.Cause<E>) =>
+      !Cause.isInterruptedOnly(cause) &&
+      (Cause.isDie(cause) || Chunk.some(Cause.failures(cause), (error) => options.isFailure?.(error) ?? true))
+    const changes = yield* PubSub.unbounded<State>()
+    let state: State = closed
+    let calls: Array<{ readonly at: number; readonly failed: boolean }> = []
+    let trial = false
+    let trialSuccesses = 0
+
+    const moveTo = (next: State) => Effect.suspend(() => {
+      state = next
+      return PubSub.publish(changes, next)
+    })
+
+    const reached = (now: number) => {
+      calls = calls.filter((call) => call.at > now - windowMs)
+      const failures = calls.filter((call) => call.failed).length
+      return "failures" in options.threshold
+        ? failures >= options.threshold.failures
+        : calls.length >= options.threshold.minimumCalls && failures / calls.length >= options.threshold.ratio
+    }
+
+    const open = (opens: number, now: number) =>
+      Effect.flatMap(cooldownOf(schedule, opens, now), (cooldown) =>
+        moveTo({ _tag: "Open", openedAt: now, retryAt: now + cooldown, opens }))
+
+    /** Whether a call may run now, and as what. */
+    const admit = (now: number): Effect.Effect<"call" | "trial", BreakerOpen> =>
+      Effect.suspend(() => {
+        if (state._tag === "Closed") return Effect.succeed("call" as const)
+        if (state._tag === "Open" && now < state.retryAt) {
+          return Effect.fail(new BreakerOpen({ name: options.name, retryAt: state.retryAt }))
+        }
+        if (trial) return Effect.fail(new BreakerOpen({ name: options.name, retryAt: now }))
+        trial = true
+        const opens = state.opens
+        return state._tag === "Open"
+          ? Effect.as(Effect.zipRight(Effect.sync(() => (trialSuccesses = 0)), moveTo({ _tag: "HalfOpen", opens })), "trial" as const)
+          : Effect.succeed("trial" as const)
+      })
+
+    const settle = (as: "call" | "trial", outcome: "success" | "failure" | "ignored", now: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (as === "trial") {
+          trial = false
+          if (state._tag !== "HalfOpen" || outcome === "ignored") return Effect.void
+          if (outcome === "failure") return open(state.opens + 1, now)
+          trialSuccesses++
+          if (trialSuccesses < successesToClose) return Effect.void
+          calls = []
+          return moveTo(closed)
+        }
+        if (outcome === "ignored" || state._tag !== "Closed") return Effect.void
+        calls.push({ at: now, failed: outcome === "failure" })
+        return outcome === "failure" && reached(now) ? open(1, now) : Effect.void
+      })
+
+    const execute = <A, E2 extends E, R>(effect: Effect.Effect<A, E2, R>): Effect.Effect<A, E2 | BreakerOpen, R> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const as = yield* admit(yield* Clock.currentTimeMillis)
+          const exit = yield* Effect.exit(restore(effect))
+          const outcome = Exit.isSuccess(exit) ? "success" : counts(exit.cause) ? "failure" : "ignored"
+          yield* settle(as, outcome, yield* Clock.currentTimeMillis)
+          return yield* exit
+        })
+      )
+
+    return {
+      name: options.name,
+      execute,
+      state: Effect.sync(() => state),
+      changes: Effect.map(PubSub.subscribe(changes), Stream.fromQueue)
+    }
+  })
+
+/**
+ * A breaker for code that is not written with Effect: `execute` takes a
+ * function returning a promise and rejects with its error, or with a
+ * {@link BreakerOpen} when the breaker refuses the call. The real clock.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@duende/policy"
+ *
+ * const breaker = CircuitBreaker.promise({ name: "payments", threshold: { failures: 5 } })
+ * const response = await breaker.execute(() => fetch("http://127.0.0.1:9000/charge"))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const promise = (options: Options<unknown>): {
+  readonly execute: <A>(call: () => Promise<A>) => Promise<A>
+  readonly state: () => State
+} => {
+  const breaker = Effect.runSync(make(options))
+  return {
+    execute: async <A>(call: () => Promise<A>): Promise<A> => {
+      const guarded: Effect.Effect<A, unknown> = Effect.tryPromise({ try: () => call(), catch: (error) => error })
+      const result = await Effect.runPromise(Effect.either(breaker.execute(guarded)))
+      if (Either.isLeft(result)) throw result.left
+      return result.right
+    },
+    state: () => Effect.runSync(breaker.state)
+  }
+}
