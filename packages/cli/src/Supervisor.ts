@@ -65,17 +65,6 @@ const daemonsById = (ids: ReadonlySet<string>): Map<string, Array<number>> => {
   return found
 }
 
-/** Whether `pid` is this user's and was started for the daemon `id` (its DUENDE_DAEMON_ID). */
-const startedFor = (pid: number, id: string): boolean => {
-  const uid = process.getuid?.()
-  if (uid !== undefined && ProcessTree.ownerOf(pid) !== uid) return false
-  try {
-    return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`DUENDE_DAEMON_ID=${id}`)
-  } catch {
-    return false
-  }
-}
-
 /** The supervisor's state: the registry entries next to the manager that runs them. */
 class State {
   readonly entries = new Map<string, Registry.Entry>()
@@ -160,7 +149,9 @@ class State {
       // A daemon meant to run, still running: taken over as it is (same pid, no restart). One
       // only — the recorded pid first; any other copy is stopped.
       if (Either.isRight(decoded) && entry.desired === "running") {
-        const alive = [...candidates].filter(([pid, startedAt]) => ProcessTree.startTime(pid) === startedAt && startedFor(pid, entry.id))
+        // This user's processes started for this entry (daemonsById checked owner and DUENDE_DAEMON_ID).
+        const verified = new Set(leftovers.get(entry.id) ?? [])
+        const alive = [...candidates].filter(([pid, startedAt]) => verified.has(pid) && ProcessTree.startTime(pid) === startedAt)
         const chosen = alive.find(([pid]) => pid === entry.lastPid) ?? alive[0]
         if (chosen !== undefined) {
           this.adoptable.set(entry.id, { pid: chosen[0], startedAt: chosen[1] })

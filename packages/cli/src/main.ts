@@ -33,6 +33,7 @@ import { userInfo } from "node:os"
 import { join, resolve as resolvePath } from "node:path"
 import * as ControlClient from "./ControlClient.js"
 import * as AdapterCommands from "./internal/adapterCommands.js"
+import { writeAtomically } from "./internal/atomicFile.js"
 import type { DaemonInfo, LogLineInfo, Request } from "./ControlProtocol.js"
 import * as ConfigPath from "./internal/configPath.js"
 import { daemonDetails, daemonTable, logLine } from "./internal/format.js"
@@ -394,8 +395,19 @@ const underStartupUnit = (pid: number): boolean => {
 const systemctlUser = (...args: Array<string>) =>
   spawnSync("systemctl", ["--user", ...args], { encoding: "utf8", timeout: 15 * 60_000 })
 
+/** Until the supervisor's socket is gone (it stops its daemons first: up to 15 minutes). */
+const supervisorGone = Effect.gen(function*() {
+  const deadline = Date.now() + 15 * 60_000
+  while (existsSync(paths.socket) && Date.now() < deadline) yield* Effect.sleep("100 millis")
+})
+
+/** Asks the supervisor to stop (its daemons first) and waits until it has. */
+const shutdownSupervisor = Effect.zipRight(send({ method: "shutdown" }), supervisorGone)
+
 const launchctl = (...args: Array<string>) => spawnSync("launchctl", args, { encoding: "utf8", timeout: 15 * 60_000 })
-const agentTarget = () => `gui/${process.getuid?.() ?? 0}/${Startup.agentLabel}`
+/** The user's launchd domain, where `duende startup launchd` bootstraps its agent. */
+const agentDomain = () => `gui/${process.getuid?.() ?? 0}`
+const agentTarget = () => `${agentDomain()}/${Startup.agentLabel}`
 
 /** Whether the supervisor with this pid runs as `duende startup`'s LaunchAgent (launchd says so). */
 const underStartupAgent = (pid: number): boolean => {
@@ -410,9 +422,7 @@ const stopOutside = (isOurs: (pid: number) => boolean) =>
     const running = yield* Effect.either(ControlClient.request(paths, { method: "ping" }))
     if (running._tag === "Left" || isOurs((running.right as { pid: number }).pid)) return
     yield* print("duende: stopping the supervisor that runs outside the service (the service's restarts its daemons)")
-    yield* send({ method: "shutdown" })
-    const deadline = Date.now() + 15 * 60_000
-    while (existsSync(paths.socket) && Date.now() < deadline) yield* Effect.sleep("100 millis")
+    yield* shutdownSupervisor
   })
 
 const awaitSupervisor = Effect.gen(function*() {
@@ -426,7 +436,7 @@ const awaitSupervisor = Effect.gen(function*() {
 
 const writeService = (path: string, content: string) =>
   Effect.try({
-    try: () => Startup.writeAtomically(path, content),
+    try: () => writeAtomically(path, content),
     catch: (error) => new CliFailure({ message: `cannot write ${path}: ${(error as Error).message}`, code: 1 })
   })
 
@@ -478,7 +488,7 @@ const startupLaunchd = (printOnly: boolean, remove: boolean) =>
     mkdirSync(paths.home, { recursive: true, mode: 0o700 })
     yield* writeService(path, plist.right)
     launchctl("bootout", agentTarget()) // an earlier version of the agent, if loaded
-    const loaded = launchctl("bootstrap", `gui/${process.getuid?.() ?? 0}`, path)
+    const loaded = launchctl("bootstrap", agentDomain(), path)
     if (loaded.status !== 0) return yield* fail(`launchctl bootstrap failed: ${(loaded.stderr || loaded.error?.message || "").trim()}`)
     yield* awaitSupervisor
     yield* print(`duende: the supervisor runs as the LaunchAgent ${Startup.agentLabel} (${path}): restarted when it dies, resurrecting its daemons, loaded at login`)
@@ -507,8 +517,7 @@ const shutdown = Command.make("shutdown", {}, () =>
       // KeepAlive would start it again at once: unload the agent (it loads again at the next login).
       const out = launchctl("bootout", agentTarget())
       if (out.status !== 0) return yield* fail(`launchctl bootout ${agentTarget()} failed: ${out.stderr.trim()}`)
-      const deadline = Date.now() + 15 * 60_000
-      while (existsSync(paths.socket) && Date.now() < deadline) yield* Effect.sleep("100 millis")
+      yield* supervisorGone
       return yield* print(`duende: supervisor stopped (${Startup.agentLabel} unloaded; it loads again at login, \`duende startup launchd --remove\` removes it)`)
     }
     if (underStartupUnit(ping.pid)) {
@@ -517,9 +526,7 @@ const shutdown = Command.make("shutdown", {}, () =>
       if (stopped.status !== 0) return yield* fail(`systemctl --user stop ${Startup.unitName} failed: ${stopped.stderr.trim()}`)
       return yield* print(`duende: supervisor stopped (${Startup.unitName} stopped; it starts again at boot, \`duende startup --remove\` removes it)`)
     }
-    yield* send({ method: "shutdown" })
-    const deadline = Date.now() + 15 * 60_000
-    while (existsSync(paths.socket) && Date.now() < deadline) yield* Effect.sleep("100 millis")
+    yield* shutdownSupervisor
     yield* print("duende: supervisor stopped (daemons stopped; the registry keeps them for `duende resurrect`)")
   })).pipe(Command.withDescription("Stop every daemon and the supervisor"))
 

@@ -29,6 +29,7 @@ import type { DaemonEvent, DaemonHandle } from "./PlatformAdapter.js"
 import { PlatformAdapter } from "./PlatformAdapter.js"
 import { createServer, type Server } from "node:net"
 import { rmSync } from "node:fs"
+import { lineSplitter } from "./internal/lines.js"
 import { decodeDaemon } from "./internal/notifyProtocol.js"
 import { NativeDaemon, type NumberedLine } from "./internal/native/nativeDaemon.js"
 import { reaper } from "./internal/native/reaper.js"
@@ -92,25 +93,19 @@ const serveNotify = (path: string, byId: (id: string) => NativeDaemon | undefine
       rmSync(path, { force: true })
       const server = createServer((connection) => {
         connection.on("error", () => undefined)
-        let partial = ""
-        let daemon: NativeDaemon | undefined
-        let named = false
-        connection.on("data", (chunk: Buffer) => {
-          const lines = (partial + chunk.toString()).split("\n")
-          partial = lines.pop()!.slice(-4096)
-          for (const line of lines) {
-            if (!named) {
-              const id = decodeDaemon(line)
-              if (id === undefined) continue
-              named = true
-              daemon = byId(id)
-              // Only a daemon taken over hears again through here; any other connection is dropped.
-              if (daemon === undefined || !daemon.reattach()) return void connection.destroy()
-              continue
-            }
-            daemon?.notify(line)
-          }
-        })
+        // Undefined until the connection names its daemon; null once it is refused.
+        let daemon: NativeDaemon | undefined | null
+        const feed = lineSplitter((line) => {
+          if (daemon === null) return
+          if (daemon !== undefined) return daemon.notify(line)
+          const id = decodeDaemon(line)
+          if (id === undefined) return
+          // Only a daemon taken over hears again through here; any other connection is dropped.
+          const found = byId(id)
+          daemon = found !== undefined && found.reattach() ? found : null
+          if (daemon === null) connection.destroy()
+        }, 4096)
+        connection.on("data", (chunk: Buffer) => feed(chunk.toString()))
       })
       const previous = process.umask(0o177)
       server.once("error", (error) => {

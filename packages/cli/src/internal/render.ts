@@ -7,8 +7,8 @@
  * @internal
  */
 import type { PlatformAdapter } from "@duende/core/manager"
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs"
 import { join } from "node:path"
+import { writeAtomically } from "./atomicFile.js"
 import type { Module } from "./platforms.js"
 
 /** The module that renders `format`, among those loaded. */
@@ -25,25 +25,10 @@ export const text = (artifacts: ReadonlyArray<PlatformAdapter.Artifact>): string
     ? artifacts[0]!.content
     : artifacts.map((artifact) => `# ${artifact.name} (${artifact.kind})\n${artifact.content}`).join("\n")
 
-/** Writes each artifact into `directory` atomically (temporary file, fsync, rename); returns the paths. */
-export const write = (artifacts: ReadonlyArray<PlatformAdapter.Artifact>, directory: string): ReadonlyArray<string> => {
-  mkdirSync(directory, { recursive: true })
-  return artifacts.map((artifact) => {
+/** Writes each artifact into `directory` atomically (see `writeAtomically`); returns the paths. */
+export const write = (artifacts: ReadonlyArray<PlatformAdapter.Artifact>, directory: string): ReadonlyArray<string> =>
+  artifacts.map((artifact) => {
     const target = join(directory, artifact.name)
-    const temporary = `${target}.${process.pid}.tmp`
-    try {
-      const fd = openSync(temporary, "w", 0o644)
-      try {
-        writeSync(fd, artifact.content)
-        fsyncSync(fd)
-      } finally {
-        closeSync(fd)
-      }
-      renameSync(temporary, target)
-    } catch (error) {
-      rmSync(temporary, { force: true })
-      throw error
-    }
+    writeAtomically(target, artifact.content)
     return target
   })
-}

@@ -23,9 +23,8 @@
 import { Plist } from "@duende/platform-launchd/adapter"
 import { UnitFile } from "@duende/platform-systemd/adapter"
 import * as Either from "effect/Either"
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs"
 import { homedir } from "node:os"
-import { dirname, join } from "node:path"
+import { join } from "node:path"
 
 /** The unit's name. */
 export const unitName = "duende.service"
@@ -135,29 +134,4 @@ export const launchdAgent = (target: Target & { readonly log: string }): Either.
     ),
     (error) => `the agent's plist: ${error.message}`
   )
-}
-
-/** Writes `content` to `path` atomically (temporary file, fsync, rename; the directory made 0755). */
-export const writeAtomically = (path: string, content: string, mode = 0o644): void => {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 })
-  const temporary = `${path}.${process.pid}.tmp`
-  try {
-    const fd = openSync(temporary, "w", mode)
-    try {
-      writeSync(fd, content)
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(temporary, path)
-    const directory = openSync(dirname(path), "r")
-    try {
-      fsyncSync(directory)
-    } finally {
-      closeSync(directory)
-    }
-  } catch (error) {
-    rmSync(temporary, { force: true })
-    throw error
-  }
 }

@@ -26,6 +26,7 @@ import * as ExitReason from "../../ExitReason.js"
 import type { DaemonEvent, DaemonHandle, DaemonState, ExitInfo, LogLine } from "../../PlatformAdapter.js"
 import * as Signal from "../../Signal.js"
 import { toHandoff } from "../handoff.js"
+import { lineSplitter } from "../lines.js"
 import { configVariable, decode, type NotifyMessage, notifyFdVariable, notifySocketVariable } from "../notifyProtocol.js"
 import { resolveAccount } from "./accounts.js"
 import { httpOnce, tcpOnce } from "./probe.js"
@@ -372,17 +373,17 @@ export class NativeDaemon {
   private watchAdopted(run: Run): Effect.Effect<void> {
     const start = processStartTimeMs(run.pid)
     let offset = fileSize(this.logPath)
-    let partial = ""
     const decoder = new StringDecoder("utf8") // a character cut at a read's end is completed by the next
+    const feed = lineSplitter((line) => {
+      if (line !== "") this.publishLine(parseLine(line))
+    })
     const follow = () => {
       const size = fileSize(this.logPath)
       if (size < offset) offset = 0 // rotated or cut
       if (size === offset) return
       const bytes = readRange(this.logPath, offset, size)
       offset += bytes.length
-      const lines = (partial + decoder.write(bytes)).split("\n")
-      partial = lines.pop()!
-      for (const line of lines) if (line !== "") this.publishLine(parseLine(line))
+      feed(decoder.write(bytes))
     }
     return Effect.gen(this, function*() {
       while (!run.ended) {
@@ -414,16 +415,12 @@ export class NativeDaemon {
       run.recentErrors.push(...text.split("\n").filter((l) => l.trim() !== ""))
       if (run.recentErrors.length > 8) run.recentErrors.splice(0, run.recentErrors.length - 8)
     })
-    let partial = ""
     const notify = child.stdio[3] as NodeJS.ReadableStream
-    notify.on("data", (chunk: Buffer) => {
-      const lines = (partial + chunk.toString()).split("\n")
-      partial = lines.pop()!
-      for (const line of lines) {
-        const message = decode(line)
-        if (message !== undefined) this.onMessage(run, message)
-      }
+    const feed = lineSplitter((line) => {
+      const message = decode(line)
+      if (message !== undefined) this.onMessage(run, message)
     })
+    notify.on("data", (chunk: Buffer) => feed(chunk.toString()))
     notify.on("error", () => undefined)
     child.once("exit", (code, signalName) => this.onExit(run, code, signalName as Signal.Signal | null))
   }
