@@ -4,25 +4,20 @@
 // with the daemon's graceful shutdown, rm — on the project's example daemon, the host's node in a
 // runc container whose root binds the host's /usr, /etc and the repository read-only.
 import { Integration } from "@duende/testing"
-import { execFile } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { runner } from "./helpers/cli.js"
 import { afterAll, describe, expect, it } from "vitest"
 
 const gate = Integration.check(Integration.tool("runc", "apt-get install runc"), Integration.root())
 
 const repository = resolve(__dirname, "..", "..", "..")
-const bin = join(repository, "packages", "cli", "bin", "duende.js")
 const example = join(repository, "examples", "http-counter")
 const home = mkdtempSync(join(tmpdir(), "duende-cli-container-"))
 const port = 20_000 + Math.floor(Math.random() * 20_000)
 
-const duende = (...args: Array<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, DUENDE_HOME: home }, timeout: 120_000 }, (error, stdout, stderr) =>
-      done({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))
-  })
+const duende = runner({ DUENDE_HOME: home }, 120_000)
 
 afterAll(async () => {
   // Whatever the test left running goes with it.

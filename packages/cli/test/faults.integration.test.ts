@@ -7,22 +7,17 @@
 // are Duende daemons (they survive their supervisor's death); every one alive at a kill must be
 // taken over with its pid: zero restarts caused. The seed is fixed: a failing run fails the same
 // way again.
-import { execFile } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { runner } from "./helpers/cli.js"
 import { afterAll, describe, expect, it } from "vitest"
 
-const bin = join(__dirname, "..", "bin", "duende.js")
 const ticker = join(__dirname, "fixtures", "ticker.mjs")
 const chatty = join(__dirname, "fixtures", "chatty-daemon.mjs")
 const home = mkdtempSync(join(tmpdir(), "duende-faults-"))
 
-const duende = (...args: Array<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, DUENDE_HOME: home }, timeout: 120_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))
-  })
+const duende = runner({ DUENDE_HOME: home }, 120_000)
 
 /** A small seeded generator (a failing run fails the same way again). */
 const seeded = (seed: number) => () => {

@@ -5,15 +5,13 @@
 // against a real cluster. Install applies the objects (0 replicas), start scales up and returns
 // once the pod is ready, status and logs come from the pod, stop scales to 0 gracefully, rm
 // deletes every object.
-import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
+import { runner } from "./helpers/cli.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Target from "../../platform-kubernetes/test/helpers/target.js"
 
-const repository = resolve(__dirname, "..", "..", "..")
-const bin = join(repository, "packages", "cli", "bin", "duende.js")
 const root = mkdtempSync(join(tmpdir(), "duende-cli-kubernetes-"))
 
 let target: Target.Target
@@ -25,11 +23,7 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true })
 })
 
-const duende = (...args: Array<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, DUENDE_HOME: root }, timeout: 180_000 }, (error, stdout, stderr) =>
-      done({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))
-  })
+const duende = runner({ DUENDE_HOME: root }, 180_000)
 
 describe(`duende --platform kubernetes (${Target.real ? "a real cluster" : "stand-in API server"})`, () => {
   it("installs, starts, reports, shows the log, stops and removes a daemon, with server-side apply as field manager duende", async () => {

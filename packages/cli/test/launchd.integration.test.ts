@@ -5,16 +5,16 @@
 // LaunchAgents, start returns once the example daemon serves, status/logs read it back, restart
 // gives a new pid, stop ends it gracefully, rm removes the plist.
 import { Integration } from "@duende/testing"
-import { execFile, execFileSync } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
+import { bin, runner } from "./helpers/cli.js"
 import { afterAll, describe, expect, it } from "vitest"
 
 const gate = Integration.check(Integration.tool("python3", "apt-get install python3"))
 
 const repository = resolve(__dirname, "..", "..", "..")
-const bin = join(repository, "packages", "cli", "bin", "duende.js")
 const standIn = join(repository, "packages", "platform-launchd", "test", "stand-in")
 const example = join(repository, "examples", "http-counter")
 const root = mkdtempSync(join(tmpdir(), "duende-cli-launchd-"))
@@ -32,11 +32,7 @@ const env = {
   PATH: `${standIn}:${dirname(python)}:${process.env.PATH ?? "/usr/bin:/bin"}`
 }
 
-const duende = (...args: Array<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-    execFile(process.execPath, [bin, ...args], { env, timeout: 120_000 }, (error, stdout, stderr) =>
-      done({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))
-  })
+const duende = runner(env, 120_000)
 
 const plist = join(home, "Library", "LaunchAgents", "duende.cli-agent.plist")
 

@@ -3,21 +3,16 @@
 // one name (merged, the later kept). `resurrect` says it, `ls` lists the invalid entry and points
 // at `doctor`, which shows every notice; with the supervisor dead and daemons meant to run,
 // the answer offered is `duende resurrect`, not `duende start`.
-import { execFile } from "node:child_process"
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { runner } from "./helpers/cli.js"
 import { afterAll, describe, expect, it } from "vitest"
 
-const bin = join(__dirname, "..", "bin", "duende.js")
 const ticker = join(__dirname, "fixtures", "ticker.mjs")
 const home = mkdtempSync(join(tmpdir(), "duende-recovery-"))
 
-const duende = (...args: Array<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, DUENDE_HOME: home }, timeout: 60_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))
-  })
+const duende = runner({ DUENDE_HOME: home })
 
 afterAll(async () => {
   await duende("shutdown")

@@ -4,18 +4,10 @@
 // supervisor is answered by systemd restarting it, which takes its daemon over (same pid); the user
 // manager starting again (as at boot) brings it back; `duende shutdown` stops the unit instead
 // of racing Restart=always; `--remove` removes it.
-import { Integration } from "@duende/testing"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { boot, type Machine, repositoryRoot } from "../../platform-systemd/test/helpers/nspawn.js"
-
-const gate = Integration.check(
-  Integration.root(),
-  Integration.tool("systemd-nspawn", "apt-get install systemd-container"),
-  Integration.tool("nsenter", "apt-get install util-linux"),
-  Integration.command("test", ["-w", "/sys/fs/cgroup/unified"], "the cgroup v2 hierarchy is not writable")
-)
+import { boot, gate, type Machine, repositoryRoot } from "../../platform-systemd/test/helpers/nspawn.js"
 
 const bin = join(repositoryRoot, "packages", "cli", "bin", "duende.js")
 const chatty = join(repositoryRoot, "packages", "cli", "test", "fixtures", "chatty-daemon.mjs")

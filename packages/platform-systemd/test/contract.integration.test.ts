@@ -1,20 +1,13 @@
 // @duende/testing's adapter contract, run against SystemdAdapter and a real systemd
 // (PID 1 in systemd-nspawn), with the contract's own fixture daemon.
-import { Behavior, Integration } from "@duende/testing"
+import { Behavior } from "@duende/testing"
 import * as AdapterContract from "@duende/testing/AdapterContract"
 import { afterAll, beforeAll } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { join } from "node:path"
 import * as SystemdAdapter from "../src/SystemdAdapter.js"
-import { boot, type Machine } from "./helpers/nspawn.js"
-
-const gate = Integration.check(
-  Integration.root(),
-  Integration.tool("systemd-nspawn", "apt-get install systemd-container"),
-  Integration.tool("nsenter", "apt-get install util-linux"),
-  Integration.command("test", ["-w", "/sys/fs/cgroup/unified"], "the cgroup v2 hierarchy is not writable")
-)
+import { boot, gate, type Machine } from "./helpers/nspawn.js"
 
 let machine: Machine | undefined
 if (gate.ok) {

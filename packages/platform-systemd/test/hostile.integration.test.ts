@@ -5,7 +5,6 @@
 import type { DaemonConfig } from "@duende/core"
 import type { PlatformAdapter } from "@duende/core/manager"
 import { decodeSync } from "@duende/core/DaemonConfigSchema"
-import { Integration } from "@duende/testing"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -17,14 +16,7 @@ import * as SystemdAdapter from "../src/SystemdAdapter.js"
 import * as SystemdUnit from "../src/SystemdUnit.js"
 import * as UnitFile from "../src/UnitFile.js"
 import { expectedCommand, expectExact, input, outcome } from "./helpers/fuzzConfig.js"
-import { boot, type Machine } from "./helpers/nspawn.js"
-
-const gate = Integration.check(
-  Integration.root(),
-  Integration.tool("systemd-nspawn", "apt-get install systemd-container"),
-  Integration.tool("nsenter", "apt-get install util-linux"),
-  Integration.command("test", ["-w", "/sys/fs/cgroup/unified"], "the cgroup v2 hierarchy is not writable")
-)
+import { boot, gate, type Machine } from "./helpers/nspawn.js"
 
 const idle = join(__dirname, "fixtures", "idle.mjs")
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))

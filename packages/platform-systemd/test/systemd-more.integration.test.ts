@@ -3,7 +3,6 @@
 // what the daemon process actually receives, is exactly what the config said.
 import type { DaemonConfig } from "@duende/core"
 import { decodeSync } from "@duende/core/DaemonConfigSchema"
-import { Integration } from "@duende/testing"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -15,15 +14,8 @@ import { join } from "node:path"
 import * as SystemdAdapter from "../src/SystemdAdapter.js"
 import * as SystemdSection from "../src/SystemdSection.js"
 import { envName, text } from "./helpers/arbitraries.js"
-import { boot, type Machine } from "./helpers/nspawn.js"
+import { boot, gate, type Machine } from "./helpers/nspawn.js"
 import { environmentProperty } from "./helpers/show.js"
-
-const gate = Integration.check(
-  Integration.root(),
-  Integration.tool("systemd-nspawn", "apt-get install systemd-container"),
-  Integration.tool("nsenter", "apt-get install util-linux"),
-  Integration.command("test", ["-w", "/sys/fs/cgroup/unified"], "the cgroup v2 hierarchy is not writable")
-)
 
 const fixture = join(__dirname, "fixtures", "http-daemon.mjs")
 let nextPort = 20_000 + Math.floor(Math.random() * 20_000)

@@ -3,7 +3,6 @@
 import { DaemonConfig } from "@duende/core"
 import { decodeSync } from "@duende/core/DaemonConfigSchema"
 import type { PlatformAdapter } from "@duende/core/manager"
-import { Integration } from "@duende/testing"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
@@ -14,14 +13,7 @@ import * as Stream from "effect/Stream"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as SystemdAdapter from "../src/SystemdAdapter.js"
-import { boot, type Machine, repositoryRoot } from "./helpers/nspawn.js"
-
-const gate = Integration.check(
-  Integration.root(),
-  Integration.tool("systemd-nspawn", "apt-get install systemd-container"),
-  Integration.tool("nsenter", "apt-get install util-linux"),
-  Integration.command("test", ["-w", "/sys/fs/cgroup/unified"], "the cgroup v2 hierarchy is not writable")
-)
+import { boot, gate, type Machine, repositoryRoot } from "./helpers/nspawn.js"
 
 const fixture = join(__dirname, "fixtures", "http-daemon.mjs")
 const basePort = 20_000 + Math.floor(Math.random() * 20_000)

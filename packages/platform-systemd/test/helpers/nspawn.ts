@@ -1,6 +1,7 @@
 // A real systemd as PID 1 in systemd-nspawn (see /work/shared/recipes/systemd-nspawn.md):
 // the host's /usr and this repository are bound in, so the host's node runs the test
 // daemons inside. One machine per test file, with a unique name, always torn down.
+import { Integration } from "@duende/testing"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs"
@@ -8,6 +9,14 @@ import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const repositoryRoot = resolve(fileURLToPath(new URL(".", import.meta.url)), "..", "..", "..", "..")
+
+/** What booting a machine needs here, for the suites' `describe.skipIf(!gate.ok)`. */
+export const gate = Integration.check(
+  Integration.root(),
+  Integration.tool("systemd-nspawn", "apt-get install systemd-container"),
+  Integration.tool("nsenter", "apt-get install util-linux"),
+  Integration.command("test", ["-w", "/sys/fs/cgroup/unified"], "the cgroup v2 hierarchy is not writable")
+)
 
 export interface Machine {
   readonly name: string
