@@ -21,9 +21,9 @@
 //   here), with the container's `env` (downward API `fieldRef`s resolved), `workingDir`, the
 //   kubelet's service variables (KUBERNETES_SERVICE_HOST/PORT pointing at the stand-in) and a
 //   PATH standing in for the image's (this repository's node_modules/.bin, where `duende`
-//   is, before the machine's PATH). Each emptyDir is a temporary directory; an environment
-//   value, a command argument or an exec probe's argument naming a path under a mount is
-//   rewritten to that directory, and a mount at /tmp becomes the process's TMPDIR — the one
+//   is, before the machine's PATH; the repository's files are the image's). Each emptyDir is a
+//   temporary directory; an environment value, a command argument or an exec probe's argument
+//   naming a path under a mount (and not in the repository) is rewritten to that directory, and a mount at /tmp becomes the process's TMPDIR — the one
 //   liberty taken with the container's definition, since a process cannot be given a mount
 //   of its own here.
 //   securityContext (uids, read-only root, capabilities, seccomp) and resources are NOT
@@ -76,6 +76,9 @@ export const resourcesByKind: Record<string, { readonly resource: string; readon
 
 export const kindOfResource = (resource: string): string | undefined =>
   Object.entries(resourcesByKind).find(([, r]) => r.resource === resource)?.[0]
+
+/** This repository: it stands in for every pod's image. */
+const repository = fileURLToPath(new URL("../../../..", import.meta.url)).replace(/\/$/, "")
 
 const clone = <A>(value: A): A => structuredClone(value)
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z")
@@ -197,8 +200,7 @@ export class Cluster {
   constructor(options: ClusterOptions = {}) {
     this.namespaces = new Set(options.namespaces ?? ["default"])
     this.backoffScale = options.backoffScale ?? 1
-    this.path = options.path ??
-      [fileURLToPath(new URL("../../../../node_modules/.bin", import.meta.url)), process.env.PATH ?? "/usr/bin:/bin"].join(":")
+    this.path = options.path ?? [join(repository, "node_modules", ".bin"), process.env.PATH ?? "/usr/bin:/bin"].join(":")
     this.interval = setInterval(() => this.reconcile(), 100)
   }
 
@@ -695,6 +697,9 @@ export class Cluster {
       .filter((m: Obj) => runtime.volumes.has(m.name))
       .map((m: Obj) => [m.mountPath, runtime.volumes.get(m.name)!])
     const rewrite = (value: string) => {
+      // The repository stands in for the image (its files are the image's), so a path inside it
+      // is never a mount's, even when the checkout itself lies under one (/tmp).
+      if (value === repository || value.startsWith(`${repository}/`)) return value
       for (const [mountPath, dir] of mounts) {
         if (value === mountPath || value.startsWith(`${mountPath}/`)) return dir + value.slice(mountPath.length)
       }
