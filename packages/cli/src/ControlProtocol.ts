@@ -138,6 +138,8 @@ export interface DaemonInfo {
   readonly health: string | null
   readonly statusText: string | null
   readonly lastExit: string | null
+  /** How each configured resource limit is enforced ("cgroup v1 memory.limit_in_bytes …") or why it is not. */
+  readonly limits: ReadonlyArray<{ readonly limit: string; readonly how: string | null; readonly why: string | null }>
   readonly command: ReadonlyArray<string>
   readonly configPath: string | null
   readonly logFile: string

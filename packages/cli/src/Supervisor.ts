@@ -291,6 +291,7 @@ class State {
       health: state.health ?? null,
       statusText: state.statusText ?? null,
       lastExit: state.lastExit?.description ?? null,
+      limits: (state.limits ?? []).map((entry) => ({ limit: entry.limit, how: entry.how ?? null, why: entry.why ?? null })),
       command: [config.command.program, ...config.command.args],
       configPath: this.entries.get(handle.name)?.configPath ?? null,
       logFile: join(this.paths.logs, `${handle.name}.log`)
@@ -347,6 +348,7 @@ class State {
       health: null,
       statusText: null,
       lastExit: null,
+      limits: [],
       command: Array.isArray(command) ? command.filter((part): part is string => typeof part === "string") : [],
       configPath: entry?.configPath ?? null,
       logFile: join(this.paths.logs, `${name}.log`)

@@ -12,6 +12,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import { DaemonConfig, Platform, Signal } from "@duende/core"
+import { NativeAdapter } from "@duende/core/manager"
 import { encode } from "@duende/core/DaemonConfigSchema"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
@@ -555,7 +556,8 @@ const doctor = Command.make("doctor", { json }, ({ json }) =>
       koffi,
       paths,
       supervisor: supervisor._tag === "Right" ? { running: true, ...(supervisor.right as object) } : { running: false },
-      notices: found
+      notices: found,
+      resources: NativeAdapter.resourceSupport()
     }
     if (json) return yield* printJson(report)
     yield* print(`duende ${version} on node ${process.version} (${process.platform}/${process.arch})`)
@@ -571,6 +573,9 @@ const doctor = Command.make("doctor", { json }, ({ json }) =>
     const metrics = (report.supervisor as { metrics?: string | null }).metrics
     if (metrics) yield* print(`metrics     ${metrics}`)
     yield* print(`subreaper   koffi ${koffi}`)
+    for (const [index, { controller, how, why }] of report.resources.entries()) {
+      yield* print(`${index === 0 ? "limits     " : "           "} ${controller.padEnd(6)} ${how ?? `not enforced: ${why}`}`)
+    }
     for (const [tool, path] of Object.entries(report.tools)) yield* print(`${tool.padEnd(11)} ${path ?? "-"}`)
   })).pipe(Command.withDescription("Show the detected platform, the tools found and the supervisor's state"))
 

@@ -738,7 +738,17 @@ export const PlatformSections = Schema.Struct({
         keep: withDefault(Int(0, 1000, " (rotated log files to keep)"), () => defaults.native.logs.keep)
       }),
       () => ({ maxSize: defaults.native.logs.maxSizeBytes, keep: defaults.native.logs.keep })
-    )
+    ),
+    /** Put the daemon in control groups of its own, where the supervisor may (false: never; memory is then sampled). */
+    cgroups: withDefault(Bool, () => true).annotations({
+      description: "Enforce resources with control groups of the daemon's own where the supervisor can write them " +
+        "(false: never; resources.memory is then enforced by sampling the RSS of the process tree)."
+    }),
+    /** How long the process tree may stay above resources.memory when that limit is enforced by RSS sampling. */
+    memoryGrace: withDefault(DurationInput({ min: 0 }), () => Duration.millis(defaults.native.memoryGraceMs)).annotations({
+      description: "How long the process tree may stay above resources.memory before it is restarted, " +
+        "where the limit is enforced by RSS sampling (no memory cgroup)."
+    })
   })),
   systemd: Schema.optional(SystemdSection),
   launchd: Schema.optional(Schema.Struct({

@@ -14,6 +14,16 @@
  * known by the `DUENDE_DAEMON_ID` they inherited, and die with the daemon at
  * a crash as at a stop (each pid's start time checked before it is signalled).
  *
+ * `resources` are enforced: each daemon gets control groups of its own for
+ * every controller the supervisor may write (cgroup v2, or v1 on hybrid
+ * hosts): memory (an OOM kill is recorded as the exit's reason), swap, CPU
+ * quota and weight, pids, I/O bandwidth; `openFilesMax` is set with prlimit.
+ * Without a writable memory controller `resources.memory` is enforced by
+ * sampling the RSS of the process tree every second and restarting the
+ * daemon after `platform.native.memoryGrace` above it. A limit that cannot be
+ * enforced is said once in the daemon's log and in `limits` of its status
+ * ({@link resourceSupport} tells what this host can do).
+ *
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
@@ -33,6 +43,7 @@ import { lineSplitter } from "./internal/lines.js"
 import { decodeDaemon } from "./internal/notifyProtocol.js"
 import { NativeDaemon, type NumberedLine } from "./internal/native/nativeDaemon.js"
 import { reaper } from "./internal/native/reaper.js"
+import { cgroupSupport } from "./internal/native/resourceLimits.js"
 import { startWarden } from "./internal/native/warden.js"
 
 /**
@@ -270,6 +281,34 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
     }
     return adapter
   })
+
+/**
+ * What this process can enforce, per resource controller: "memory", "cpu",
+ * "pids" and "io", each with how (a cgroup v2 or v1 hierarchy it may write)
+ * or why not (and the fix). `duende doctor` prints it.
+ *
+ * @example
+ * ```ts
+ * import { NativeAdapter } from "@duende/core/manager"
+ *
+ * for (const { controller, how, why } of NativeAdapter.resourceSupport()) {
+ *   console.log(controller, how ?? `not enforced: ${why}`)
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const resourceSupport = (): ReadonlyArray<{ readonly controller: string; readonly how?: string; readonly why?: string }> => {
+  const support = cgroupSupport()
+  return (["memory", "cpu", "pids", "io"] as const).map((controller) => {
+    const hierarchy = support.controllers[controller]
+    if (hierarchy !== undefined) return { controller, how: `cgroup v${hierarchy.version} under ${hierarchy.parent}` }
+    const why = support.missing[controller] ?? "unknown"
+    return controller === "memory"
+      ? { controller, how: `RSS sampling of each process tree (no memory cgroup: ${why})` }
+      : { controller, why }
+  })
+}
 
 /**
  * The native adapter as a layer providing {@link PlatformAdapter}.

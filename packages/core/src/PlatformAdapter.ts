@@ -59,6 +59,13 @@ export interface ExitInfo {
   readonly at: number
   /** "stopped by SIGTERM", "forced: shutdown deadline (exit 4)", "killed by SIGKILL (watchdog timeout)". */
   readonly description: string
+  /**
+   * Why the supervisor or the kernel ended it ("watchdog timeout", "memory
+   * limit 150M exceeded…"), when one of them did: such an exit is a failure,
+   * whatever its code (a daemon that exits 143 on the SIGTERM of a memory
+   * limit has still failed).
+   */
+  readonly killedFor?: string | undefined
 }
 
 /**
@@ -77,6 +84,23 @@ export interface DaemonState {
   /** The daemon's last STATUS= text. */
   readonly statusText: string | undefined
   readonly health: HealthReport["state"] | undefined
+  /** How each configured resource limit is enforced, or why it is not (the native adapter says; others leave it out). */
+  readonly limits?: ReadonlyArray<LimitEnforcement> | undefined
+}
+
+/**
+ * How one configured `resources` limit of a daemon is enforced: by a control
+ * group, an rlimit or the supervisor's RSS sampling, or not at all, and why.
+ *
+ * @since 0.1.0
+ */
+export interface LimitEnforcement {
+  /** The field of `resources`: "memory", "pidsMax", "cpuQuota"… */
+  readonly limit: string
+  /** "cgroup v1 memory.limit_in_bytes (/sys/fs/cgroup/memory/…)"; undefined when it is not enforced. */
+  readonly how: string | undefined
+  /** Why it is not enforced, and the fix. */
+  readonly why?: string | undefined
 }
 
 /**

@@ -13,7 +13,9 @@ import type { ExitInfo } from "./PlatformAdapter.js"
 
 /**
  * Whether an exit is clean: exit 0, or stopped by SIGINT/SIGTERM (130, 143,
- * or those signals and SIGHUP/SIGPIPE), as systemd counts it.
+ * or those signals and SIGHUP/SIGPIPE), as systemd counts it — unless the
+ * supervisor or the kernel ended it for a reason (`killedFor`: a watchdog
+ * timeout, a memory limit), which is a failure whatever the code.
  *
  * @example
  * ```ts
@@ -24,9 +26,9 @@ import type { ExitInfo } from "./PlatformAdapter.js"
  *
  * @since 0.1.0
  */
-export const isCleanExit = (exit: Pick<ExitInfo, "code" | "signal">): boolean =>
-  exit.code === 0 || exit.code === 130 || exit.code === 143 ||
-  (exit.signal !== null && ["SIGHUP", "SIGINT", "SIGTERM", "SIGPIPE"].includes(exit.signal))
+export const isCleanExit = (exit: Pick<ExitInfo, "code" | "signal" | "killedFor">): boolean =>
+  exit.killedFor === undefined && (exit.code === 0 || exit.code === 130 || exit.code === 143 ||
+  (exit.signal !== null && ["SIGHUP", "SIGINT", "SIGTERM", "SIGPIPE"].includes(exit.signal)))
 
 /**
  * Whether the policy restarts a daemon after this exit. An exit the user asked
@@ -45,7 +47,7 @@ export const isCleanExit = (exit: Pick<ExitInfo, "code" | "signal">): boolean =>
  */
 export const shouldRestart = (
   policy: Restart["policy"],
-  exit: Pick<ExitInfo, "code" | "signal">,
+  exit: Pick<ExitInfo, "code" | "signal" | "killedFor">,
   requestedByUser: boolean
 ): boolean => {
   if (requestedByUser) return false

@@ -64,6 +64,9 @@ export const daemonDetails = (d: DaemonInfo): string =>
     `  health     ${d.health ?? "-"}`,
     `  text       ${d.statusText ?? "-"}`,
     `  last exit  ${d.lastExit ?? "-"}`,
+    ...d.limits.map((entry, index) =>
+      `  ${index === 0 ? "limits   " : "         "}  ${entry.limit}: ${entry.how ?? `not enforced: ${entry.why ?? "unknown"}`}`
+    ),
     `  command    ${d.command.join(" ")}`,
     `  config     ${d.configPath ?? "-"}`,
     `  log        ${d.logFile}`

@@ -12,7 +12,8 @@
  *   (`loginctl enable-linger`) so that it starts at boot without a login.
  *   `KillMode=process`: the daemons are the supervisor's children but must
  *   outlive its death (a new supervisor takes over); on a stop the supervisor
- *   stops them itself, gracefully.
+ *   stops them itself, gracefully. `Delegate=yes`: on a cgroup v2 host it
+ *   may make a control group for each daemon, which enforces its `resources`.
  * - **launchd**: a LaunchAgent `dev.duende.supervisor` in
  *   `~/Library/LaunchAgents` (`RunAtLoad`, `KeepAlive`, bootstrapped into
  *   `gui/<uid>`), its output to `supervisor.log`. launchd loads the user's
@@ -75,6 +76,8 @@ export const systemdUnit = (target: Target): Either.Either<string, string> => {
     // The daemons outlive the supervisor's death; on a stop it stops them itself (up to 10 minutes, its own deadline).
     { key: "KillMode", value: "process" },
     { key: "TimeoutStopSec", value: "11min" },
+    // A cgroup subtree of its own, where it gives each daemon a group enforcing its resources.
+    { key: "Delegate", value: "yes" },
     { key: "UMask", value: "0077" },
     { key: "NoNewPrivileges", value: "yes" },
     { key: "LockPersonality", value: "yes" },

@@ -22,7 +22,7 @@ export const defaults = {
     crashLoop: { burst: 5, intervalMs: 60_000 },
     minUptimeMs: 10_000
   },
-  native: { logs: { maxSizeBytes: 10 * 1024 * 1024, keep: 5 } },
+  native: { logs: { maxSizeBytes: 10 * 1024 * 1024, keep: 5 }, memoryGraceMs: 5_000 },
   pepita: { vcpus: 1, memoryBytes: 256 * 1024 * 1024 },
   wos: { priority: 4 }
 }

@@ -15,7 +15,7 @@ import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChildProcess, spawn } from "node:child_process"
-import { closeSync, mkdirSync, openSync, readSync, statSync } from "node:fs"
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs"
 import { StringDecoder } from "node:string_decoder"
 import { join } from "node:path"
 import { DaemonAlreadyRunning, StartFailed } from "../../AdapterError.js"
@@ -26,6 +26,7 @@ import * as ExitReason from "../../ExitReason.js"
 import type { DaemonEvent, DaemonHandle, DaemonState, ExitInfo, LogLine } from "../../PlatformAdapter.js"
 import * as Signal from "../../Signal.js"
 import { toHandoff } from "../handoff.js"
+import { formatByteSize, formatDurationMillis } from "../units.js"
 import { lineSplitter } from "../lines.js"
 import { configVariable, decode, type NotifyMessage, notifyFdVariable, notifySocketVariable } from "../notifyProtocol.js"
 import { resolveAccount } from "./accounts.js"
@@ -33,6 +34,7 @@ import { httpOnce, tcpOnce } from "./probe.js"
 import { hasEnvironment, pidRunning, type ProcessEntry, processStartTimeMs, scanProcesses } from "../procfs.js"
 import { escapedOf, groupHasMembers, living, signalAll, treeOf } from "./processTree.js"
 import type { Reaper } from "./reaper.js"
+import { type DaemonLimits, limitsFor } from "./resourceLimits.js"
 import { parseLine, RotatingLog, tail } from "./rotatingLog.js"
 import type { Warden } from "./warden.js"
 
@@ -121,6 +123,49 @@ interface Run {
   killedFor: string | undefined
   stopRequested: boolean
   recentErrors: Array<string>
+  /** The memory group's OOM kills when this run started (a rise means the kernel killed one of its processes). */
+  oomKillsAtStart: number
+}
+
+/** How often the RSS of a tree whose memory limit no cgroup enforces is sampled. */
+const memorySampleMs = 1_000
+
+/** The children of a process (from /proc, recursively): those a just-spawned daemon may have forked already. */
+const descendantsOf = (pid: number): ReadonlyArray<number> => {
+  const out: Array<number> = []
+  const queue = [pid]
+  while (queue.length > 0 && out.length < 10_000) {
+    const next = queue.pop()!
+    let text = ""
+    try {
+      text = readFileSync(`/proc/${next}/task/${next}/children`, "utf8")
+    } catch {
+      continue
+    }
+    for (const child of text.split(" ")) {
+      const found = Number(child)
+      if (child !== "" && Number.isInteger(found)) {
+        out.push(found)
+        queue.push(found)
+      }
+    }
+  }
+  return out
+}
+
+const pageSize = 4096
+
+/** The resident memory of a process tree: the sum of its members' RSS (shared pages count in each). */
+const treeRss = (pid: number): number => {
+  let total = 0
+  for (const member of [pid, ...descendantsOf(pid)]) {
+    try {
+      total += Number(readFileSync(`/proc/${member}/statm`, "utf8").split(" ")[1]) * pageSize
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return total
 }
 
 export class NativeDaemon {
@@ -129,6 +174,9 @@ export class NativeDaemon {
   private lastExit: ExitInfo | undefined
   private statusText: string | undefined
   private health: DaemonState["health"]
+  private limits: DaemonLimits | undefined
+  /** Limits already warned about as not enforced (once per daemon and limit). */
+  private readonly warned = new Set<string>()
   private readonly log: RotatingLog
   /** Lines written so far (the last one's number). */
   private lineCount = 0
@@ -200,7 +248,8 @@ export class NativeDaemon {
       lastExit: this.lastExit,
       restarts: 0,
       statusText: this.statusText,
-      health: alive ? this.health : undefined
+      health: alive ? this.health : undefined,
+      limits: this.limits?.enforcement
     }
   }
 
@@ -244,6 +293,7 @@ export class NativeDaemon {
           env.TRACEPARENT = `00-${span.value.traceId}-${span.value.spanId}-${span.value.sampled ? "01" : "00"}`
         }
       }
+      const limits = this.applyLimits(now)
       let child: ChildProcess
       try {
         child = spawn(config.command.program, [...config.command.args], {
@@ -256,6 +306,8 @@ export class NativeDaemon {
       } catch (error) {
         return yield* new StartFailed({ name: this.handle.name, reason: (error as Error).message })
       }
+      // At once: whatever it forks from now on is born in its groups.
+      if (child.pid !== undefined) limits.attach(child.pid, () => descendantsOf(child.pid!))
       const spawned = yield* Effect.tapError(Effect.async<number, StartFailed>((resume) => {
         child.once("spawn", () => resume(Effect.succeed(child.pid!)))
         child.once("error", (error: NodeJS.ErrnoException) =>
@@ -283,7 +335,8 @@ export class NativeDaemon {
         extendedUntil: 0,
         killedFor: undefined,
         stopRequested: false,
-        recentErrors: []
+        recentErrors: [],
+        oomKillsAtStart: limits.oomKills()
       }
       this.run = run
       this.context.sessions.add(run.pid)
@@ -294,6 +347,7 @@ export class NativeDaemon {
       this.publish({ _tag: "Started", pid: run.pid, at: now })
       this.wire(run)
       this.context.fork(this.readiness(run))
+      if (config.resources.memory !== undefined) this.context.fork(this.watchMemory(run, limits, config.resources.memory))
       return yield* Deferred.await(ready)
     }).pipe(
       this.context.traceContext
@@ -338,7 +392,8 @@ export class NativeDaemon {
         extendedUntil: 0,
         killedFor: undefined,
         stopRequested: false,
-        recentErrors: []
+        recentErrors: [],
+        oomKillsAtStart: 0
       }
       this.run = run
       this.context.sessions.add(pid)
@@ -393,6 +448,68 @@ export class NativeDaemon {
           follow()
           this.onExit(run, null, null)
         }
+      }
+    })
+  }
+
+  /**
+   * The daemon's groups with its current limits (made again at each start: the
+   * config may have changed); each limit that cannot be enforced is said once
+   * in its log.
+   */
+  private applyLimits(now: number): DaemonLimits {
+    const { config } = this
+    const limits = limitsFor(this.handle.id, config.resources, {
+      workingDirectory: config.workingDirectory ?? process.cwd(),
+      useCgroups: config.platform.native?.cgroups ?? true
+    })
+    this.limits = limits
+    for (const entry of limits.enforcement) {
+      const key = `${entry.limit}:${entry.how ?? entry.why}`
+      if ((entry.how === undefined || entry.how.startsWith("RSS")) && !this.warned.has(key)) {
+        this.warned.add(key)
+        const said = entry.how === undefined ? `is not enforced: ${entry.why}` : `is enforced by ${entry.how}`
+        this.log.write("stderr", `[duende] resources.${entry.limit} ${said}\n`, now)
+      }
+    }
+    return limits
+  }
+
+  /**
+   * While the run lasts: OOM kills of its processes are logged, and where no
+   * memory cgroup enforces `resources.memory`, the tree's RSS is sampled and
+   * the daemon restarted (stopped as a failure, with the reason) once it has
+   * stayed above the limit for `platform.native.memoryGrace`.
+   */
+  private watchMemory(run: Run, limits: DaemonLimits, limit: number): Effect.Effect<void> {
+    const graceMs = Duration.toMillis(this.config.platform.native?.memoryGrace ?? Duration.seconds(5))
+    let over: number | undefined
+    let kills = run.oomKillsAtStart
+    return Effect.gen(this, function*() {
+      while (!run.ended && run.killedFor === undefined) {
+        yield* Effect.sleep(Duration.millis(memorySampleMs))
+        if (run.ended || run.stopRequested) return
+        const now = yield* Clock.currentTimeMillis
+        if (limits.memoryInCgroup) {
+          const seen = limits.oomKills()
+          if (seen > kills) {
+            this.log.write("stderr", `[duende] the kernel's OOM killer ended ${seen - kills} process(es) of this daemon: memory limit ${formatByteSize(limit)} reached\n`, now)
+            kills = seen
+          }
+          continue
+        }
+        const rss = treeRss(run.pid)
+        if (rss <= limit) {
+          over = undefined
+          continue
+        }
+        over ??= now
+        if (now - over < graceMs) continue
+        run.killedFor = `memory limit ${formatByteSize(limit)} exceeded: the process tree used ${
+          (rss / 1024 / 1024).toFixed(1)
+        } MiB for ${formatDurationMillis(now - over)} (RSS sampling)`
+        this.log.write("stderr", `[duende] ${run.killedFor}; stopping it to restart\n`, now)
+        yield* this.killTree(run, this.config.shutdownTimeout)
       }
     })
   }
@@ -475,11 +592,17 @@ export class NativeDaemon {
     const described = run.adopted && code === null && signal === null
       ? "ended (its exit status is unknown: it was adopted from a previous supervisor, not started by this one)"
       : ExitReason.describeExit(code, signal)
+    if (run.killedFor === undefined && this.limits?.memoryInCgroup === true && this.limits.oomKills() > run.oomKillsAtStart) {
+      run.killedFor = `the kernel's OOM killer: memory limit ${formatByteSize(this.config.resources.memory ?? 0)} reached`
+      this.log.write("stderr", `[duende] ended by ${run.killedFor}\n`, now)
+      this.log.flush(now)
+    }
     const exit: ExitInfo = {
       code,
       signal,
       at: now,
-      description: run.killedFor ? `${described} (${run.killedFor})` : described
+      description: run.killedFor ? `${described} (${run.killedFor})` : described,
+      ...(run.killedFor !== undefined && !run.stopRequested ? { killedFor: run.killedFor } : {})
     }
     this.lastExit = exit
     if (run.stopRequested || (cleanExit(code, signal) && run.killedFor === undefined)) this.moveTo(DaemonStatus.Stopped())
@@ -704,5 +827,6 @@ export class NativeDaemon {
 
   close(): void {
     this.log.close(Date.now())
+    if (!this.running) this.limits?.remove()
   }
 }
