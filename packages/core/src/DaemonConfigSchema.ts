@@ -155,8 +155,9 @@ const CommandInput = Schema.transformOrFail(Schema.Unknown, Schema.typeSchema(Co
 }) as unknown as Schema.Schema<Command, Schema.Schema.Encoded<typeof Command> | ReadonlyArray<string>>
 
 /**
- * Resource limits, applied by the platform (cgroups under systemd and in
- * containers, rlimits natively, VM size under pepita).
+ * Resource limits, applied by the platform: cgroups under systemd, in
+ * containers and natively (a group per daemon where the supervisor may write
+ * one; otherwise memory by RSS sampling), rlimits for open files.
  *
  * @since 0.1.0
  */
