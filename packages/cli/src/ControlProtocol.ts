@@ -133,6 +133,8 @@ export interface DaemonInfo {
   readonly uptimeMs: number | null
   readonly restarts: number
   readonly nextRestartAt: number | null
+  /** Why the restart waits beyond its backoff: the restart circuit is open (many daemons crashing at once). */
+  readonly restartHeld: string | null
   readonly cpuPercent: number | null
   readonly memoryBytes: number | null
   readonly health: string | null

@@ -27,6 +27,7 @@ import type { DaemonConfig } from "./DaemonConfig.js"
 import type { DaemonId } from "./DaemonId.js"
 import * as DaemonStatus from "./DaemonStatus.js"
 import { type DaemonEvent, type DaemonHandle, type DaemonState, type ExitInfo, PlatformAdapter } from "./PlatformAdapter.js"
+import * as RestartBreaker from "./RestartBreaker.js"
 import * as RestartPolicy from "./RestartPolicy.js"
 import type { Signal } from "./Signal.js"
 
@@ -46,6 +47,8 @@ export interface Managed {
   readonly restarts: number
   /** When the next restart is due (epoch ms), while waiting out a backoff. */
   readonly nextRestartAt: number | undefined
+  /** Why the restart is held beyond its backoff (the restart circuit is open), while it is. */
+  readonly restartHeld?: string | undefined
 }
 
 /**
@@ -63,6 +66,8 @@ export type ManagerEvent =
     readonly reason: string
   }
   | { readonly _tag: "GaveUp"; readonly name: string; readonly reason: string }
+  /** The restart circuit breaker changed state (see {@link RestartBreaker}). */
+  | { readonly _tag: "RestartCircuit"; readonly state: RestartBreaker.State }
   | { readonly _tag: "Changed"; readonly name: string; readonly desired: "running" | "stopped" | "removed" }
 
 /**
@@ -165,6 +170,7 @@ interface Entry {
   scope: Scope.CloseableScope
   /** The restart waiting out its backoff, if any (at most one). */
   pendingRestart: Fiber.RuntimeFiber<void> | undefined
+  restartHeld: string | undefined
 }
 
 /**
@@ -247,274 +253,339 @@ export const dependencyLevels = (
  *
  * @since 0.1.0
  */
-export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.Scope> = Effect.gen(function*() {
-  const adapter = yield* PlatformAdapter
-  const scope = yield* Effect.scope
-  const hub = yield* PubSub.sliding<ManagerEvent>(4096)
-  const entries = new Map<string, Entry>()
-  let shuttingDown = false
-  const publish = (event: ManagerEvent) => PubSub.publish(hub, event)
+export const make: Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.Scope> = Effect.suspend(() => makeWith())
 
-  const find = (name: string) =>
-    Effect.suspend(() => {
-      const entry = entries.get(name)
-      return entry === undefined
-        ? Effect.fail(new UnknownDaemon({ name, known: [...entries.keys()].sort() }))
-        : Effect.succeed(entry)
-    })
+/**
+ * Options of {@link makeWith}.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The restart circuit breaker across all daemons (default: its defaults); false turns it off. */
+  readonly restartBreaker?: RestartBreaker.Options | false
+}
 
-  /** Restarts after a delay from the backoff schedule, unless the crash-loop limit is reached. */
-  const restartLater = (entry: Entry, reason: string) =>
-    Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      if (now - entry.lastStartAt >= Duration.toMillis(entry.config.restart.minUptime)) {
-        entry.scheduleState = entry.schedule.initial
-      }
-      const loop = RestartPolicy.crashLoop(entry.config.restart.crashLoop, [...entry.restartTimes, now], now)
-      if (loop.looping) {
-        // `recent` holds the restart just refused: the ones made are one fewer.
-        entry.gaveUp = `crash loop: ${loop.recent.length - 1} restarts within ${
-          Duration.format(entry.config.restart.crashLoop.interval)
-        } (last: ${reason})`
-        yield* Effect.logError(`${entry.handle.name}: giving up, ${entry.gaveUp}`)
-        yield* publish({ _tag: "GaveUp", name: entry.handle.name, reason: entry.gaveUp })
-        return
-      }
-      const [state, , decision] = yield* entry.schedule.step(now, undefined, entry.scheduleState)
-      entry.scheduleState = state
-      const delayMs = ScheduleDecision.isDone(decision)
-        ? Duration.toMillis(entry.config.restart.backoff.max)
-        : Math.max(0, ScheduleIntervals.start(decision.intervals) - now)
-      entry.restartTimes = [...loop.recent]
-      entry.nextRestartAt = now + delayMs
-      yield* Effect.logWarning(`${entry.handle.name}: ${reason}; restarting in ${Duration.format(Duration.millis(delayMs))}`)
-      yield* publish({ _tag: "Restarting", name: entry.handle.name, attempt: entry.restarts + 1, delayMs, reason })
-      yield* Effect.sleep(Duration.millis(delayMs))
-      entry.nextRestartAt = undefined
-      if (entry.desired !== "running" || shuttingDown) return
-      entry.restarts++
-      entry.lastStartAt = yield* Clock.currentTimeMillis
-      // A failed start ends in an Exited event of its own, which schedules the next attempt.
-      yield* adapter.start(entry.handle).pipe(
-        Effect.catchAll((error) =>
-          error._tag === "DaemonAlreadyRunning"
-            ? Effect.void
-            : Effect.logWarning(`${entry.handle.name}: restart failed: ${error.message}`)
-        )
-      )
-    })
+/**
+ * {@link make} with options: the restart circuit breaker's thresholds, or none.
+ *
+ * @example
+ * ```ts
+ * import { DaemonManager } from "@duende/core/manager"
+ *
+ * const manager = DaemonManager.makeWith({ restartBreaker: { crashes: 20, daemons: 5, window: "30 seconds" } })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, never, PlatformAdapter | Scope.Scope> =>
+  Effect.gen(function*() {
+    const adapter = yield* PlatformAdapter
+    const breaker = options.restartBreaker === false ? undefined : RestartBreaker.make(options.restartBreaker)
+    let announced: RestartBreaker.State | undefined = breaker?.state()
+    /** Tells a change of the breaker's state once (a hundred released restarts say "Closed" once). */
+    const announce = (state: RestartBreaker.State) =>
+      Effect.suspend(() => {
+        if (state === announced) return Effect.void
+        announced = state
+        return publish({ _tag: "RestartCircuit", state })
+      })
+    const scope = yield* Effect.scope
+    const hub = yield* PubSub.sliding<ManagerEvent>(4096)
+    const entries = new Map<string, Entry>()
+    let shuttingDown = false
+    const publish = (event: ManagerEvent) => PubSub.publish(hub, event)
 
-  /** Restarts in a fiber of its own, so the events of the daemon keep flowing while it waits out the backoff. */
-  const scheduleRestart = (entry: Entry, reason: string) =>
-    Effect.gen(function*() {
-      if (entry.pendingRestart !== undefined) return
-      const fiber = yield* Effect.forkIn(
-        Effect.ensuring(restartLater(entry, reason), Effect.sync(() => (entry.pendingRestart = undefined))),
-        entry.scope
-      )
-      entry.pendingRestart = fiber
-    })
+    const find = (name: string) =>
+      Effect.suspend(() => {
+        const entry = entries.get(name)
+        return entry === undefined
+          ? Effect.fail(new UnknownDaemon({ name, known: [...entries.keys()].sort() }))
+          : Effect.succeed(entry)
+      })
 
-  const cancelRestart = (entry: Entry) =>
-    Effect.suspend(() => {
-      const pending = entry.pendingRestart
-      entry.pendingRestart = undefined
-      entry.nextRestartAt = undefined
-      return pending === undefined ? Effect.void : Fiber.interrupt(pending)
-    })
-
-  const onExit = (entry: Entry, exit: ExitInfo) =>
-    Effect.suspend(() => {
-      if (entry.expectedExits > 0) {
-        entry.expectedExits--
-        return Effect.void
-      }
-      if (entry.desired !== "running" || shuttingDown) return Effect.void
-      if (!RestartPolicy.shouldRestart(entry.config.restart.policy, exit, false)) return Effect.void
-      return scheduleRestart(entry, exit.description)
-    })
-
-  const onUnhealthy = (entry: Entry, summary: string) =>
-    Effect.gen(function*() {
-      if (entry.desired !== "running" || shuttingDown || entry.config.restart.policy === "never") return
-      const reason = `unhealthy (${summary})`
-      const now = yield* Clock.currentTimeMillis
-      const loop = RestartPolicy.crashLoop(entry.config.restart.crashLoop, [...entry.restartTimes, now], now)
-      if (loop.looping) {
-        // `recent` holds the restart just refused: the ones made are one fewer.
-        entry.gaveUp = `crash loop: ${loop.recent.length - 1} restarts within ${
-          Duration.format(entry.config.restart.crashLoop.interval)
-        } (last: ${reason})`
-        yield* publish({ _tag: "GaveUp", name: entry.handle.name, reason: entry.gaveUp })
-        return
-      }
-      entry.restartTimes = [...loop.recent]
-      entry.restarts++
-      yield* Effect.logWarning(`${entry.handle.name}: ${reason}; restarting`)
-      yield* publish({ _tag: "Restarting", name: entry.handle.name, attempt: entry.restarts, delayMs: 0, reason })
-      entry.expectedExits++
-      entry.lastStartAt = now
-      yield* adapter.restart(entry.handle, entry.config.shutdownTimeout).pipe(
-        Effect.catchAll((error) => Effect.logWarning(`${entry.handle.name}: restart failed: ${error.message}`))
-      )
-    })
-
-  const supervise = (entry: Entry, events: Stream.Stream<DaemonEvent>) =>
-    Stream.runForEach(events, (event) =>
+    /** Restarts after a delay from the backoff schedule, unless the crash-loop limit is reached. */
+    const restartLater = (entry: Entry, reason: string) =>
       Effect.gen(function*() {
-        yield* publish({ _tag: "Daemon", name: entry.handle.name, event })
-        if (adapter.restarts !== "manager") return
-        if (event._tag === "Exited") yield* onExit(entry, event.exit)
-        if (event._tag === "Health" && event.state === "unhealthy") yield* onUnhealthy(entry, event.summary)
-      })).pipe(Effect.catchAllCause((cause) => Effect.logError(`supervision of ${entry.handle.name} ended`, cause)))
-
-  const view = (entry: Entry): Effect.Effect<Managed, AdapterError> =>
-    Effect.map(adapter.status(entry.handle), (state) => ({
-      handle: entry.handle,
-      config: entry.config,
-      desired: entry.desired,
-      state: entry.gaveUp !== undefined && !DaemonStatus.isActive(state.status)
-        ? { ...state, status: DaemonStatus.Failed({ reason: entry.gaveUp }) }
-        : state,
-      restarts: adapter.restarts === "manager" ? entry.restarts : state.restarts,
-      nextRestartAt: entry.nextRestartAt
-    }))
-
-  const startOne = (entry: Entry): Effect.Effect<void, AdapterError> =>
-    Effect.gen(function*() {
-      yield* cancelRestart(entry)
-      entry.desired = "running"
-      entry.gaveUp = undefined
-      entry.scheduleState = entry.schedule.initial
-      entry.lastStartAt = yield* Clock.currentTimeMillis
-      yield* publish({ _tag: "Changed", name: entry.handle.name, desired: "running" })
-      yield* adapter.start(entry.handle).pipe(
-        Effect.catchTag("DaemonAlreadyRunning", () => Effect.void)
-      )
-    })
-
-  const stopOne = (entry: Entry, timeout?: Duration.Duration) =>
-    Effect.gen(function*() {
-      entry.desired = "stopped"
-      yield* cancelRestart(entry)
-      yield* publish({ _tag: "Changed", name: entry.handle.name, desired: "stopped" })
-      yield* adapter.stop(entry.handle, timeout ?? entry.config.shutdownTimeout)
-    })
-
-  const closure = (name: string, seen = new Set<string>()): Array<string> => {
-    if (seen.has(name)) return []
-    seen.add(name)
-    const entry = entries.get(name)
-    return [...(entry?.config.after ?? []).flatMap((dependency) => closure(dependency, seen)), name]
-  }
-
-  const graph = () => [...entries.values()].map((e) => ({ name: e.handle.name, after: e.config.after }))
-
-  const manager: DaemonManager = {
-    adapter,
-    add: (config, options) =>
-      Effect.gen(function*() {
-        const existing = entries.get(config.name)
-        const handle = yield* adapter.install(config, options?.id ?? existing?.handle.id)
-        if (existing !== undefined) {
-          existing.config = config
-          existing.schedule = RestartPolicy.backoff(config.restart)
-          if (options?.desired !== undefined) existing.desired = options.desired
-          return yield* view(existing)
+        const now = yield* Clock.currentTimeMillis
+        if (now - entry.lastStartAt >= Duration.toMillis(entry.config.restart.minUptime)) {
+          entry.scheduleState = entry.schedule.initial
         }
-        const schedule = RestartPolicy.backoff(config.restart)
-        const entryScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-        const entry: Entry = {
-          config,
-          handle,
-          desired: options?.desired ?? "stopped",
-          restarts: 0,
-          restartTimes: [],
-          gaveUp: undefined,
-          nextRestartAt: undefined,
-          lastStartAt: 0,
-          expectedExits: 0,
-          schedule,
-          scheduleState: schedule.initial,
-          scope: entryScope,
-          pendingRestart: undefined
+        const loop = RestartPolicy.crashLoop(entry.config.restart.crashLoop, [...entry.restartTimes, now], now)
+        if (loop.looping) {
+          // `recent` holds the restart just refused: the ones made are one fewer.
+          entry.gaveUp = `crash loop: ${loop.recent.length - 1} restarts within ${
+            Duration.format(entry.config.restart.crashLoop.interval)
+          } (last: ${reason})`
+          yield* Effect.logError(`${entry.handle.name}: giving up, ${entry.gaveUp}`)
+          yield* publish({ _tag: "GaveUp", name: entry.handle.name, reason: entry.gaveUp })
+          return
         }
-        entries.set(config.name, entry)
-        // Subscribe here, before anything can happen to the daemon; consume in the background.
-        const events = yield* Scope.extend(adapter.events(handle), entryScope).pipe(
-          Effect.catchAll((error) => Effect.as(Effect.logError(`cannot watch ${config.name}: ${error.message}`), Stream.empty))
+        const [state, , decision] = yield* entry.schedule.step(now, undefined, entry.scheduleState)
+        entry.scheduleState = state
+        const delayMs = ScheduleDecision.isDone(decision)
+          ? Duration.toMillis(entry.config.restart.backoff.max)
+          : Math.max(0, ScheduleIntervals.start(decision.intervals) - now)
+        entry.restartTimes = [...loop.recent]
+        entry.nextRestartAt = now + delayMs
+        yield* Effect.logWarning(`${entry.handle.name}: ${reason}; restarting in ${Duration.format(Duration.millis(delayMs))}`)
+        yield* publish({ _tag: "Restarting", name: entry.handle.name, attempt: entry.restarts + 1, delayMs, reason })
+        yield* Effect.sleep(Duration.millis(delayMs))
+        yield* heldByBreaker(entry)
+        entry.nextRestartAt = undefined
+        if (entry.desired !== "running" || shuttingDown) return
+        entry.restarts++
+        entry.lastStartAt = yield* Clock.currentTimeMillis
+        // A failed start ends in an Exited event of its own, which schedules the next attempt.
+        yield* adapter.start(entry.handle).pipe(
+          Effect.catchAll((error) =>
+            error._tag === "DaemonAlreadyRunning"
+              ? Effect.void
+              : Effect.logWarning(`${entry.handle.name}: restart failed: ${error.message}`)
+          )
         )
-        yield* Effect.forkIn(supervise(entry, events), entryScope)
-        return yield* view(entry)
-      }),
-    start: (name) =>
+      })
+
+    /** Waits while the restart circuit holds this daemon's restart (the reason and the time shown in its status). */
+    const heldByBreaker = (entry: Entry): Effect.Effect<void> =>
       Effect.gen(function*() {
-        yield* find(name)
-        yield* dependencyLevels(graph())
-        for (const each of closure(name)) {
-          const entry = yield* find(each)
-          const state = yield* adapter.status(entry.handle)
-          if (each !== name && DaemonStatus.isActive(state.status)) continue
-          yield* startOne(entry)
+        if (breaker === undefined) return
+        while (true) {
+          const now = yield* Clock.currentTimeMillis
+          const decision = breaker.admit(entry.handle.name, now)
+          if (decision._tag === "Go") break
+          if (entry.restartHeld !== decision.reason) {
+            entry.restartHeld = decision.reason
+            yield* Effect.logWarning(`${entry.handle.name}: ${decision.reason}`)
+          }
+          entry.nextRestartAt = decision.until
+          yield* Effect.sleep(Duration.millis(Math.max(1, decision.until - now)))
         }
-      }),
-    stop: (name, timeout) => Effect.flatMap(find(name), (entry) => stopOne(entry, timeout)),
-    restart: (name) =>
-      Effect.flatMap(find(name), (entry) =>
-        Effect.gen(function*() {
-          const state = yield* adapter.status(entry.handle)
-          entry.desired = "running"
-          entry.gaveUp = undefined
-          if (DaemonStatus.isActive(state.status)) entry.expectedExits++
-          entry.lastStartAt = yield* Clock.currentTimeMillis
-          yield* adapter.restart(entry.handle, entry.config.shutdownTimeout)
-        })),
-    reload: (name) => Effect.flatMap(find(name), (entry) => adapter.reload(entry.handle)),
-    signal: (name, signal) => Effect.flatMap(find(name), (entry) => adapter.signal(entry.handle, signal)),
-    remove: (name) =>
-      Effect.flatMap(find(name), (entry) =>
-        Effect.gen(function*() {
-          yield* stopOne(entry)
-          yield* adapter.uninstall(entry.handle)
-          yield* Scope.close(entry.scope, Exit.void)
-          entries.delete(name)
-          yield* publish({ _tag: "Changed", name, desired: "removed" })
-        })),
-    get: (name) => Effect.flatMap(find(name), view),
-    list: Effect.suspend(() => Effect.forEach([...entries.values()], view)),
-    startAll: Effect.gen(function*() {
-      const levels = yield* dependencyLevels(graph())
-      for (const level of levels) {
-        yield* Effect.forEach(
-          level.map((name) => entries.get(name)!).filter((entry) => entry.desired === "running"),
-          startOne,
-          { concurrency: "unbounded", discard: true }
+        entry.restartHeld = undefined
+        yield* announce(breaker.state())
+      }).pipe(Effect.onInterrupt(() => Effect.sync(() => (entry.restartHeld = undefined))))
+
+    /** Restarts in a fiber of its own, so the events of the daemon keep flowing while it waits out the backoff. */
+    const scheduleRestart = (entry: Entry, reason: string) =>
+      Effect.gen(function*() {
+        if (entry.pendingRestart !== undefined) return
+        const fiber = yield* Effect.forkIn(
+          Effect.ensuring(restartLater(entry, reason), Effect.sync(() => (entry.pendingRestart = undefined))),
+          entry.scope
         )
-      }
-    }),
-    shutdownAll: Effect.gen(function*() {
-      // Desired states stay as they are (a supervisor that comes back restores them); exits are not restarted.
-      shuttingDown = true
-      const levels = yield* dependencyLevels(graph()).pipe(
-        Effect.orElseSucceed(() => [[...entries.keys()]] as ReadonlyArray<ReadonlyArray<string>>)
-      )
-      for (const level of [...levels].reverse()) {
-        yield* Effect.forEach(
-          level,
-          (name) => {
-            const entry = entries.get(name)!
-            return Effect.zipRight(cancelRestart(entry), adapter.stop(entry.handle, entry.config.shutdownTimeout)).pipe(
-              Effect.catchAll((error) => Effect.logError(`stopping ${name} failed: ${error.message}`))
+        entry.pendingRestart = fiber
+      })
+
+    const cancelRestart = (entry: Entry) =>
+      Effect.suspend(() => {
+        const pending = entry.pendingRestart
+        entry.pendingRestart = undefined
+        entry.nextRestartAt = undefined
+        return pending === undefined ? Effect.void : Fiber.interrupt(pending)
+      })
+
+    const onExit = (entry: Entry, exit: ExitInfo) =>
+      Effect.suspend(() => {
+        if (entry.expectedExits > 0) {
+          entry.expectedExits--
+          return Effect.void
+        }
+        if (entry.desired !== "running" || shuttingDown) return Effect.void
+        if (!RestartPolicy.shouldRestart(entry.config.restart.policy, exit, false)) return Effect.void
+        return Effect.gen(function*() {
+          const changed = breaker?.crashed(entry.handle.name, yield* Clock.currentTimeMillis)
+          if (changed?._tag === "Open") {
+            yield* Effect.logWarning(
+              `restart circuit open: ${changed.reason}; restarts held until ${new Date(changed.retryAt).toISOString()}`
             )
-          },
-          { concurrency: "unbounded", discard: true }
+            yield* announce(changed)
+          }
+          yield* scheduleRestart(entry, exit.description)
+        })
+      })
+
+    const onUnhealthy = (entry: Entry, summary: string) =>
+      Effect.gen(function*() {
+        if (entry.desired !== "running" || shuttingDown || entry.config.restart.policy === "never") return
+        const reason = `unhealthy (${summary})`
+        const now = yield* Clock.currentTimeMillis
+        const loop = RestartPolicy.crashLoop(entry.config.restart.crashLoop, [...entry.restartTimes, now], now)
+        if (loop.looping) {
+          // `recent` holds the restart just refused: the ones made are one fewer.
+          entry.gaveUp = `crash loop: ${loop.recent.length - 1} restarts within ${
+            Duration.format(entry.config.restart.crashLoop.interval)
+          } (last: ${reason})`
+          yield* publish({ _tag: "GaveUp", name: entry.handle.name, reason: entry.gaveUp })
+          return
+        }
+        entry.restartTimes = [...loop.recent]
+        entry.restarts++
+        yield* Effect.logWarning(`${entry.handle.name}: ${reason}; restarting`)
+        yield* publish({ _tag: "Restarting", name: entry.handle.name, attempt: entry.restarts, delayMs: 0, reason })
+        entry.expectedExits++
+        entry.lastStartAt = now
+        yield* adapter.restart(entry.handle, entry.config.shutdownTimeout).pipe(
+          Effect.catchAll((error) => Effect.logWarning(`${entry.handle.name}: restart failed: ${error.message}`))
         )
-      }
-    }),
-    events: Effect.map(PubSub.subscribe(hub), Stream.fromQueue)
-  }
-  return manager
-})
+      })
+
+    const supervise = (entry: Entry, events: Stream.Stream<DaemonEvent>) =>
+      Stream.runForEach(events, (event) =>
+        Effect.gen(function*() {
+          yield* publish({ _tag: "Daemon", name: entry.handle.name, event })
+          if (adapter.restarts !== "manager") return
+          if (event._tag === "Exited") yield* onExit(entry, event.exit)
+          if (event._tag === "Health" && event.state === "unhealthy") yield* onUnhealthy(entry, event.summary)
+        })).pipe(Effect.catchAllCause((cause) => Effect.logError(`supervision of ${entry.handle.name} ended`, cause)))
+
+    const view = (entry: Entry): Effect.Effect<Managed, AdapterError> =>
+      Effect.map(adapter.status(entry.handle), (state) => ({
+        handle: entry.handle,
+        config: entry.config,
+        desired: entry.desired,
+        state: entry.gaveUp !== undefined && !DaemonStatus.isActive(state.status)
+          ? { ...state, status: DaemonStatus.Failed({ reason: entry.gaveUp }) }
+          : state,
+        restarts: adapter.restarts === "manager" ? entry.restarts : state.restarts,
+        nextRestartAt: entry.nextRestartAt,
+        restartHeld: entry.restartHeld
+      }))
+
+    const startOne = (entry: Entry): Effect.Effect<void, AdapterError> =>
+      Effect.gen(function*() {
+        yield* cancelRestart(entry)
+        entry.desired = "running"
+        entry.gaveUp = undefined
+        entry.scheduleState = entry.schedule.initial
+        entry.lastStartAt = yield* Clock.currentTimeMillis
+        yield* publish({ _tag: "Changed", name: entry.handle.name, desired: "running" })
+        yield* adapter.start(entry.handle).pipe(
+          Effect.catchTag("DaemonAlreadyRunning", () => Effect.void)
+        )
+      })
+
+    const stopOne = (entry: Entry, timeout?: Duration.Duration) =>
+      Effect.gen(function*() {
+        entry.desired = "stopped"
+        yield* cancelRestart(entry)
+        yield* publish({ _tag: "Changed", name: entry.handle.name, desired: "stopped" })
+        yield* adapter.stop(entry.handle, timeout ?? entry.config.shutdownTimeout)
+      })
+
+    const closure = (name: string, seen = new Set<string>()): Array<string> => {
+      if (seen.has(name)) return []
+      seen.add(name)
+      const entry = entries.get(name)
+      return [...(entry?.config.after ?? []).flatMap((dependency) => closure(dependency, seen)), name]
+    }
+
+    const graph = () => [...entries.values()].map((e) => ({ name: e.handle.name, after: e.config.after }))
+
+    const manager: DaemonManager = {
+      adapter,
+      add: (config, options) =>
+        Effect.gen(function*() {
+          const existing = entries.get(config.name)
+          const handle = yield* adapter.install(config, options?.id ?? existing?.handle.id)
+          if (existing !== undefined) {
+            existing.config = config
+            existing.schedule = RestartPolicy.backoff(config.restart)
+            if (options?.desired !== undefined) existing.desired = options.desired
+            return yield* view(existing)
+          }
+          const schedule = RestartPolicy.backoff(config.restart)
+          const entryScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+          const entry: Entry = {
+            config,
+            handle,
+            desired: options?.desired ?? "stopped",
+            restarts: 0,
+            restartTimes: [],
+            gaveUp: undefined,
+            nextRestartAt: undefined,
+            lastStartAt: 0,
+            expectedExits: 0,
+            schedule,
+            scheduleState: schedule.initial,
+            scope: entryScope,
+            pendingRestart: undefined,
+            restartHeld: undefined
+          }
+          entries.set(config.name, entry)
+          // Subscribe here, before anything can happen to the daemon; consume in the background.
+          const events = yield* Scope.extend(adapter.events(handle), entryScope).pipe(
+            Effect.catchAll((error) => Effect.as(Effect.logError(`cannot watch ${config.name}: ${error.message}`), Stream.empty))
+          )
+          yield* Effect.forkIn(supervise(entry, events), entryScope)
+          return yield* view(entry)
+        }),
+      start: (name) =>
+        Effect.gen(function*() {
+          yield* find(name)
+          yield* dependencyLevels(graph())
+          for (const each of closure(name)) {
+            const entry = yield* find(each)
+            const state = yield* adapter.status(entry.handle)
+            if (each !== name && DaemonStatus.isActive(state.status)) continue
+            yield* startOne(entry)
+          }
+        }),
+      stop: (name, timeout) => Effect.flatMap(find(name), (entry) => stopOne(entry, timeout)),
+      restart: (name) =>
+        Effect.flatMap(find(name), (entry) =>
+          Effect.gen(function*() {
+            const state = yield* adapter.status(entry.handle)
+            entry.desired = "running"
+            entry.gaveUp = undefined
+            if (DaemonStatus.isActive(state.status)) entry.expectedExits++
+            entry.lastStartAt = yield* Clock.currentTimeMillis
+            yield* adapter.restart(entry.handle, entry.config.shutdownTimeout)
+          })),
+      reload: (name) => Effect.flatMap(find(name), (entry) => adapter.reload(entry.handle)),
+      signal: (name, signal) => Effect.flatMap(find(name), (entry) => adapter.signal(entry.handle, signal)),
+      remove: (name) =>
+        Effect.flatMap(find(name), (entry) =>
+          Effect.gen(function*() {
+            yield* stopOne(entry)
+            yield* adapter.uninstall(entry.handle)
+            yield* Scope.close(entry.scope, Exit.void)
+            entries.delete(name)
+            yield* publish({ _tag: "Changed", name, desired: "removed" })
+          })),
+      get: (name) => Effect.flatMap(find(name), view),
+      list: Effect.suspend(() => Effect.forEach([...entries.values()], view)),
+      startAll: Effect.gen(function*() {
+        const levels = yield* dependencyLevels(graph())
+        for (const level of levels) {
+          yield* Effect.forEach(
+            level.map((name) => entries.get(name)!).filter((entry) => entry.desired === "running"),
+            startOne,
+            { concurrency: "unbounded", discard: true }
+          )
+        }
+      }),
+      shutdownAll: Effect.gen(function*() {
+        // Desired states stay as they are (a supervisor that comes back restores them); exits are not restarted.
+        shuttingDown = true
+        const levels = yield* dependencyLevels(graph()).pipe(
+          Effect.orElseSucceed(() => [[...entries.keys()]] as ReadonlyArray<ReadonlyArray<string>>)
+        )
+        for (const level of [...levels].reverse()) {
+          yield* Effect.forEach(
+            level,
+            (name) => {
+              const entry = entries.get(name)!
+              return Effect.zipRight(cancelRestart(entry), adapter.stop(entry.handle, entry.config.shutdownTimeout)).pipe(
+                Effect.catchAll((error) => Effect.logError(`stopping ${name} failed: ${error.message}`))
+              )
+            },
+            { concurrency: "unbounded", discard: true }
+          )
+        }
+      }),
+      events: Effect.map(PubSub.subscribe(hub), Stream.fromQueue)
+    }
+    return manager
+  })
 
 /**
  * The manager as a layer over the {@link PlatformAdapter} in context.

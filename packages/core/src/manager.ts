@@ -17,6 +17,8 @@ export * as DaemonManager from "./DaemonManager.js"
 /** @since 0.1.0 */
 export * as RestartPolicy from "./RestartPolicy.js"
 /** @since 0.1.0 */
+export * as RestartBreaker from "./RestartBreaker.js"
+/** @since 0.1.0 */
 export * as ProcessTree from "./ProcessTree.js"
 /** @since 0.1.0 */
 export * as PlatformModule from "./PlatformModule.js"

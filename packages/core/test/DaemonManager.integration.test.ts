@@ -174,6 +174,44 @@ describe("DaemonManager with the native adapter", () => {
       expect(cycle.message).toMatch(/dependency cycle: (a → b → a|b → a → b)/)
     }).pipe(Effect.provide(managerLayer)))
 
+  it.scopedLive("a storm of crashes across daemons opens the restart circuit: restarts are held, one trial at a time", () =>
+    Effect.gen(function*() {
+      const manager = yield* DaemonManager.DaemonManager
+      const events = yield* watch(manager)
+      const crashing = { policy: "on-failure", backoff: { initial: "50ms", max: "100ms", jitter: 0 }, crashLoop: { burst: 100, interval: "1m" } } as const
+      const names = ["s1", "s2", "s3", "s4"]
+      for (const name of names) yield* manager.add(config(name, { env: { PLAIN_EXIT: "1" }, restart: crashing }))
+      for (const name of names) yield* manager.start(name)
+      const firstOpen = yield* events((e) => e._tag === "RestartCircuit" && e.state._tag === "Open")
+      const opened = firstOpen.at(-1)!
+      // Held: a restart waits, its reason and its time in the status.
+      yield* Effect.sleep("300 millis") // past every backoff (50 ms)
+      const all = yield* manager.list
+      expect(all.filter((each) => each.restartHeld !== undefined).length).toBeGreaterThanOrEqual(3)
+      const held = all.find((each) => each.restartHeld !== undefined)!
+      expect(held.restartHeld).toMatch(/^restart circuit open: \d+ crashes of \d daemons within 10s; restarts held$/)
+      expect(held.nextRestartAt).toBeGreaterThan(Date.now())
+      // The cooldown passes; one trial restart; it crashes too (they all do): open again, for longer.
+      const later = yield* events((e) => e._tag === "RestartCircuit" && e.state._tag === "Open")
+      const starts = later.filter((e) => e._tag === "Daemon" && e.event._tag === "Started")
+      expect(starts).toHaveLength(1)
+      const second = later.at(-1)!
+      if (opened._tag !== "RestartCircuit" || opened.state._tag !== "Open") throw new Error("not an opening")
+      if (second._tag !== "RestartCircuit" || second.state._tag !== "Open") throw new Error("not an opening")
+      expect(second.state.opens).toBe(2)
+      expect(second.at - opened.at).toBeGreaterThanOrEqual(900) // the first cooldown: 1 s
+      expect(second.state.retryAt - second.at).toBeGreaterThan(1_500) // the second: 2 s
+      expect(second.state.reason).toMatch(/crashed during the trial restart of/)
+      for (const name of names) yield* manager.remove(name)
+    }).pipe(
+      Effect.provide(
+        Layer.scoped(
+          DaemonManager.DaemonManager,
+          DaemonManager.makeWith({ restartBreaker: { crashes: 6, daemons: 3, window: "10 seconds", cooldown: "1 second", probe: "2 seconds" } })
+        ).pipe(Layer.provide(NativeAdapter.layer({ logDirectory, readyGrace: "200 millis" })))
+      )
+    ), 60_000)
+
   it.effect("orders dependency levels", () =>
     Effect.gen(function*() {
       const levels = yield* DaemonManager.dependencyLevels([

@@ -58,7 +58,9 @@ export const daemonDetails = (d: DaemonInfo): string =>
     `  status     ${d.status}${d.desired === "stopped" ? "" : " (kept running)"}`,
     `  pid        ${d.pid ?? "-"}`,
     `  uptime     ${duration(d.uptimeMs)}`,
-    `  restarts   ${d.restarts}${d.nextRestartAt !== null ? ` (next in ${duration(d.nextRestartAt - Date.now())})` : ""}`,
+    `  restarts   ${d.restarts}${d.nextRestartAt !== null ? ` (next in ${duration(d.nextRestartAt - Date.now())})` : ""}${
+      d.restartHeld !== null ? ` — ${d.restartHeld}` : ""
+    }`,
     `  cpu        ${percent(d.cpuPercent)}`,
     `  memory     ${bytes(d.memoryBytes)}`,
     `  health     ${d.health ?? "-"}`,
