@@ -16,18 +16,23 @@
  *
  * Time is Effect's `Clock`, so the breaker is deterministic under `TestClock`.
  * An interrupted call counts neither way; which failures count is `isFailure`'s
- * choice (defects always count). State changes are a `Stream` (`changes`).
+ * choice (defects always count). State changes are a `Stream` (`changes`)
+ * and metrics tagged `policy=<name>` (see {@link names}), which
+ * `@duende/observe`'s registry exports with every other Effect metric.
  *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -107,6 +112,83 @@ export interface CircuitBreaker<E = unknown> {
   readonly changes: Effect.Effect<Stream.Stream<State>, never, Scope.Scope>
 }
 
+/**
+ * The service tag of a breaker, for a daemon that has one; with several, give
+ * each its own tag: `class Payments extends Context.Tag("Payments")<Payments,
+ * CircuitBreaker.CircuitBreaker>() {}` and `Layer.effect(Payments, CircuitBreaker.make(…))`.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@duende/policy"
+ * import { Effect } from "effect"
+ *
+ * const guarded = Effect.flatMap(CircuitBreaker.CircuitBreaker, (breaker) => breaker.execute(Effect.succeed("ok")))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const CircuitBreaker: Context.Tag<CircuitBreaker, CircuitBreaker> = Context.GenericTag<CircuitBreaker>(
+  "@duende/policy/CircuitBreaker"
+)
+
+/**
+ * The metric names, each tagged `policy=<name>`.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@duende/policy"
+ *
+ * CircuitBreaker.names.state // "duende_policy_breaker_state"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const names = {
+  /** 0 closed, 1 half-open, 2 open. */
+  state: "duende_policy_breaker_state",
+  opens: "duende_policy_breaker_opens_total",
+  rejected: "duende_policy_breaker_rejected_total"
+} as const
+
+/**
+ * The metrics of the breakers named `name`.
+ *
+ * @since 0.1.0
+ */
+export interface Metrics {
+  readonly state: Metric.Metric.Gauge<number>
+  readonly opens: Metric.Metric.Counter<number>
+  readonly rejected: Metric.Metric.Counter<number>
+}
+
+const stateGauge = Metric.gauge(names.state, { description: "Where a circuit breaker is: 0 closed, 1 half-open, 2 open." })
+const opensCounter = Metric.counter(names.opens, { description: "Times a circuit breaker opened.", incremental: true })
+const rejectedCounter = Metric.counter(names.rejected, {
+  description: "Calls a circuit breaker refused at once (open, or half-open with its trial under way).",
+  incremental: true
+})
+
+/**
+ * The metrics of the breakers named `name`, tagged `policy=<name>`: to read them, or to chart them.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@duende/policy"
+ * import { Effect, Metric } from "effect"
+ *
+ * const refused = Effect.map(Metric.value(CircuitBreaker.metrics("payments").rejected), (state) => state.count)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const metrics = (name: string): Metrics => ({
+  state: Metric.tagged(stateGauge, "policy", name),
+  opens: Metric.tagged(opensCounter, "policy", name),
+  rejected: Metric.tagged(rejectedCounter, "policy", name)
+})
+
+const stateValue: Record<State["_tag"], number> = { Closed: 0, HalfOpen: 1, Open: 2 }
+
 const closed: State = { _tag: "Closed" }
 
 /** The cooldown of the n-th opening in a row: the schedule's n-th delay (its last one once it has ended). */
@@ -147,6 +229,10 @@ export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBre
       !Cause.isInterruptedOnly(cause) &&
       (Cause.isDie(cause) || Chunk.some(Cause.failures(cause), (error) => options.isFailure?.(error) ?? true))
     const changes = yield* PubSub.unbounded<State>()
+    const recorded = metrics(options.name)
+    recorded.state.unsafeUpdate(0, [])
+    recorded.opens.unsafeUpdate(0, [])
+    recorded.rejected.unsafeUpdate(0, [])
     let state: State = closed
     let calls: Array<{ readonly at: number; readonly failed: boolean }> = []
     let trial = false
@@ -154,6 +240,8 @@ export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBre
 
     const moveTo = (next: State) => Effect.suspend(() => {
       state = next
+      recorded.state.unsafeUpdate(stateValue[next._tag], [])
+      if (next._tag === "Open") recorded.opens.unsafeUpdate(1, [])
       return PubSub.publish(changes, next)
     })
 
@@ -174,9 +262,13 @@ export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBre
       Effect.suspend(() => {
         if (state._tag === "Closed") return Effect.succeed("call" as const)
         if (state._tag === "Open" && now < state.retryAt) {
+          recorded.rejected.unsafeUpdate(1, [])
           return Effect.fail(new BreakerOpen({ name: options.name, retryAt: state.retryAt }))
         }
-        if (trial) return Effect.fail(new BreakerOpen({ name: options.name, retryAt: now }))
+        if (trial) {
+          recorded.rejected.unsafeUpdate(1, [])
+          return Effect.fail(new BreakerOpen({ name: options.name, retryAt: now }))
+        }
         trial = true
         const opens = state.opens
         return state._tag === "Open"
@@ -218,6 +310,20 @@ export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBre
       changes: Effect.map(PubSub.subscribe(changes), Stream.fromQueue)
     }
   })
+
+/**
+ * A breaker as a layer of {@link CircuitBreaker}.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker } from "@duende/policy"
+ *
+ * const BreakerLive = CircuitBreaker.layer({ name: "payments", threshold: { failures: 5 } })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options): Layer.Layer<CircuitBreaker> => Layer.effect(CircuitBreaker, make(options))
 
 /**
  * A breaker for code that is not written with Effect: `execute` takes a

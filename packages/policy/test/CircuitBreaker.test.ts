@@ -5,6 +5,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
@@ -160,4 +161,20 @@ describe("CircuitBreaker", () => {
     await expect(breaker.execute(async () => (ran = true))).rejects.toBeInstanceOf(CircuitBreaker.BreakerOpen)
     expect(ran).toBe(false)
   })
+
+  it.effect("records its state, openings and refusals as metrics tagged with its name; is a layer", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.CircuitBreaker
+      const recorded = CircuitBreaker.metrics("metered")
+      expect((yield* Metric.value(recorded.state)).value).toBe(0)
+      yield* Effect.either(breaker.execute(fail))
+      expect((yield* Metric.value(recorded.state)).value).toBe(2)
+      expect((yield* Metric.value(recorded.opens)).count).toBe(1)
+      yield* Effect.either(breaker.execute(ok))
+      yield* Effect.either(breaker.execute(ok))
+      expect((yield* Metric.value(recorded.rejected)).count).toBe(2)
+      yield* TestClock.adjust("5 seconds")
+      yield* breaker.execute(ok)
+      expect((yield* Metric.value(recorded.state)).value).toBe(0)
+    }).pipe(Effect.provide(CircuitBreaker.layer({ name: "metered", threshold: { failures: 1 } }))))
 })
