@@ -33,6 +33,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -229,10 +230,11 @@ export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBre
       !Cause.isInterruptedOnly(cause) &&
       (Cause.isDie(cause) || Chunk.some(Cause.failures(cause), (error) => options.isFailure?.(error) ?? true))
     const changes = yield* PubSub.unbounded<State>()
-    const recorded = metrics(options.name)
-    recorded.state.unsafeUpdate(0, [])
-    recorded.opens.unsafeUpdate(0, [])
-    recorded.rejected.unsafeUpdate(0, [])
+    // One constant tags array: Effect caches a metric's hook per array, so an update is a lookup, not a hash.
+    const tags = [MetricLabel.make("policy", options.name)]
+    stateGauge.unsafeUpdate(0, tags)
+    opensCounter.unsafeUpdate(0, tags)
+    rejectedCounter.unsafeUpdate(0, tags)
     let state: State = closed
     let calls: Array<{ readonly at: number; readonly failed: boolean }> = []
     let trial = false
@@ -240,8 +242,8 @@ export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBre
 
     const moveTo = (next: State) => Effect.suspend(() => {
       state = next
-      recorded.state.unsafeUpdate(stateValue[next._tag], [])
-      if (next._tag === "Open") recorded.opens.unsafeUpdate(1, [])
+      stateGauge.unsafeUpdate(stateValue[next._tag], tags)
+      if (next._tag === "Open") opensCounter.unsafeUpdate(1, tags)
       return PubSub.publish(changes, next)
     })
 
@@ -262,11 +264,11 @@ export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBre
       Effect.suspend(() => {
         if (state._tag === "Closed") return Effect.succeed("call" as const)
         if (state._tag === "Open" && now < state.retryAt) {
-          recorded.rejected.unsafeUpdate(1, [])
+          rejectedCounter.unsafeUpdate(1, tags)
           return Effect.fail(new BreakerOpen({ name: options.name, retryAt: state.retryAt }))
         }
         if (trial) {
-          recorded.rejected.unsafeUpdate(1, [])
+          rejectedCounter.unsafeUpdate(1, tags)
           return Effect.fail(new BreakerOpen({ name: options.name, retryAt: now }))
         }
         trial = true
