@@ -600,7 +600,11 @@ export const runMain = (paths: Paths): void => {
   }
   Daemon.runMain(daemon(paths, adoptable), {
     layer: Layer.mergeAll(
-      DaemonManager.layer.pipe(
+      // DUENDE_RESTART_BREAKER=off: every daemon restarts on its own backoff, however many crash at once.
+      Layer.scoped(
+        DaemonManager.DaemonManager,
+        DaemonManager.makeWith(process.env.DUENDE_RESTART_BREAKER === "off" ? { restartBreaker: false } : {})
+      ).pipe(
         Layer.provide(NativeAdapter.layer({
           logDirectory: paths.logs,
           traceContext: tracing,
