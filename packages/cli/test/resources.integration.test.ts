@@ -124,10 +124,10 @@ describe.skipIf(!ready)("resources under the native supervisor", () => {
     rmSync(dir, { recursive: true, force: true })
   }, 120_000)
 
-  it("cpuQuota, cpuWeight and openFilesMax reach the kernel", async () => {
+  it("cpuQuota, cpuWeight, openFilesMax and lockMemory (no swap) reach the kernel", async () => {
     const config = writeConfig("capped", {
       command: ["node", join(__dirname, "fixtures", "ticker.mjs")],
-      resources: { cpuQuota: 50, cpuWeight: 200, openFilesMax: 321 },
+      resources: { cpuQuota: 50, cpuWeight: 200, openFilesMax: 321, lockMemory: true },
       platform: { native: { ready: "started" } }
     })
     expect((await duende("start", config)).code).toBe(0)
@@ -143,6 +143,10 @@ describe.skipIf(!ready)("resources under the native supervisor", () => {
     }
     expect(readFileSync(join(group, "cgroup.procs"), "utf8").trim().split("\n")).toContain(String(info.pid))
     expect(how("openFilesMax")).toBe("prlimit RLIMIT_NOFILE")
+    // lockMemory: out of swap (not mlockall, which V8 does not survive).
+    const memoryGroup = how("lockMemory").match(/\((.*)\)$/)![1]!
+    expect(readFileSync(join(memoryGroup, how("lockMemory").startsWith("cgroup v2") ? "memory.swap.max" : "memory.swappiness"), "utf8").trim()).toBe("0")
+    expect(readFileSync(join(memoryGroup, "cgroup.procs"), "utf8").trim().split("\n")).toContain(String(info.pid))
     expect(readFileSync(`/proc/${info.pid}/limits`, "utf8")).toMatch(/^Max open files +321 +321 +files/m)
     expect((await duende("rm", "capped")).code).toBe(0)
   }, 120_000)

@@ -171,7 +171,10 @@ export const Resources = Schema.Struct({
   pidsMax: Schema.optional(Int(1, 4_194_304, " (maximum number of processes and threads)")),
   openFilesMax: Schema.optional(Int(1, 1_073_741_816, " (maximum open file descriptors)")),
   lockMemory: withDefault(Bool, () => false).annotations({
-    description: "Lock the daemon's memory so it is never swapped (needs CAP_IPC_LOCK)."
+    description: "Keep the daemon's memory out of swap: a swap limit of 0 in its cgroup (systemd MemorySwapMax=0, " +
+      "containers' swap equal to memory and swappiness 0, natively memory.swap.max=0 or v1 memory.swappiness=0), " +
+      "plus LimitMEMLOCK=infinity / memlock ulimits for programs that lock memory themselves. " +
+      "Duende does not call mlockall(2) in Node daemons: V8 aborts when it frees a locked page."
   })
 })
 

@@ -120,6 +120,18 @@ describe("the limit files (stand-in host files)", () => {
     expect(readFileSync(join(root, "sys/fs/cgroup/cpu/duende-m/cpu.cfs_quota_us"), "utf8")).toBe("25000")
   })
 
+  it("lockMemory keeps memory out of swap: memory.swap.max 0 (v2); swappiness 0 and memsw = memory (v1)", () => {
+    const v2 = unifiedHost()
+    const support = probeCgroups(v2)
+    limitsFor("l2", { memory: 8192, memorySwap: 4096, lockMemory: true }, { workingDirectory: v2, useCgroups: true, support, root: v2 })
+    expect(readFileSync(join(support.controllers.memory!.parent, "duende-l2", "memory.swap.max"), "utf8")).toBe("0")
+    const v1 = host("27 25 0:24 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", "4:memory:/\n", { "sys/fs/cgroup/memory": "" })
+    const limits = limitsFor("l1", { memory: 8192, lockMemory: true }, { workingDirectory: v1, useCgroups: true, support: probeCgroups(v1), root: v1 })
+    expect(readFileSync(join(v1, "sys/fs/cgroup/memory/duende-l1/memory.swappiness"), "utf8")).toBe("0")
+    expect(readFileSync(join(v1, "sys/fs/cgroup/memory/duende-l1/memory.memsw.limit_in_bytes"), "utf8")).toBe("8192")
+    expect(limits.enforcement.find((entry) => entry.limit === "lockMemory")?.how).toMatch(/^cgroup v1 memory\.swappiness /)
+  })
+
   it("without cgroups, memory falls back to RSS sampling and every other limit says it is not enforced", () => {
     const limits = limitsFor("x", { memory: 1024 * 1024, pidsMax: 5, lockMemory: false }, { workingDirectory: "/", useCgroups: false })
     expect(limits.memoryInCgroup).toBe(false)

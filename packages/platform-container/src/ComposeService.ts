@@ -102,7 +102,10 @@ export const service = (spec: ContainerSpec): Either.Either<{ readonly [key: str
   if (security.readOnlyRootFilesystem) out.read_only = true
   if (scratchTmp(spec)) out.tmpfs = [`/tmp:${tmpOptions.join(",")}`]
   if (resources.memory !== undefined) out.mem_limit = resources.memory
-  if (resources.memory !== undefined && resources.memorySwap !== undefined) {
+  if (resources.lockMemory) {
+    out.mem_swappiness = 0
+    if (resources.memory !== undefined) out.memswap_limit = resources.memory
+  } else if (resources.memory !== undefined && resources.memorySwap !== undefined) {
     out.memswap_limit = resources.memory + resources.memorySwap
   }
   if (resources.cpuQuota !== undefined) out.cpus = Number((resources.cpuQuota / 100).toFixed(3))

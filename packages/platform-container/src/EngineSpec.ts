@@ -69,7 +69,9 @@ export const render = (spec: ContainerSpec): Either.Either<Record<string, unknow
     ),
     Init: spec.init,
     ...(resources.memory !== undefined ? { Memory: resources.memory } : {}),
-    ...(resources.memory !== undefined && resources.memorySwap !== undefined
+    ...(resources.lockMemory
+      ? { MemorySwappiness: 0, ...(resources.memory !== undefined ? { MemorySwap: resources.memory } : {}) }
+      : resources.memory !== undefined && resources.memorySwap !== undefined
       ? { MemorySwap: resources.memory + resources.memorySwap }
       : {}),
     ...(resources.cpuQuota !== undefined ? { NanoCpus: Math.round((resources.cpuQuota / 100) * 1e9) } : {}),

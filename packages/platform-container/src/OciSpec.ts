@@ -237,7 +237,11 @@ export const render = (spec: ContainerSpec, context: Context): Record<string, un
 
   const memory: Record<string, number> = {}
   if (resources.memory !== undefined) memory.limit = resources.memory
-  if (resources.memory !== undefined && resources.memorySwap !== undefined) {
+  if (resources.lockMemory) {
+    // Kept out of swap: memory+swap equal to memory, and no swapping of the group's pages.
+    memory.swappiness = 0
+    if (resources.memory !== undefined) memory.swap = resources.memory
+  } else if (resources.memory !== undefined && resources.memorySwap !== undefined) {
     memory.swap = resources.memory + resources.memorySwap
   }
   const cpu: Record<string, number> = {}

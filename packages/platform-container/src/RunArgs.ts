@@ -87,7 +87,11 @@ export const render = (spec: ContainerSpec, options: Options): Either.Either<Rea
   if (scratchTmp(spec)) add("tmpfs", `/tmp:${tmpOptions.join(",")}`)
   const { resources } = spec
   if (resources.memory !== undefined) add("memory", resources.memory)
-  if (resources.memory !== undefined && resources.memorySwap !== undefined) {
+  if (resources.lockMemory) {
+    // Kept out of swap: memory+swap equal to memory, and no swapping of the group's pages.
+    add("memory-swappiness", 0)
+    if (resources.memory !== undefined) add("memory-swap", resources.memory)
+  } else if (resources.memory !== undefined && resources.memorySwap !== undefined) {
     add("memory-swap", resources.memory + resources.memorySwap)
   }
   if (resources.cpuQuota !== undefined) add("cpus", Number((resources.cpuQuota / 100).toFixed(3)))

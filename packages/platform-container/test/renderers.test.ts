@@ -391,6 +391,12 @@ describe("secure defaults", () => {
     expect(locked.podman).toContain("--cap-add=IPC_LOCK")
     expect(locked.engine.HostConfig.CapAdd).toEqual(["IPC_LOCK"])
     expect(locked.compose.cap_add).toEqual(["IPC_LOCK"])
+    // …and kept out of swap: swappiness 0, memory+swap equal to memory.
+    const unswapped = render({ resources: { lockMemory: true, memory: "64M", memorySwap: "1G" } })
+    expect(unswapped.oci.linux.resources.memory).toEqual({ limit: 64 * 1024 ** 2, swap: 64 * 1024 ** 2, swappiness: 0 })
+    expect(unswapped.podman).toEqual(expect.arrayContaining(["--memory-swappiness=0", `--memory-swap=${64 * 1024 ** 2}`]))
+    expect(unswapped.engine.HostConfig).toMatchObject({ MemorySwappiness: 0, MemorySwap: 64 * 1024 ** 2 })
+    expect(unswapped.compose).toMatchObject({ mem_swappiness: 0, memswap_limit: 64 * 1024 ** 2 })
     // A mount of the config's own at /tmp replaces the scratch tmpfs.
     const own = render({}, { mounts: [{ type: "tmpfs", target: "/tmp" }] })
     expect(own.podman.filter((arg) => arg.startsWith("--tmpfs"))).toEqual([])

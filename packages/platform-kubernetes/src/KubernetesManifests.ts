@@ -333,7 +333,7 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
   if (resources.ioWriteBandwidth !== undefined) ignored.push("resources.ioWriteBandwidth (Kubernetes has no I/O limits)")
   if (resources.pidsMax !== undefined) ignored.push("resources.pidsMax (the kubelet's podPidsLimit decides)")
   if (resources.openFilesMax !== undefined) ignored.push("resources.openFilesMax (the container runtime's limit decides)")
-  if (resources.lockMemory) ignored.push("resources.lockMemory's memlock limit (IPC_LOCK is added; the runtime's limit decides)")
+  if (resources.lockMemory) ignored.push("resources.lockMemory's swap limit (the node's swap setting decides: a Guaranteed pod, requests equal to limits, is never swapped; IPC_LOCK is added)")
   if (config.watchdogInterval !== undefined) ignored.push("watchdogInterval (a stale heartbeat fails `duende health` instead)")
   if (config.pidFile !== undefined) ignored.push("pidFile (a pod's processes are its containers')")
   if (config.after.length > 0) ignored.push("after (Kubernetes starts pods in no order)")

@@ -501,7 +501,7 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
 
     const limits = config.resources
     if (limits.memory !== undefined) add("Service", "MemoryMax", yield* count("resources.memory", limits.memory, 1))
-    if (limits.memorySwap !== undefined) {
+    if (limits.memorySwap !== undefined && !limits.lockMemory) {
       add("Service", "MemorySwapMax", yield* count("resources.memorySwap", limits.memorySwap, 1))
     }
     if (limits.cpuQuota !== undefined) {
@@ -528,7 +528,12 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
     if (limits.openFilesMax !== undefined) {
       add("Service", "LimitNOFILE", yield* count("resources.openFilesMax", limits.openFilesMax, 1))
     }
-    if (limits.lockMemory) add("Service", "LimitMEMLOCK", "infinity")
+    if (limits.lockMemory) {
+      // Kept out of swap by the cgroup (Node cannot mlockall: V8 aborts on a locked page it frees);
+      // LimitMEMLOCK for programs that lock their own memory.
+      add("Service", "MemorySwapMax", "0")
+      add("Service", "LimitMEMLOCK", "infinity")
+    }
 
     const off = new Set<string>(systemd.hardening === false ? Hardening.directives : Object.keys(systemd.hardening))
     const settings = Hardening.settings({

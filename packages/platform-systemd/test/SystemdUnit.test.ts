@@ -78,7 +78,7 @@ describe("SystemdUnit: a DaemonConfig as units", () => {
       TimeoutStopSec: "1500ms",
       WatchdogSec: "10s",
       MemoryMax: String(256 * 1024 ** 2),
-      MemorySwapMax: String(64 * 1024 ** 2),
+      MemorySwapMax: "0", // lockMemory: out of swap, whatever memorySwap says
       CPUQuota: "150.5%",
       CPUWeight: "200",
       IOReadBandwidthMax: `"/srv/app" ${10 * 1024 ** 2}`,
@@ -86,6 +86,8 @@ describe("SystemdUnit: a DaemonConfig as units", () => {
       LimitNOFILE: "4096",
       LimitMEMLOCK: "infinity"
     })
+    expect(get(service, "MemorySwapMax")).toEqual(["0"])
+    expect(get(units(config({ resources: { memory: "256M", memorySwap: "64M" } })).service, "MemorySwapMax")).toEqual([String(64 * 1024 ** 2)])
     expect(pairs.RestartSteps).toBeUndefined()
     const v254 = units(config({ restart: { backoff: { initial: "1s", max: "60s", multiplier: 2 } } }), { version: 254 }).service
     expect(get(v254, "RestartSteps")).toEqual(["6"])

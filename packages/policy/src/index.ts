@@ -15,3 +15,7 @@ export * as CircuitBreaker from "./CircuitBreaker.js"
 export * as RateLimiter from "./RateLimiter.js"
 /** @since 0.1.0 */
 export * as Backpressure from "./Backpressure.js"
+/** @since 0.1.0 */
+export * as QualityGate from "./QualityGate.js"
+/** @since 0.1.0 */
+export * as CostBreaker from "./CostBreaker.js"

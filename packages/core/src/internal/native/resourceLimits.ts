@@ -8,7 +8,11 @@
  * `cpu.cfs_quota_us`, `cpu.shares`, `pids.max`, `blkio.throttle.*`) where it
  * is on a v1 hierarchy (hybrid hosts, such as these machines: v1 controllers
  * with an empty v2 at `/sys/fs/cgroup/unified`). `openFilesMax` is an rlimit
- * set on the process with prlimit(2) (through koffi).
+ * set on the process with prlimit(2) (through koffi). `lockMemory` keeps the
+ * daemon's memory out of swap: `memory.swap.max` 0 (v2), `memory.swappiness`
+ * 0 and memory+swap equal to memory (v1). It is not mlockall(2): V8 aborts
+ * the process when it returns a locked page (the kernel refuses
+ * `madvise(MADV_DONTNEED)` on locked memory; measured with Node 20).
  *
  * The process is moved into its groups as soon as it is spawned, and so are
  * the children it may already have forked (Node's spawn cannot place a child
@@ -26,8 +30,8 @@ import { join } from "node:path"
 import type { Resources } from "../../DaemonConfig.js"
 import { formatByteSize } from "../units.js"
 
-/** The limits of `resources` that the native adapter enforces (lockMemory is the daemon runtime's). */
-export type Limit = Exclude<keyof Resources, "lockMemory">
+/** The fields of `resources` that the native adapter enforces. */
+export type Limit = keyof Resources
 
 /** How one configured limit is enforced, or why it is not. */
 export interface Enforcement {
@@ -166,7 +170,9 @@ const settings = (resources: Resources, workingDirectory: string, root: string):
 } => {
   const out: Array<Setting> = []
   const refused: Array<Enforcement> = []
-  const { cpuQuota, cpuWeight, ioReadBandwidth, ioWriteBandwidth, memory, memorySwap, pidsMax } = resources
+  const { cpuQuota, cpuWeight, ioReadBandwidth, ioWriteBandwidth, lockMemory, memory, pidsMax } = resources
+  // Memory kept out of swap is a swap limit of 0.
+  const memorySwap = lockMemory ? undefined : resources.memorySwap
   if (memory !== undefined) {
     out.push({ limit: "memory", controller: "memory", v1: ["memory.limit_in_bytes", `${memory}`], v2: ["memory.max", `${memory}`] })
   }
@@ -182,6 +188,15 @@ const settings = (resources: Resources, workingDirectory: string, root: string):
         v2: ["memory.swap.max", `${memorySwap}`]
       })
     }
+  }
+  if (lockMemory) {
+    out.push({
+      limit: "lockMemory",
+      controller: "memory",
+      before: memory === undefined ? [] : [["memory.memsw.limit_in_bytes", `${memory}`]],
+      v1: ["memory.swappiness", "0"],
+      v2: ["memory.swap.max", "0"]
+    })
   }
   if (cpuQuota !== undefined) {
     const quota = Math.max(1000, Math.round(cpuQuota * 1000))
@@ -303,7 +318,13 @@ export const limitsFor = (
         mkdirSync(group.dir, { recursive: true })
         groups.set(setting.controller, group)
       }
-      for (const [name, value] of setting.before ?? []) if (hierarchy.version === 1) writeFileSync(join(group.dir, name), value)
+      for (const [name, value] of hierarchy.version === 1 ? setting.before ?? [] : []) {
+        try {
+          writeFileSync(join(group.dir, name), value)
+        } catch {
+          // Best effort: memory.memsw.* exists only with swap accounting on; the setting itself still applies.
+        }
+      }
       writeFileSync(join(group.dir, file[0]), file[1])
       enforcement.push({ limit: setting.limit, how: `cgroup v${hierarchy.version} ${file[0]} (${group.dir})` })
     } catch (error) {
