@@ -37,6 +37,8 @@ export type Command = S.Command
 /** @since 0.1.0 */
 export type Resources = S.Resources
 /** @since 0.1.0 */
+export type Listener = S.Listener
+/** @since 0.1.0 */
 export type HealthCheck = S.HealthCheck
 /** @since 0.1.0 */
 export type Restart = S.Restart

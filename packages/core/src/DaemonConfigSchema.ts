@@ -482,6 +482,39 @@ const PortNumber = Schema.Number.pipe(Schema.filter((n) => Number.isInteger(n) &
   message: (issue) => ({ message: `expected a port from 1 to 65535, got ${show(issue.actual)}`, override: true })
 })
 
+/**
+ * A socket the manager listens on and passes to the daemon (systemd's
+ * protocol: fds from 3, `LISTEN_FDS`, `LISTEN_FDNAMES`), so that it stays
+ * open while the daemon restarts: a TCP `port` on `host` (default loopback),
+ * or a unix socket `path` (made 0600).
+ *
+ * @since 0.1.0
+ */
+export const Listener = Schema.Struct({
+  /** How the daemon finds it (LISTEN_FDNAMES, `ctx.listenSockets`). */
+  name: patterned(/^[A-Za-z0-9_.-]{1,255}$/, `a socket name of letters, digits, "_", ".", "-"`),
+  port: Schema.optional(PortNumber),
+  host: withDefault(
+    patterned(
+      /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$|^[0-9a-fA-F:]*:[0-9a-fA-F:]*$/,
+      "an IPv4 or IPv6 address (such as 127.0.0.1 or ::1)"
+    ),
+    () => "127.0.0.1"
+  ),
+  path: Schema.optional(
+    patterned(/^\/[^\0-\x1f\x7f]*$/, "an absolute path without control characters for a unix socket", 107)
+  ),
+  backlog: withDefault(Int(1, 65_535, " (connections the kernel queues while the daemon is not accepting)"), () => 511)
+}).pipe(
+  Schema.filter((listener) =>
+    (listener.port === undefined) !== (listener.path === undefined) ||
+    "give either port (a TCP socket) or path (a unix socket), not both and not neither"
+  )
+)
+
+/** @since 0.1.0 */
+export type Listener = Schema.Schema.Type<typeof Listener>
+
 const ContainerPort = Schema.Struct({
   container: PortNumber,
   host: Schema.optional(PortNumber),
@@ -847,6 +880,16 @@ export const DaemonConfig = Schema.Struct({
     description: "The manager restarts the daemon when no watchdog ping arrives within this interval; the daemon pings every half of it."
   })),
   pidFile: Schema.optional(PathText.annotations({ description: "Write the daemon's pid here while it runs." })),
+  listen: withDefault(
+    Schema.Array(Listener).pipe(
+      Schema.maxItems(64),
+      Schema.filter((all) => new Set(all.map((listener) => listener.name)).size === all.length || "listener names must differ")
+    ),
+    () => []
+  ).annotations({
+    description: "Sockets the manager holds and passes to the daemon (systemd's LISTEN_FDS), open across restarts: " +
+      "a restart or a crash refuses no connection, and `duende restart` is a rolling restart."
+  }),
   after: withDefault(Schema.Array(DaemonName).pipe(Schema.maxItems(256)), () => []).annotations({
     description: "Daemons (by name) that must be running before this one starts; stopped after it."
   }),

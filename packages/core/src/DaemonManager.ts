@@ -536,8 +536,12 @@ export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, ne
             const state = yield* adapter.status(entry.handle)
             entry.desired = "running"
             entry.gaveUp = undefined
-            if (DaemonStatus.isActive(state.status)) entry.expectedExits++
             entry.lastStartAt = yield* Clock.currentTimeMillis
+            // Held sockets: a rolling restart, which never stops the daemon (no exit to expect).
+            if (adapter.replace !== undefined && entry.config.listen.length > 0 && state.status._tag === "Running") {
+              return yield* adapter.replace(entry.handle, entry.config.shutdownTimeout)
+            }
+            if (DaemonStatus.isActive(state.status)) entry.expectedExits++
             yield* adapter.restart(entry.handle, entry.config.shutdownTimeout)
           })),
       reload: (name) => Effect.flatMap(find(name), (entry) => adapter.reload(entry.handle)),

@@ -256,6 +256,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
       stop: (handle, timeout) => Effect.flatMap(find(handle), (daemon) => daemon.stop(timeout)),
       restart: (handle, timeout) =>
         Effect.flatMap(find(handle), (daemon) => Effect.zipRight(daemon.stop(timeout), daemon.start())),
+      replace: (handle, timeout) => Effect.flatMap(find(handle), (daemon) => daemon.replace(timeout)),
       reload: (handle) => Effect.flatMap(find(handle), (daemon) => daemon.reload()),
       signal: (handle, signal) => Effect.flatMap(find(handle), (daemon) => daemon.signal(signal)),
       status: (handle) => Effect.map(find(handle), (daemon) => daemon.state()),

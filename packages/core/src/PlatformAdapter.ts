@@ -161,6 +161,15 @@ export interface PlatformAdapter {
   readonly start: (handle: DaemonHandle) => Effect.Effect<void, AdapterError>
   readonly stop: (handle: DaemonHandle, timeout: Duration.Duration) => Effect.Effect<void, AdapterError>
   readonly restart: (handle: DaemonHandle, timeout: Duration.Duration) => Effect.Effect<void, AdapterError>
+  /**
+   * A rolling restart, where the platform can make one: a new process beside
+   * the running one (sharing its `listen` sockets), the old one stopped once
+   * the new one is ready; a new one that never gets ready is stopped and the
+   * old one keeps serving (the failure says why). No `Exited` event: the
+   * daemon never stops. The native adapter has it; the manager uses it for
+   * daemons with `listen`.
+   */
+  readonly replace?: (handle: DaemonHandle, timeout: Duration.Duration) => Effect.Effect<void, AdapterError>
   readonly reload: (handle: DaemonHandle) => Effect.Effect<void, AdapterError>
   readonly signal: (handle: DaemonHandle, signal: Signal) => Effect.Effect<void, AdapterError>
   readonly status: (handle: DaemonHandle) => Effect.Effect<DaemonState, AdapterError>

@@ -113,6 +113,34 @@ export const make = (parts: Partial<PlatformRuntime> & Pick<PlatformRuntime, "pl
 })
 
 /**
+ * The listen sockets a manager passed to process `pid` by systemd's protocol
+ * (systemd itself, or Duende's supervisor for a config's `listen`): fds from
+ * 3, in order, with their names (`LISTEN_FDNAMES`, "unknown" when unnamed).
+ * Empty when the variables are absent, malformed, or meant for another
+ * process (LISTEN_PID differs: they were inherited from a parent).
+ *
+ * @example
+ * ```ts
+ * import { PlatformRuntime } from "@duende/core"
+ *
+ * PlatformRuntime.listenSocketsFromEnvironment({ LISTEN_PID: "42", LISTEN_FDS: "2", LISTEN_FDNAMES: "http:admin" }, 42)
+ * // [{ fd: 3, name: "http" }, { fd: 4, name: "admin" }]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const listenSocketsFromEnvironment = (
+  env: Readonly<Record<string, string | undefined>>,
+  pid: number
+): ReadonlyArray<ListenSocket> => {
+  if (env.LISTEN_PID === undefined || !/^\d+$/.test(env.LISTEN_PID) || Number(env.LISTEN_PID) !== pid) return []
+  const count = env.LISTEN_FDS !== undefined && /^\d{1,4}$/.test(env.LISTEN_FDS) ? Number(env.LISTEN_FDS) : 0
+  const names = env.LISTEN_FDNAMES === undefined ? [] : env.LISTEN_FDNAMES.split(":")
+  const named = names.length === count
+  return Array.from({ length: count }, (_, i) => ({ fd: 3 + i, name: named ? names[i]! : "unknown" }))
+}
+
+/**
  * A runtime that tells nobody anything: for plain processes with no manager.
  *
  * @example
@@ -147,16 +175,20 @@ export const layerNative: Layer.Layer<PlatformRuntime> = Layer.effect(
   Effect.suspend(() => {
     const text = process.env[notifyFdVariable]
     const fd = Number(text)
-    if (text === undefined || text === "") return Effect.succeed(make({ platform: "native" }))
+    // The supervisor's held sockets (config `listen`), by systemd's protocol; not for the daemon's children.
+    const listenSockets = listenSocketsFromEnvironment(process.env, process.pid)
+    for (const name of ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]) if (listenSockets.length > 0) delete process.env[name]
+    const base = make({ platform: "native", listenSockets })
+    if (text === undefined || text === "") return Effect.succeed(base)
     delete process.env[notifyFdVariable]
     if (process.env.DUENDE_PLATFORM === "native") delete process.env.DUENDE_PLATFORM
     if (!Number.isInteger(fd) || fd < 3 || !isNotifyFd(fd)) {
       return Effect.as(
         Effect.logWarning(`${notifyFdVariable}=${text} is not an inherited pipe; the supervisor will not hear from this daemon`),
-        make({ platform: "native" })
+        base
       )
     }
-    return makeNative(fd, make({ platform: "native" }))
+    return makeNative(fd, base)
   })
 )
 

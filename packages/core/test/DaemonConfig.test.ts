@@ -129,6 +129,26 @@ describe("DaemonConfig decoding", () => {
     expect(problems).toHaveLength(9)
   })
 
+  it("listen: a port on loopback by default, or a unix socket path; bad entries named by index and field", () => {
+    const config = decodeSync({ name: "web", command: ["x"], listen: [{ name: "http", port: 8080 }, { name: "ctl", path: "/run/web.sock" }] })
+    expect(config.listen).toEqual([
+      { name: "http", port: 8080, host: "127.0.0.1", backlog: 511 },
+      { name: "ctl", path: "/run/web.sock", host: "127.0.0.1", backlog: 511 }
+    ])
+    const problems = problemsOf({
+      name: "web",
+      command: ["x"],
+      listen: [{ name: "a:b", port: 80 }, { name: "both", port: 81, path: "/x" }, { name: "h", port: 82, host: "localhost" }, { name: "p", port: 70_000 }]
+    })
+    const byPath = Object.fromEntries(problems.map((p) => [p.path, p.message]))
+    expect(byPath["listen[0].name"]).toMatch(/expected a socket name of letters, digits/)
+    expect(byPath["listen[1]"]).toMatch(/give either port \(a TCP socket\) or path \(a unix socket\)/)
+    expect(byPath["listen[2].host"]).toMatch(/expected an IPv4 or IPv6 address/)
+    expect(byPath["listen[3].port"]).toMatch(/expected a port from 1 to 65535/)
+    expect(problemsOf({ name: "web", command: ["x"], listen: [{ name: "a", port: 1 }, { name: "a", port: 2 }] })[0]?.message)
+      .toMatch(/listener names must differ/)
+  })
+
   it("names a missing required field and what it should be", () => {
     const problems = problemsOf({ command: ["x"] })
     expect(problems).toEqual([{ path: "name", message: expect.stringMatching(/^is required: Lowercase letters/) }])

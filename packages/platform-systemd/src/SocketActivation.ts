@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import type { PlatformRuntime } from "@duende/core"
+import { PlatformRuntime } from "@duende/core"
 import * as Effect from "effect/Effect"
 import type { Server } from "node:net"
 
@@ -44,13 +44,7 @@ export const firstFd = 3
 export const fromEnvironment = (
   env: Readonly<Record<string, string | undefined>> = process.env,
   pid: number = process.pid
-): ReadonlyArray<PlatformRuntime.ListenSocket> => {
-  if (env.LISTEN_PID === undefined || !/^\d+$/.test(env.LISTEN_PID) || Number(env.LISTEN_PID) !== pid) return []
-  const count = env.LISTEN_FDS !== undefined && /^\d+$/.test(env.LISTEN_FDS) ? Number(env.LISTEN_FDS) : 0
-  const names = env.LISTEN_FDNAMES === undefined ? [] : env.LISTEN_FDNAMES.split(":")
-  const named = names.length === count
-  return Array.from({ length: count }, (_, i) => ({ fd: firstFd + i, name: named ? names[i]! : "unknown" }))
-}
+): ReadonlyArray<PlatformRuntime.ListenSocket> => PlatformRuntime.listenSocketsFromEnvironment(env, pid)
 
 /**
  * Makes `server` accept connections on a socket systemd passed; completes

@@ -35,5 +35,6 @@ export const defaultConfig = (name: string, command: Command): DaemonConfig => (
   initTimeout: Duration.millis(defaults.initTimeoutMs),
   shutdownTimeout: Duration.millis(defaults.shutdownTimeoutMs),
   after: [],
+  listen: [],
   platform: {}
 })

@@ -15,9 +15,9 @@ import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChildProcess, spawn } from "node:child_process"
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs"
+import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs"
 import { StringDecoder } from "node:string_decoder"
-import { join } from "node:path"
+import { delimiter, join, resolve } from "node:path"
 import { DaemonAlreadyRunning, StartFailed } from "../../AdapterError.js"
 import { ownerOf } from "../../ProcessTree.js"
 import type { DaemonConfig } from "../../DaemonConfig.js"
@@ -34,6 +34,7 @@ import { httpOnce, tcpOnce } from "./probe.js"
 import { hasEnvironment, pidRunning, type ProcessEntry, processStartTimeMs, scanProcesses } from "../procfs.js"
 import { escapedOf, groupHasMembers, living, signalAll, treeOf } from "./processTree.js"
 import type { Reaper } from "./reaper.js"
+import { type HeldSockets, holdSockets } from "./listeners.js"
 import { type DaemonLimits, limitsFor } from "./resourceLimits.js"
 import { parseLine, RotatingLog, tail } from "./rotatingLog.js"
 import type { Warden } from "./warden.js"
@@ -125,7 +126,31 @@ interface Run {
   recentErrors: Array<string>
   /** The memory group's OOM kills when this run started (a rise means the kernel killed one of its processes). */
   oomKillsAtStart: number
+  /** The child's fd of the notify pipe (3, or after the listen sockets). */
+  readonly notifyFd: number
 }
+
+/** Whether `program` can be run from `cwd` with `path` (the check spawn makes, done before a shell runs it). */
+const runnable = (program: string, path: string | undefined, cwd: string): boolean => {
+  const candidates = program.includes("/")
+    ? [resolve(cwd, program)]
+    : (path ?? "").split(delimiter).filter((dir) => dir !== "").map((dir) => resolve(cwd, dir, program))
+  return candidates.some((candidate) => {
+    try {
+      accessSync(candidate, constants.X_OK)
+      return statSync(candidate).isFile()
+    } catch {
+      return false
+    }
+  })
+}
+
+/**
+ * Runs the command with LISTEN_PID set to its own pid, which only the child
+ * knows: the shell exports its pid and execs the command in its place (same
+ * pid), as systemd sets it between fork and exec.
+ */
+const withListenPid = ["-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"'] as const
 
 /** How often the RSS of a tree whose memory limit no cgroup enforces is sampled. */
 const memorySampleMs = 1_000
@@ -175,6 +200,10 @@ export class NativeDaemon {
   private statusText: string | undefined
   private health: DaemonState["health"]
   private limits: DaemonLimits | undefined
+  /** The listen sockets, held across runs (made again when the config's `listen` changes). */
+  private sockets: HeldSockets | undefined
+  /** The new process of a rolling restart, until it is ready (or has failed). */
+  private successor: Run | undefined
   /** Limits already warned about as not enforced (once per daemon and limit). */
   private readonly warned = new Set<string>()
   private readonly log: RotatingLog
@@ -264,6 +293,46 @@ export class NativeDaemon {
       if (this.running) return yield* new DaemonAlreadyRunning({ name: this.handle.name, pid: this.run?.pid })
       const candidate = this.context.adoptable(this.handle.id)
       if (candidate !== undefined && (yield* this.adopt(candidate))) return
+      const run = yield* this.spawnRun(true)
+      return yield* Deferred.await(run.ready)
+    })
+  }
+
+  /**
+   * A rolling restart: a second process is started beside the running one,
+   * with the same listen sockets; once it is ready the first is stopped
+   * gracefully. A new process that does not get ready is stopped and the old
+   * one keeps serving: the restart fails with the reason. Without a running
+   * process it is a start.
+   */
+  replace(timeout: Duration.Duration): Effect.Effect<void, DaemonAlreadyRunning | StartFailed> {
+    return Effect.gen(this, function*() {
+      const old = this.run
+      if (old === undefined || old.ended || old.adopted || this.status._tag !== "Running" || this.successor !== undefined) {
+        yield* this.stop(timeout)
+        return yield* this.start()
+      }
+      const fresh = yield* this.spawnRun(false)
+      this.successor = fresh
+      const ready = yield* Effect.either(Deferred.await(fresh.ready))
+      this.successor = undefined
+      if (Either.isLeft(ready)) {
+        if (!fresh.ended) yield* this.stopRun(fresh, timeout)
+        const reason = `the new process did not get ready (${ready.left.reason}); the old one (pid ${old.pid}) keeps serving`
+        this.log.write("stderr", `[duende] rolling restart abandoned: ${reason}\n`, Date.now())
+        return yield* new StartFailed({ name: this.handle.name, reason })
+      }
+      this.run = fresh
+      yield* this.stopRun(old, timeout)
+    })
+  }
+
+  /**
+   * Spawns a run of the command: the daemon's current run (`current`), or the
+   * successor of a rolling restart, which leaves the daemon's status alone.
+   */
+  private spawnRun(current: boolean): Effect.Effect<Run, StartFailed> {
+    return Effect.gen(this, function*() {
       const { config } = this
       const account = resolveAccount(config.user, config.group)
       if (typeof account === "string") return yield* new StartFailed({ name: this.handle.name, reason: account })
@@ -272,8 +341,16 @@ export class NativeDaemon {
       const now = yield* Clock.currentTimeMillis
       const env: Record<string, string> = {}
       for (const [key, value] of Object.entries(this.context.env)) {
-        if (value !== undefined && !key.startsWith("DUENDE_") && key !== "NOTIFY_SOCKET") env[key] = value
+        if (value !== undefined && !key.startsWith("DUENDE_") && !key.startsWith("LISTEN_") && key !== "NOTIFY_SOCKET") {
+          env[key] = value
+        }
       }
+      const sockets = config.listen.length === 0 ? undefined : this.holdListeners()
+      if (typeof sockets === "string") {
+        if (current) this.failedToSpawn(sockets)
+        return yield* new StartFailed({ name: this.handle.name, reason: sockets })
+      }
+      const notifyFd = 3 + (sockets?.fds.length ?? 0)
       Object.assign(env, config.env, {
         DUENDE_PLATFORM: "native",
         // Where a Duende daemon writes its output itself if this supervisor dies (see internal/logger).
@@ -281,8 +358,10 @@ export class NativeDaemon {
         // Lets a later supervisor find this process even if it died before recording its pid.
         DUENDE_DAEMON_ID: this.handle.id,
         ...(this.context.notifySocket !== undefined ? { [notifySocketVariable]: this.context.notifySocket } : {}),
-        [notifyFdVariable]: "3",
-        [configVariable]: toHandoff(config)
+        [notifyFdVariable]: String(notifyFd),
+        [configVariable]: toHandoff(config),
+        // systemd's socket passing: fds 3…, their names; LISTEN_PID is set by the child itself (withListenPid).
+        ...(sockets !== undefined ? { LISTEN_FDS: String(sockets.fds.length), LISTEN_FDNAMES: sockets.names.join(":") } : {})
       })
       if (this.context.traceContext) {
         // W3C trace context: this spawn span becomes the parent of the daemon's spans.
@@ -294,15 +373,31 @@ export class NativeDaemon {
         }
       }
       const limits = this.applyLimits(now)
+      const cwd = config.workingDirectory ?? process.cwd()
+      if (sockets !== undefined && !runnable(config.command.program, env.PATH, cwd)) {
+        const reason = `cannot run "${config.command.program}": not found${
+          config.command.program.includes("/") ? "" : " in PATH"
+        } (cwd ${cwd})`
+        if (current) this.failedToSpawn(reason)
+        return yield* new StartFailed({ name: this.handle.name, reason })
+      }
       let child: ChildProcess
       try {
-        child = spawn(config.command.program, [...config.command.args], {
-          cwd: config.workingDirectory,
-          env,
-          detached: true,
-          stdio: ["ignore", "pipe", "pipe", "pipe"],
-          ...account
-        })
+        child = sockets === undefined
+          ? spawn(config.command.program, [...config.command.args], {
+            cwd: config.workingDirectory,
+            env,
+            detached: true,
+            stdio: ["ignore", "pipe", "pipe", "pipe"],
+            ...account
+          })
+          : spawn("/bin/sh", [...withListenPid, config.command.program, ...config.command.args], {
+            cwd: config.workingDirectory,
+            env,
+            detached: true,
+            stdio: ["ignore", "pipe", "pipe", ...sockets.fds, "pipe"],
+            ...account
+          })
       } catch (error) {
         return yield* new StartFailed({ name: this.handle.name, reason: (error as Error).message })
       }
@@ -321,7 +416,7 @@ export class NativeDaemon {
                 : `cannot run "${config.command.program}": ${error.message}`
             })
           )))
-      }), (error) => Effect.sync(() => this.failedToSpawn(error.reason)))
+      }), (error) => Effect.sync(() => current && this.failedToSpawn(error.reason)))
       const run: Run = {
         ended: false,
         child,
@@ -336,19 +431,22 @@ export class NativeDaemon {
         killedFor: undefined,
         stopRequested: false,
         recentErrors: [],
-        oomKillsAtStart: limits.oomKills()
+        oomKillsAtStart: limits.oomKills(),
+        notifyFd
       }
-      this.run = run
+      if (current) this.run = run
       this.context.sessions.add(run.pid)
       this.context.mains.add(run.pid)
       this.context.warden?.track(run.pid, Duration.toMillis(config.shutdownTimeout) + stopMarginMs)
-      this.health = undefined
-      this.moveTo(DaemonStatus.Starting())
+      if (current) {
+        this.health = undefined
+        this.moveTo(DaemonStatus.Starting())
+      }
       this.publish({ _tag: "Started", pid: run.pid, at: now })
       this.wire(run)
       this.context.fork(this.readiness(run))
       if (config.resources.memory !== undefined) this.context.fork(this.watchMemory(run, limits, config.resources.memory))
-      return yield* Deferred.await(ready)
+      return run
     }).pipe(
       this.context.traceContext
         ? Effect.withSpan("duende.spawn", { attributes: { "duende.daemon": this.handle.name }, kind: "producer" })
@@ -393,7 +491,8 @@ export class NativeDaemon {
         killedFor: undefined,
         stopRequested: false,
         recentErrors: [],
-        oomKillsAtStart: 0
+        oomKillsAtStart: 0,
+        notifyFd: 3
       }
       this.run = run
       this.context.sessions.add(pid)
@@ -450,6 +549,17 @@ export class NativeDaemon {
         }
       }
     })
+  }
+
+  /** The listen sockets of the current config: those held already, or new ones (the old closed) when `listen` changed. */
+  private holdListeners(): HeldSockets | string {
+    const key = JSON.stringify(this.config.listen)
+    if (this.sockets?.key === key) return this.sockets
+    this.sockets?.close()
+    this.sockets = undefined
+    const held = holdSockets(this.config.listen)
+    if (typeof held !== "string") this.sockets = held
+    return held
   }
 
   /**
@@ -532,7 +642,7 @@ export class NativeDaemon {
       run.recentErrors.push(...text.split("\n").filter((l) => l.trim() !== ""))
       if (run.recentErrors.length > 8) run.recentErrors.splice(0, run.recentErrors.length - 8)
     })
-    const notify = child.stdio[3] as NodeJS.ReadableStream
+    const notify = child.stdio[run.notifyFd] as NodeJS.ReadableStream
     const feed = lineSplitter((line) => {
       const message = decode(line)
       if (message !== undefined) this.onMessage(run, message)
@@ -550,10 +660,9 @@ export class NativeDaemon {
         return
       case "Ready":
         run.lastPing = now
-        if (this.status._tag === "Starting") {
-          this.moveTo(DaemonStatus.Running())
-          Effect.runSync(Deferred.succeed(run.ready, undefined))
-        }
+        if (run === this.run && this.status._tag === "Starting") this.moveTo(DaemonStatus.Running())
+        // The successor of a rolling restart gets ready while the daemon is Running already.
+        if (run === this.run || run === this.successor) Effect.runSync(Deferred.succeed(run.ready, undefined))
         this.publish({ _tag: "Ready", at: now })
         return
       case "Reloading":
@@ -604,6 +713,11 @@ export class NativeDaemon {
       description: run.killedFor ? `${described} (${run.killedFor})` : described,
       ...(run.killedFor !== undefined && !run.stopRequested ? { killedFor: run.killedFor } : {})
     }
+    if (run !== this.run) {
+      // A rolling restart's: the process it replaced, or a successor that failed. The daemon goes on.
+      this.endAside(run, exit)
+      return
+    }
     this.lastExit = exit
     if (run.stopRequested || (cleanExit(code, signal) && run.killedFor === undefined)) this.moveTo(DaemonStatus.Stopped())
     else this.moveTo(DaemonStatus.Failed({ reason: exit.description }))
@@ -620,6 +734,20 @@ export class NativeDaemon {
     // group signal then fails with ESRCH, the supervisor's few other children are looked at,
     // and /proc is not scanned (a crash storm must not stall the supervisor).
     if (!run.stopRequested && (groupHasMembers(run.pid) || this.escaped().length > 0)) {
+      this.context.fork(this.killTree(run, Duration.millis(this.shutdownBoundMs())))
+    } else {
+      this.context.reaper.reap(this.context.sessions, this.context.mains)
+      this.context.warden?.forget(run.pid)
+    }
+  }
+
+  /** The end of a run that is not the daemon's current one: logged, its tree cleaned up; no status change, no event. */
+  private endAside(run: Run, exit: ExitInfo): void {
+    run.ended = true
+    this.log.write("stderr", `[duende] pid ${run.pid} ${run.stopRequested ? "replaced" : "ended"}: ${exit.description}\n`, exit.at)
+    Effect.runSync(Deferred.succeed(run.exited, exit))
+    Effect.runSync(Deferred.fail(run.ready, new StartFailed({ name: this.handle.name, reason: `${exit.description} before it was ready` })))
+    if (groupHasMembers(run.pid) || this.escaped().length > 0) {
       this.context.fork(this.killTree(run, Duration.millis(this.shutdownBoundMs())))
     } else {
       this.context.reaper.reap(this.context.sessions, this.context.mains)
@@ -716,7 +844,7 @@ export class NativeDaemon {
         return
       }
       run.stopRequested = true
-      if (this.status._tag !== "Stopping") this.moveTo(DaemonStatus.Stopping())
+      if (run === this.run && this.status._tag !== "Stopping") this.moveTo(DaemonStatus.Stopping())
       try {
         process.kill(-run.pid, "SIGCONT") // a paused daemon cannot handle SIGTERM
       } catch {
@@ -784,8 +912,10 @@ export class NativeDaemon {
   stop(timeout: Duration.Duration): Effect.Effect<void> {
     return Effect.suspend(() => {
       const run = this.run
+      const successor = this.successor
+      const both = [run, successor].filter((each): each is Run => each !== undefined && !each.ended)
       if (run === undefined) return Effect.void
-      return this.stopRun(run, timeout)
+      return Effect.asVoid(Effect.forEach(both.length > 0 ? both : [run], (each) => this.stopRun(each, timeout), { concurrency: "unbounded" }))
     })
   }
 
@@ -827,6 +957,10 @@ export class NativeDaemon {
 
   close(): void {
     this.log.close(Date.now())
-    if (!this.running) this.limits?.remove()
+    if (!this.running) {
+      this.limits?.remove()
+      this.sockets?.close()
+      this.sockets = undefined
+    }
   }
 }
