@@ -5,12 +5,14 @@
  *   GET /healthz   200 while healthy (the same check Duende's health loop runs)
  *   GET /metrics   Prometheus text: requests, uptime
  *
- * Listens on $HOST:$PORT (default 127.0.0.1:8080). SIGTERM/Ctrl-C drain the
- * server gracefully; SIGHUP logs the reload and keeps serving.
+ * Listens on the socket its manager holds for it (a config's `listen`, or a
+ * systemd `.socket` unit), else on $HOST:$PORT (default 127.0.0.1:8080).
+ * SIGTERM/Ctrl-C drain the server (HttpDrain: keep-alive clients are told to
+ * go, idle connections closed); SIGHUP logs the reload and keeps serving.
  */
-import { Daemon, HealthStatus } from "@duende/core"
+import { Daemon, HealthStatus, HttpDrain } from "@duende/core"
 import * as Effect from "effect/Effect"
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 
 interface Counter {
   requests: number
@@ -44,21 +46,6 @@ const route = (counter: Counter) => (request: IncomingMessage, response: ServerR
   }
 }
 
-/** Listens, and closes gracefully (idle keep-alive connections first) when the scope ends. */
-const listen = (counter: Counter, host: string, port: number) =>
-  Effect.acquireRelease(
-    Effect.async<Server, Error>((resume) => {
-      const server = createServer(route(counter))
-      server.once("error", (error) => resume(Effect.fail(error)))
-      server.listen(port, host, () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.async<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeIdleConnections()
-      })
-  )
-
 const daemon = Daemon.make({
   name: "http-counter",
   init: (ctx) =>
@@ -66,8 +53,8 @@ const daemon = Daemon.make({
       const counter: Counter = { requests: 0, startedAt: Date.now() }
       const host = process.env.HOST ?? "127.0.0.1"
       const port = Number(process.env.PORT ?? 8080)
-      const server = yield* listen(counter, host, port)
-      yield* ctx.status(`serving http://${host}:${port}`)
+      const { address, server } = yield* HttpDrain.serve(createServer(route(counter)), ctx, { host, port, drainTimeout: "5 seconds" })
+      yield* ctx.status(address.startsWith("fd ") ? `serving on the held socket, ${address}` : `serving http://${address}`)
       return { counter, server }
     }),
   run: () => Effect.never,

@@ -3,7 +3,7 @@
 // refused), and `duende restart` as a rolling restart that a broken release cannot take down.
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { request } from "node:http"
+import { Agent, request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -19,10 +19,10 @@ afterAll(async () => {
   rmSync(home, { recursive: true, force: true })
 }, 60_000)
 
-/** One request on a fresh connection: the body, or the error's code. */
-const get = (port: number): Promise<string> =>
+/** One request (on a fresh connection, or the agent's keep-alive ones): the body, or the error's code. */
+const get = (port: number, agent: Agent | false = false): Promise<string> =>
   new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path: "/", agent: false, timeout: 10_000 }, (res) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", agent, timeout: 10_000 }, (res) => {
       let body = ""
       res.on("data", (chunk) => (body += chunk))
       res.on("end", () => resolve(res.statusCode === 200 ? body.trim() : `status ${res.statusCode}`))
@@ -33,12 +33,12 @@ const get = (port: number): Promise<string> =>
   })
 
 /** Requests back to back (16 at a time) until `stop` resolves: every answer. */
-const load = async (port: number, stop: Promise<unknown>) => {
+const load = async (port: number, stop: Promise<unknown>, agent: Agent | false = false) => {
   const answers: Array<string> = []
   let done = false
   void stop.then(() => (done = true))
   await Promise.all(Array.from({ length: 16 }, async () => {
-    while (!done) answers.push(await get(port))
+    while (!done) answers.push(await get(port, agent))
   }))
   return answers
 }
@@ -140,5 +140,40 @@ describe("sockets held by the native supervisor", () => {
     expect(after.pid).toBe(old)
     expect(after.status).toBe("running")
     expect(await get(port)).toBe(`http ${old}`)
+  }, 60_000)
+
+  it("a Duende daemon (the example) takes the held socket as ctx.listenSockets; a rolling restart under keep-alive load fails nothing", async () => {
+    const examplePort = freePort() + 2
+    const example = join(home, "counter.json")
+    writeFileSync(example, JSON.stringify({
+      name: "counter",
+      command: ["node", join(__dirname, "..", "..", "..", "examples", "http-counter", "dist", "main.js")],
+      env: { PORT: "1" }, // not used: the held socket comes first
+      listen: [{ name: "http", port: examplePort }],
+      shutdownTimeout: "10s",
+      platform: { native: { ready: "notify" } }
+    }))
+    expect((await duende("start", example)).code).toBe(0)
+    const before = JSON.parse((await duende("status", "counter", "--json")).stdout) as { pid: number; statusText: string }
+    expect(before.statusText).toBe("serving on the held socket, fd 3 (http)")
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 })
+    let stop!: () => void
+    const stopped = new Promise<void>((resolve) => (stop = resolve))
+    const answers = load(examplePort, stopped, agent)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const started = Date.now()
+    const restarted = await duende("restart", "counter")
+    const restartMs = Date.now() - started
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    stop()
+    const all = await answers
+    agent.destroy()
+    expect(restarted.code).toBe(0)
+    // The old process drained its busy keep-alive connections (Connection: close) instead of running into its deadline.
+    expect(restartMs).toBeLessThan(8_000)
+    expect(all.filter((answer) => !/^\d+$/.test(answer))).toEqual([])
+    const after = JSON.parse((await duende("status", "counter", "--json")).stdout) as { pid: number }
+    expect(after.pid).not.toBe(before.pid)
+    expect((await duende("rm", "counter")).code).toBe(0)
   }, 60_000)
 })

@@ -22,6 +22,8 @@ export * as ExitReason from "./ExitReason.js"
 /** @since 0.1.0 */
 export * as HealthStatus from "./HealthStatus.js"
 /** @since 0.1.0 */
+export * as HttpDrain from "./HttpDrain.js"
+/** @since 0.1.0 */
 export * as PidFile from "./PidFile.js"
 /** @since 0.1.0 */
 export * as Platform from "./Platform.js"
