@@ -426,6 +426,30 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
         ? Either.right(String(value))
         : refuse(field, `expected a whole number from ${min} to ${max}, got ${value}`)
 
+    // The sockets: platform.systemd.socket, else the config's `listen` — one listener: systemd
+    // names every fd of a .socket unit alike (FileDescriptorName=), and listeners' names differ.
+    const names = config.listen.map((listener) => listener.name)
+    if (systemd.socket === undefined && names.length > 1) {
+      return yield* refuse(
+        "listen",
+        `a .socket unit gives all its sockets one name (FileDescriptorName=), and these ${names.length} have their own (${names.join(", ")}): under systemd keep one listener, or write platform.systemd.socket`
+      )
+    }
+    for (const [index, listener] of config.listen.entries()) {
+      if (listener.path !== undefined && !/^\/[A-Za-z0-9._/+-]{1,106}$/.test(listener.path)) {
+        yield* refuse(`listen[${index}].path`, "systemd's ListenStream= takes a path of letters, digits and ._/+- only")
+      }
+    }
+    const sockets = systemd.socket ?? (config.listen.length === 0 ? undefined : {
+      listen: config.listen.map((listener) =>
+        listener.path ?? (listener.host.includes(":") ? `[${listener.host}]:${listener.port}` : `${listener.host}:${listener.port}`)
+      ),
+      kind: "stream" as const,
+      name: names[0],
+      backlog: Math.max(...config.listen.map((listener) => listener.backlog))
+    })
+    const socketField = systemd.socket !== undefined ? "platform.systemd.socket" : "listen"
+
     // [Unit]
     if (config.description !== undefined) {
       yield* check("description", Checks.unwritable(config.description) ?? Checks.overLong(config.description))
@@ -433,7 +457,7 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
     const description = oneLine(config.description ?? `${config.name} (Duende daemon)`) || config.name
     add("Unit", "Description", description, true, undefined, "description")
     if (system) add("Unit", "After", "network.target")
-    if (systemd.socket !== undefined) {
+    if (sockets !== undefined) {
       add("Unit", "Requires", `${base}.socket`, false, null)
       add("Unit", "After", `${base}.socket`, false, null)
     }
@@ -576,7 +600,7 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
     }
 
     // [Install]: with socket activation the socket is what starts at boot.
-    if (systemd.socket === undefined) {
+    if (sockets === undefined) {
       add("Install", "WantedBy", system ? "multi-user.target" : "default.target", false, null)
     }
     add("X-Duende", "Name", config.name, false, null)
@@ -584,32 +608,33 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
 
     const service: Unit = { name: `${base}.service`, directives }
     let socket: Unit | undefined
-    if (systemd.socket !== undefined) {
-      const listenKey = systemd.socket.kind === "datagram"
+    if (sockets !== undefined) {
+      const listenKey = sockets.kind === "datagram"
         ? "ListenDatagram"
-        : systemd.socket.kind === "sequential-packet"
+        : sockets.kind === "sequential-packet"
         ? "ListenSequentialPacket"
         : "ListenStream"
       socket = {
         name: `${base}.socket`,
         directives: [
           { section: "Unit", key: "Description", value: `${description} (sockets)`, specifiers: true, field: "description" },
-          ...systemd.socket.listen.map((address, index): Directive => ({
+          ...sockets.listen.map((address, index): Directive => ({
             section: "Socket",
             key: listenKey,
             value: address,
             specifiers: true,
-            field: `platform.systemd.socket.listen[${index}]`
+            field: `${socketField === "listen" ? "listen" : `${socketField}.listen`}[${index}]`
           })),
-          ...(systemd.socket.name === undefined
+          ...(sockets.name === undefined
             ? []
             : [{
               section: "Socket",
               key: "FileDescriptorName",
-              value: systemd.socket.name,
+              value: sockets.name,
               specifiers: true,
-              field: "platform.systemd.socket.name"
+              field: socketField === "listen" ? "listen[0].name" : `${socketField}.name`
             } as const]),
+          ...("backlog" in sockets ? [{ section: "Socket", key: "Backlog", value: String(sockets.backlog), specifiers: false } as const] : []),
           { section: "Install", key: "WantedBy", value: "sockets.target", specifiers: false }
         ]
       }

@@ -157,6 +157,14 @@ describe("SystemdUnit: a DaemonConfig as units", () => {
     expect(Either.isLeft(SystemdSection.decode({ socket: { listen: ["99999"] } }))).toBe(true)
     expect(Either.isLeft(SystemdSection.decode({ socket: { listen: ["8080\nListenStream=22"] } }))).toBe(true)
     expect(Either.isLeft(SystemdSection.decode({ hardening: { NoSuchThing: false } }))).toBe(true)
+    // The config's `listen` renders the same .socket unit (one name: systemd names all its fds alike).
+    const held = units(config({ listen: [{ name: "http", host: "::1", port: 8080, backlog: 1024 }] }))
+    expect(get(held.socket!, "ListenStream")).toEqual(["[::1]:8080"])
+    expect(get(held.socket!, "FileDescriptorName")).toEqual(["http"])
+    expect(get(held.socket!, "Backlog")).toEqual(["1024"])
+    expect(get(held.service, "Requires")).toEqual(["api.socket"])
+    const twoNames = SystemdUnit.make(config({ listen: [{ name: "http", port: 80 }, { name: "admin", port: 81 }] }), { scope: "system", version: 252, host })
+    expect(Either.isLeft(twoNames) && twoNames.left.message).toMatch(/listen: a \.socket unit gives all its sockets one name .* \(http, admin\): under systemd keep one listener/)
     expect(Either.isLeft(SystemdSection.decode({ unit: "a@b" }))).toBe(true)
   })
 

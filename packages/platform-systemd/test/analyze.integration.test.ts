@@ -101,7 +101,8 @@ describe.skipIf(!gate.ok)(`rendered units under systemd-analyze${gate.label}`, (
     ],
     ["hardening turned off", example(), section({ hardening: false })],
     ["some hardening turned off, type exec", example({ command: ["/bin/sleep", "1000"] }), section({ type: "exec", hardening: { ProtectHome: false, SystemCallFilter: false, PrivateUsers: false } })],
-    ["a datagram socket", example(), section({ socket: { listen: ["@duende-metrics"], kind: "datagram" } })]
+    ["a datagram socket", example(), section({ socket: { listen: ["@duende-metrics"], kind: "datagram" } })],
+    ["the config's listen as a .socket unit", example({ listen: [{ name: "http", path: "/run/http-daemon.sock" }] }), section()]
   ]
 
   for (const [title, config, systemd] of variants) {
