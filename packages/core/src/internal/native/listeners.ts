@@ -15,8 +15,8 @@
  */
 import { chmodSync, lstatSync, unlinkSync } from "node:fs"
 import { isIP } from "node:net"
-import { createRequire } from "node:module"
 import type { Listener } from "../../DaemonConfig.js"
+import { libc } from "./libc.js"
 
 /** The sockets of one daemon, open. */
 export interface HeldSockets {
@@ -56,27 +56,19 @@ const errnoNames: Record<number, string> = {
 }
 
 let loaded: Libc | string | undefined
-const libc = (): Libc | string => {
+const sockets = (): Libc | string => {
   if (loaded !== undefined) return loaded
-  if (process.platform !== "linux") return (loaded = "sockets held by the supervisor need Linux")
-  try {
-    const koffi = createRequire(import.meta.url ?? __filename)("koffi") as {
-      load: (name: string) => { func: (signature: string) => (...args: Array<unknown>) => number }
-      errno: () => number
-    }
-    const lib = koffi.load("libc.so.6")
-    loaded = {
-      socket: lib.func("int socket(int domain, int type, int protocol)"),
-      setsockopt: lib.func("int setsockopt(int fd, int level, int name, const void *value, uint32_t length)"),
-      bind: lib.func("int bind(int fd, const void *address, uint32_t length)"),
-      listen: lib.func("int listen(int fd, int backlog)"),
-      close: lib.func("int close(int fd)"),
-      errno: () => koffi.errno()
-    }
-  } catch (error) {
-    loaded = `sockets held by the supervisor need the optional dependency koffi (${(error as Error).message.split("\n")[0]})`
-  }
-  return loaded
+  const found = libc()
+  if (typeof found === "string") return (loaded = `sockets held by the supervisor: ${found}`)
+  const { koffi, libc: lib } = found
+  return (loaded = {
+    socket: lib.func("int socket(int domain, int type, int protocol)"),
+    setsockopt: lib.func("int setsockopt(int fd, int level, int name, const void *value, uint32_t length)"),
+    bind: lib.func("int bind(int fd, const void *address, uint32_t length)"),
+    listen: lib.func("int listen(int fd, int backlog)"),
+    close: lib.func("int close(int fd)"),
+    errno: () => koffi.errno()
+  })
 }
 
 /** The sockaddr of a listener: sockaddr_in, sockaddr_in6 or sockaddr_un. */
@@ -135,7 +127,7 @@ const clearPath = (path: string): string | undefined => {
 
 /** Binds and listens on every listener, or closes what it opened and says why. */
 export const holdSockets = (listeners: ReadonlyArray<Listener>): HeldSockets | string => {
-  const c = libc()
+  const c = sockets()
   if (typeof c === "string") return c
   const fds: Array<number> = []
   const closeAll = () => {

@@ -9,9 +9,9 @@
  *
  * @internal
  */
-import { createRequire } from "node:module"
 import { readdirSync, readFileSync } from "node:fs"
 import { parseStat, type ProcessEntry, scanProcesses } from "../procfs.js"
+import { libc } from "./libc.js"
 
 /**
  * This process's children (its own and the orphans it adopted as subreaper)
@@ -72,16 +72,12 @@ const inactive = (reason: string): Reaper => ({ active: false, reason, reap: () 
 
 const load = (): Reaper => {
   if (process.platform !== "linux") return inactive("subreaping needs Linux")
-  let koffi: { load: (name: string) => { func: (signature: string) => (...args: Array<unknown>) => number } }
+  const loaded = libc()
+  if (typeof loaded === "string") return inactive(loaded)
   try {
-    koffi = createRequire(import.meta.url ?? __filename)("koffi")
-  } catch (error) {
-    return inactive(`the optional dependency koffi is not installed (${(error as Error).message.split("\n")[0]})`)
-  }
-  try {
-    const libc = koffi.load("libc.so.6")
-    const prctl = libc.func("int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)")
-    const waitpid = libc.func("int waitpid(int pid, _Out_ int *status, int options)")
+    const lib = loaded.libc
+    const prctl = lib.func("int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)")
+    const waitpid = lib.func("int waitpid(int pid, _Out_ int *status, int options)")
     if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) !== 0) return inactive("prctl(PR_SET_CHILD_SUBREAPER) failed")
     return {
       active: true,

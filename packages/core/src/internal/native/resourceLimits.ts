@@ -25,10 +25,10 @@
  * @internal
  */
 import { accessSync, constants, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs"
-import { createRequire } from "node:module"
 import { join } from "node:path"
 import type { Resources } from "../../DaemonConfig.js"
 import { formatByteSize } from "../units.js"
+import { libc } from "./libc.js"
 
 /** The fields of `resources` that the native adapter enforces. */
 export type Limit = keyof Resources
@@ -384,24 +384,17 @@ let prlimitLoaded: SetLimit | string | undefined
 /** prlimit(2) for RLIMIT_NOFILE through koffi, or why it is not available. */
 const prlimit = (): SetLimit | string => {
   if (prlimitLoaded !== undefined) return prlimitLoaded
-  if (process.platform !== "linux") return (prlimitLoaded = "prlimit needs Linux")
+  const found = libc()
+  if (typeof found === "string") return (prlimitLoaded = `prlimit is not available: ${found}`)
   try {
-    const koffi = createRequire(import.meta.url ?? __filename)("koffi") as {
-      load: (name: string) => { func: (signature: string) => (...args: Array<unknown>) => number }
-      struct: (name: string, fields: Record<string, string>) => unknown
-    }
-    koffi.struct("duende_rlimit", { cur: "uint64", max: "uint64" })
-    const call = koffi.load("libc.so.6").func(
-      "int prlimit(int pid, int resource, const duende_rlimit *limit, _Out_ duende_rlimit *old)"
-    )
+    found.koffi.struct("duende_rlimit", { cur: "uint64", max: "uint64" })
+    const call = found.libc.func("int prlimit(int pid, int resource, const duende_rlimit *limit, _Out_ duende_rlimit *old)")
     const RLIMIT_NOFILE = 7
     prlimitLoaded = (pid, limit) => {
       call(pid, RLIMIT_NOFILE, { cur: limit, max: limit }, null)
     }
   } catch (error) {
-    prlimitLoaded = `prlimit is not available: the optional dependency koffi could not load it (${
-      (error as Error).message.split("\n")[0]
-    })`
+    prlimitLoaded = `prlimit is not available: koffi could not bind it (${(error as Error).message})`
   }
   return prlimitLoaded
 }
