@@ -9,30 +9,14 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Metric from "effect/Metric"
-import * as MetricState from "effect/MetricState"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as TestContext from "effect/TestContext"
 import fc from "fast-check"
 import * as CostBreaker from "../src/CostBreaker.js"
+import { metric } from "./helpers/metric.js"
 
 const tagOf = (breaker: CostBreaker.CostBreaker) => Effect.map(breaker.state, (state) => state._tag)
-
-/** A metric's value in Effect's global registry, by name and exact tags. */
-const metric = (name: string, tags: Record<string, string>) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const pair = pairs.find((pair) =>
-      pair.metricKey.name === name &&
-      pair.metricKey.tags.length === Object.keys(tags).length &&
-      pair.metricKey.tags.every((tag) => tags[tag.key] === tag.value)
-    )
-    if (pair === undefined) return undefined
-    const state = pair.metricState
-    if (MetricState.isCounterState(state)) return Number(state.count)
-    if (MetricState.isGaugeState(state)) return Number(state.value)
-    return undefined
-  })
 
 const defectOf = <A, E>(exit: Exit.Exit<A, E>) => (Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined)
 

@@ -8,12 +8,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Metric from "effect/Metric"
-import * as MetricState from "effect/MetricState"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as QualityGate from "../src/QualityGate.js"
+import { metric } from "./helpers/metric.js"
 
 /** A check on a value the test sets. */
 const dial = (name: string, initial: number, threshold: number, compare: QualityGate.Compare = "atMost") => {
@@ -31,21 +30,6 @@ const dial = (name: string, initial: number, threshold: number, compare: Quality
 }
 
 const tagOf = (gate: QualityGate.QualityGate) => Effect.map(gate.state, (state) => state._tag)
-
-/** A metric's value in Effect's global registry, by name and exact tags. */
-const metric = (name: string, tags: Record<string, string>) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const pair = pairs.find((pair) =>
-      pair.metricKey.name === name &&
-      pair.metricKey.tags.length === Object.keys(tags).length &&
-      pair.metricKey.tags.every((tag) => tags[tag.key] === tag.value)
-    )
-    if (pair === undefined) return undefined
-    const state = pair.metricState
-    if (MetricState.isCounterState(state)) return Number(state.count)
-    if (MetricState.isGaugeState(state)) return Number(state.value)
-    return undefined
-  })
 
 describe("QualityGate", () => {
   it.scoped("a failed check stops the line: guarded work is refused with the evidence, and runs again once the checks pass (auto)", () =>
