@@ -338,7 +338,7 @@ const platformCommands = (loaded: Platforms.Loaded) => {
     install,
     stop: simple("stop", "Stop a daemon (it stays registered)"),
     restart: simple("restart", "Stop and start a daemon"),
-    reload: simple("reload", "Ask a daemon to reload (SIGHUP)"),
+    reload: simple("reload", "Ask a daemon to reload (SIGHUP), or with reload: \"replace\" replace it by a rolling restart"),
     signal,
     status,
     logs,

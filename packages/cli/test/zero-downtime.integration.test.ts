@@ -142,6 +142,25 @@ describe("sockets held by the native supervisor", () => {
     expect(await get(port)).toBe(`http ${old}`)
   }, 60_000)
 
+  it("reload: \"replace\" makes duende reload a rolling restart (new code): a new pid ready before the old one stops", async () => {
+    const worker = join(home, "worker.json")
+    writeFileSync(worker, JSON.stringify({
+      name: "worker",
+      command: ["node", "-e", "console.log('worker ' + process.pid); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)"],
+      reload: "replace",
+      shutdownTimeout: "5s"
+    }))
+    expect((await duende("start", worker)).code).toBe(0)
+    const before = JSON.parse((await duende("status", "worker", "--json")).stdout) as { pid: number }
+    const reloaded = await duende("reload", "worker")
+    expect(reloaded.code).toBe(0)
+    const after = JSON.parse((await duende("status", "worker", "--json")).stdout) as { pid: number; status: string; restarts: number }
+    expect(after.status).toBe("running")
+    expect(after.pid).not.toBe(before.pid)
+    expect((await duende("logs", "worker", "-n", "50")).stdout).toContain(`[duende] pid ${before.pid} replaced: exited gracefully`)
+    expect((await duende("rm", "worker")).code).toBe(0)
+  }, 60_000)
+
   it("a Duende daemon (the example) takes the held socket as ctx.listenSockets; a rolling restart under keep-alive load fails nothing", async () => {
     const examplePort = freePort() + 2
     const example = join(home, "counter.json")

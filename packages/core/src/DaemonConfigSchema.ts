@@ -890,6 +890,11 @@ export const DaemonConfig = Schema.Struct({
     description: "Sockets the manager holds and passes to the daemon (systemd's LISTEN_FDS), open across restarts: " +
       "a restart or a crash refuses no connection, and `duende restart` is a rolling restart."
   }),
+  reload: withDefault(OneOf("signal", "replace"), () => "signal" as const).annotations({
+    description: "What `duende reload` does: \"signal\" sends SIGHUP to the running process (the daemon's reload hook, same code); " +
+      "\"replace\" starts a new process, waits for its READY and then stops the old one (new code, and with `listen` no refused connection). " +
+      "The native supervisor replaces; a platform that cannot run two copies restarts instead."
+  }),
   after: withDefault(Schema.Array(DaemonName).pipe(Schema.maxItems(256)), () => []).annotations({
     description: "Daemons (by name) that must be running before this one starts; stopped after it."
   }),

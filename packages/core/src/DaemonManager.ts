@@ -125,7 +125,9 @@ export interface DaemonManager {
   readonly start: (name: string) => Effect.Effect<void, ManagerError>
   /** Stops a daemon (within `timeout`, default its shutdownTimeout); it stays stopped. */
   readonly stop: (name: string, timeout?: Duration.Duration) => Effect.Effect<void, ManagerError>
+  /** Restarts a daemon; one with `listen` sockets is replaced by a rolling restart where the platform can. */
   readonly restart: (name: string) => Effect.Effect<void, ManagerError>
+  /** SIGHUP to the daemon's reload hook, or with `reload: "replace"` a rolling restart (new code). */
   readonly reload: (name: string) => Effect.Effect<void, ManagerError>
   readonly signal: (name: string, signal: Signal) => Effect.Effect<void, ManagerError>
   /** Stops, uninstalls and forgets a daemon. */
@@ -403,6 +405,24 @@ export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, ne
         })
       })
 
+    /**
+     * Restarts a daemon that is meant to run. `rolling`: where the platform can
+     * (`adapter.replace`) and the daemon is running, a new process is made ready
+     * beside it before it stops — the daemon never stops, so no exit is expected.
+     */
+    const restartOne = (entry: Entry, rolling: boolean) =>
+      Effect.gen(function*() {
+        const state = yield* adapter.status(entry.handle)
+        entry.desired = "running"
+        entry.gaveUp = undefined
+        entry.lastStartAt = yield* Clock.currentTimeMillis
+        if (rolling && adapter.replace !== undefined && state.status._tag === "Running") {
+          return yield* adapter.replace(entry.handle, entry.config.shutdownTimeout)
+        }
+        if (DaemonStatus.isActive(state.status)) entry.expectedExits++
+        yield* adapter.restart(entry.handle, entry.config.shutdownTimeout)
+      })
+
     const onUnhealthy = (entry: Entry, summary: string) =>
       Effect.gen(function*() {
         if (entry.desired !== "running" || shuttingDown || entry.config.restart.policy === "never") return
@@ -530,21 +550,11 @@ export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, ne
           }
         }),
       stop: (name, timeout) => Effect.flatMap(find(name), (entry) => stopOne(entry, timeout)),
-      restart: (name) =>
+      restart: (name) => Effect.flatMap(find(name), (entry) => restartOne(entry, entry.config.listen.length > 0)),
+      reload: (name) =>
         Effect.flatMap(find(name), (entry) =>
-          Effect.gen(function*() {
-            const state = yield* adapter.status(entry.handle)
-            entry.desired = "running"
-            entry.gaveUp = undefined
-            entry.lastStartAt = yield* Clock.currentTimeMillis
-            // Held sockets: a rolling restart, which never stops the daemon (no exit to expect).
-            if (adapter.replace !== undefined && entry.config.listen.length > 0 && state.status._tag === "Running") {
-              return yield* adapter.replace(entry.handle, entry.config.shutdownTimeout)
-            }
-            if (DaemonStatus.isActive(state.status)) entry.expectedExits++
-            yield* adapter.restart(entry.handle, entry.config.shutdownTimeout)
-          })),
-      reload: (name) => Effect.flatMap(find(name), (entry) => adapter.reload(entry.handle)),
+          // `reload: "replace"`: new code in a new process, made ready before the old one stops.
+          entry.config.reload === "replace" ? restartOne(entry, true) : adapter.reload(entry.handle)),
       signal: (name, signal) => Effect.flatMap(find(name), (entry) => adapter.signal(entry.handle, signal)),
       remove: (name) =>
         Effect.flatMap(find(name), (entry) =>

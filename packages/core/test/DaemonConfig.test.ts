@@ -149,6 +149,14 @@ describe("DaemonConfig decoding", () => {
       .toMatch(/listener names must differ/)
   })
 
+  it("reload: a signal by default, or a rolling replacement; anything else named with the choices", () => {
+    expect(decodeSync({ name: "web", command: ["x"] }).reload).toBe("signal")
+    expect(decodeSync({ name: "web", command: ["x"], reload: "replace" }).reload).toBe("replace")
+    const [problem] = problemsOf({ name: "web", command: ["x"], reload: "restart" })
+    expect(problem?.path).toBe("reload")
+    expect(problem?.message).toMatch(/signal.*replace/)
+  })
+
   it("names a missing required field and what it should be", () => {
     const problems = problemsOf({ command: ["x"] })
     expect(problems).toEqual([{ path: "name", message: expect.stringMatching(/^is required: Lowercase letters/) }])

@@ -36,5 +36,6 @@ export const defaultConfig = (name: string, command: Command): DaemonConfig => (
   shutdownTimeout: Duration.millis(defaults.shutdownTimeoutMs),
   after: [],
   listen: [],
+  reload: "signal",
   platform: {}
 })
