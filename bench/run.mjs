@@ -11,9 +11,11 @@ const all = [
   ["native", "native.mjs"],
   ["supervisor-memory", "supervisor-memory.mjs"],
   ["crash-storm", "crash-storm.mjs"],
+  ["zero-downtime", "zero-downtime.mjs"],
   ["test-platform", "test-platform.mjs"],
   ["observe", "observe/run.mjs"],
   ["systemd", "systemd/run.mjs"],
+  ["launchd-render", "launchd-render.mjs"],
   ["container", "container/run.mjs"]
 ]
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1].split(",") : undefined
