@@ -26,6 +26,7 @@ import {
   ByteSize,
   DurationInput,
   hasLoneSurrogate,
+  Instances,
   Int,
   maxArgBytes,
   Num,
@@ -889,6 +890,10 @@ export const DaemonConfig = Schema.Struct({
   ).annotations({
     description: "Sockets the manager holds and passes to the daemon (systemd's LISTEN_FDS), open across restarts: " +
       "a restart or a crash refuses no connection, and `duende restart` is a rolling restart."
+  }),
+  instances: withDefault(Instances(256), () => 1).annotations({
+    description: "How many copies run side by side (\"max\": one per CPU), sharing the `listen` sockets (the kernel spreads " +
+      "the connections); each has its own pid, log, restarts and DUENDE_INSTANCE (0, 1, …). Run by the native supervisor."
   }),
   reload: withDefault(OneOf("signal", "replace"), () => "signal" as const).annotations({
     description: "What `duende reload` does: \"signal\" sends SIGHUP to the running process (the daemon's reload hook, same code); " +

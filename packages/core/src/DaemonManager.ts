@@ -22,7 +22,8 @@ import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { AdapterError } from "./AdapterError.js"
+import { availableParallelism } from "node:os"
+import { type AdapterError, OperationUnsupported } from "./AdapterError.js"
 import type { DaemonConfig } from "./DaemonConfig.js"
 import type { DaemonId } from "./DaemonId.js"
 import * as DaemonStatus from "./DaemonStatus.js"
@@ -116,10 +117,16 @@ export interface DaemonManager {
    * Registers (or updates) a daemon and installs it on the platform; it is not
    * started. `desired` restores a wanted state (a supervisor coming back): a
    * daemon that should run is started by {@link DaemonManager.startAll}.
+   * A config with `instances` above 1 becomes that many daemons named
+   * `<name>@0`, `<name>@1`…; adding it again with another count scales it
+   * (instances beyond the count are stopped and removed; new ones take the
+   * others' desired state and are started by `start`; scaled to 1 it stays
+   * `<name>@0`). `instance` registers one of them (a supervisor restoring its
+   * registry). Returns the first.
    */
   readonly add: (
     config: DaemonConfig,
-    options?: { readonly id?: DaemonId; readonly desired?: "running" | "stopped" }
+    options?: { readonly id?: DaemonId; readonly desired?: "running" | "stopped"; readonly instance?: number }
   ) => Effect.Effect<Managed, AdapterError>
   /** Starts a daemon after starting what it runs `after`; it is then kept running per its policy. */
   readonly start: (name: string) => Effect.Effect<void, ManagerError>
@@ -133,6 +140,8 @@ export interface DaemonManager {
   /** Stops, uninstalls and forgets a daemon. */
   readonly remove: (name: string) => Effect.Effect<void, ManagerError>
   readonly get: (name: string) => Effect.Effect<Managed, ManagerError>
+  /** The daemons a name stands for: the daemon, or every instance of a config with `instances` (by instance). */
+  readonly members: (name: string) => Effect.Effect<ReadonlyArray<Managed>, ManagerError>
   readonly list: Effect.Effect<ReadonlyArray<Managed>, AdapterError>
   /** Starts every daemon whose desired state is running, dependencies first. */
   readonly startAll: Effect.Effect<void, ManagerError>
@@ -174,6 +183,22 @@ interface Entry {
   pendingRestart: Fiber.RuntimeFiber<void> | undefined
   restartHeld: string | undefined
 }
+
+/**
+ * How many copies of a config run: its `instances`, with "max" one per CPU.
+ *
+ * @example
+ * ```ts
+ * import { decodeSync } from "@duende/core/DaemonConfigSchema"
+ * import { DaemonManager } from "@duende/core/manager"
+ *
+ * DaemonManager.instanceCount(decodeSync({ name: "api", command: ["node", "api.js"], instances: 4 })) // 4
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const instanceCount = (config: DaemonConfig): number =>
+  config.instances === "max" ? Math.max(1, availableParallelism()) : config.instances
 
 /**
  * Orders daemons so that each comes after everything it runs `after`. Fails on
@@ -491,87 +516,154 @@ export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, ne
         yield* adapter.stop(entry.handle, timeout ?? entry.config.shutdownTimeout)
       })
 
+    /** The daemons of config `name` (its instances, in order), or the one daemon named so (`api@1`). */
+    const membersOf = (name: string): Array<Entry> => {
+      const exact = entries.get(name)
+      if (exact !== undefined) return [exact]
+      return [...entries.values()]
+        .filter((entry) => entry.handle.instance !== undefined && entry.config.name === name)
+        .sort((a, b) => a.handle.instance! - b.handle.instance!)
+    }
+
+    const members = (name: string) =>
+      Effect.suspend(() => {
+        const found = membersOf(name)
+        if (found.length > 0) return Effect.succeed(found)
+        const known = new Set([...entries.values()].flatMap((entry) => [entry.handle.name, entry.config.name]))
+        return Effect.fail(new UnknownDaemon({ name, known: [...known].sort() }))
+      })
+
+    /** Configs `name` runs after, transitively, then `name` itself (config names: a config's instances go together). */
     const closure = (name: string, seen = new Set<string>()): Array<string> => {
       if (seen.has(name)) return []
       seen.add(name)
-      const entry = entries.get(name)
-      return [...(entry?.config.after ?? []).flatMap((dependency) => closure(dependency, seen)), name]
+      const after = membersOf(name)[0]?.config.after ?? []
+      return [...after.flatMap((dependency) => closure(dependency, seen)), name]
     }
 
-    const graph = () => [...entries.values()].map((e) => ({ name: e.handle.name, after: e.config.after }))
+    /** The dependency graph of configs (one node for all the instances of one). */
+    const graph = () => {
+      const byConfig = new Map<string, ReadonlyArray<string>>()
+      for (const entry of entries.values()) byConfig.set(entry.config.name, entry.config.after)
+      return [...byConfig].map(([name, after]) => ({ name, after }))
+    }
+
+    const forget = (entry: Entry) =>
+      Effect.gen(function*() {
+        yield* stopOne(entry)
+        yield* adapter.uninstall(entry.handle)
+        yield* Scope.close(entry.scope, Exit.void)
+        entries.delete(entry.handle.name)
+        yield* publish({ _tag: "Changed", name: entry.handle.name, desired: "removed" })
+      })
+
+    /** Registers one daemon: the config, or one instance of it. */
+    const addOne = (
+      config: DaemonConfig,
+      instance: number | undefined,
+      options: { readonly id?: DaemonId | undefined; readonly desired?: "running" | "stopped" | undefined }
+    ) =>
+      Effect.gen(function*() {
+        const name = instance === undefined ? config.name : `${config.name}@${instance}`
+        const existing = entries.get(name)
+        const handle = yield* adapter.install(config, options.id ?? existing?.handle.id, instance)
+        if (existing !== undefined) {
+          existing.config = config
+          existing.schedule = RestartPolicy.backoff(config.restart)
+          if (options.desired !== undefined) existing.desired = options.desired
+          return yield* view(existing)
+        }
+        const schedule = RestartPolicy.backoff(config.restart)
+        const entryScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        const entry: Entry = {
+          config,
+          handle,
+          desired: options.desired ?? "stopped",
+          restarts: 0,
+          restartTimes: [],
+          gaveUp: undefined,
+          nextRestartAt: undefined,
+          lastStartAt: 0,
+          expectedExits: 0,
+          schedule,
+          scheduleState: schedule.initial,
+          scope: entryScope,
+          pendingRestart: undefined,
+          restartHeld: undefined
+        }
+        entries.set(name, entry)
+        // Subscribe here, before anything can happen to the daemon; consume in the background.
+        const events = yield* Scope.extend(adapter.events(handle), entryScope).pipe(
+          Effect.catchAll((error) => Effect.as(Effect.logError(`cannot watch ${name}: ${error.message}`), Stream.empty))
+        )
+        yield* Effect.forkIn(supervise(entry, events), entryScope)
+        return yield* view(entry)
+      })
 
     const manager: DaemonManager = {
       adapter,
       add: (config, options) =>
         Effect.gen(function*() {
-          const existing = entries.get(config.name)
-          const handle = yield* adapter.install(config, options?.id ?? existing?.handle.id)
-          if (existing !== undefined) {
-            existing.config = config
-            existing.schedule = RestartPolicy.backoff(config.restart)
-            if (options?.desired !== undefined) existing.desired = options.desired
-            return yield* view(existing)
+          if (options?.instance !== undefined) return yield* addOne(config, options.instance, options)
+          const count = instanceCount(config)
+          if (count > 1 && adapter.instances !== true) {
+            return yield* new OperationUnsupported({
+              operation: `run ${count} instances of ${config.name}`,
+              platform: adapter.platform,
+              hint: "run them with the native supervisor, or render them for the platform (systemd templates, Kubernetes replicas)"
+            })
           }
-          const schedule = RestartPolicy.backoff(config.restart)
-          const entryScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-          const entry: Entry = {
-            config,
-            handle,
-            desired: options?.desired ?? "stopped",
-            restarts: 0,
-            restartTimes: [],
-            gaveUp: undefined,
-            nextRestartAt: undefined,
-            lastStartAt: 0,
-            expectedExits: 0,
-            schedule,
-            scheduleState: schedule.initial,
-            scope: entryScope,
-            pendingRestart: undefined,
-            restartHeld: undefined
+          const before = membersOf(config.name)
+          // Once a config runs as instances it stays so (scaled to 1, it is `<name>@0`): no rename, no restart.
+          const grouped = count > 1 || before.some((entry) => entry.handle.instance !== undefined)
+          const desired = options?.desired ?? (before.some((entry) => entry.desired === "running") ? "running" : undefined)
+          const added: Array<Managed> = []
+          for (let i = 0; i < count; i++) {
+            added.push(yield* addOne(config, grouped ? i : undefined, { id: grouped ? undefined : options?.id, desired }))
           }
-          entries.set(config.name, entry)
-          // Subscribe here, before anything can happen to the daemon; consume in the background.
-          const events = yield* Scope.extend(adapter.events(handle), entryScope).pipe(
-            Effect.catchAll((error) => Effect.as(Effect.logError(`cannot watch ${config.name}: ${error.message}`), Stream.empty))
-          )
-          yield* Effect.forkIn(supervise(entry, events), entryScope)
-          return yield* view(entry)
+          // Then what no longer belongs goes, gracefully (after the new ones hold the listen sockets, so they stay open).
+          const keep = (entry: Entry) =>
+            grouped ? entry.handle.instance !== undefined && entry.handle.instance < count : entry.handle.instance === undefined
+          for (const entry of before) if (!keep(entry)) yield* forget(entry)
+          return added[0]!
         }),
       start: (name) =>
         Effect.gen(function*() {
-          yield* find(name)
+          const targets = yield* members(name)
           yield* dependencyLevels(graph())
-          for (const each of closure(name)) {
-            const entry = yield* find(each)
-            const state = yield* adapter.status(entry.handle)
-            if (each !== name && DaemonStatus.isActive(state.status)) continue
-            yield* startOne(entry)
+          const own = targets[0]!.config.name
+          for (const each of closure(own)) {
+            for (const entry of each === own ? targets : membersOf(each)) {
+              const state = yield* adapter.status(entry.handle)
+              if (each !== own && DaemonStatus.isActive(state.status)) continue
+              yield* startOne(entry)
+            }
           }
         }),
-      stop: (name, timeout) => Effect.flatMap(find(name), (entry) => stopOne(entry, timeout)),
-      restart: (name) => Effect.flatMap(find(name), (entry) => restartOne(entry, entry.config.listen.length > 0)),
+      stop: (name, timeout) =>
+        Effect.flatMap(members(name), (targets) =>
+          Effect.forEach(targets, (entry) => stopOne(entry, timeout), { concurrency: "unbounded", discard: true })),
+      // One instance at a time: the others serve meanwhile.
+      restart: (name) =>
+        Effect.flatMap(members(name), (targets) =>
+          Effect.forEach(targets, (entry) => restartOne(entry, entry.config.listen.length > 0), { discard: true })),
       reload: (name) =>
-        Effect.flatMap(find(name), (entry) =>
-          // `reload: "replace"`: new code in a new process, made ready before the old one stops.
-          entry.config.reload === "replace" ? restartOne(entry, true) : adapter.reload(entry.handle)),
-      signal: (name, signal) => Effect.flatMap(find(name), (entry) => adapter.signal(entry.handle, signal)),
-      remove: (name) =>
-        Effect.flatMap(find(name), (entry) =>
-          Effect.gen(function*() {
-            yield* stopOne(entry)
-            yield* adapter.uninstall(entry.handle)
-            yield* Scope.close(entry.scope, Exit.void)
-            entries.delete(name)
-            yield* publish({ _tag: "Changed", name, desired: "removed" })
-          })),
+        Effect.flatMap(members(name), (targets) =>
+          Effect.forEach(targets, (entry) =>
+            // `reload: "replace"`: new code in a new process, made ready before the old one stops.
+            entry.config.reload === "replace" ? restartOne(entry, true) : adapter.reload(entry.handle), { discard: true })),
+      signal: (name, signal) =>
+        Effect.flatMap(members(name), (targets) =>
+          Effect.forEach(targets, (entry) => adapter.signal(entry.handle, signal), { discard: true })),
+      remove: (name) => Effect.flatMap(members(name), (targets) => Effect.forEach(targets, forget, { discard: true })),
       get: (name) => Effect.flatMap(find(name), view),
+      members: (name) => Effect.flatMap(members(name), (targets) => Effect.forEach(targets, view)),
       list: Effect.suspend(() => Effect.forEach([...entries.values()], view)),
       startAll: Effect.gen(function*() {
         const levels = yield* dependencyLevels(graph())
         for (const level of levels) {
           yield* Effect.forEach(
-            level.map((name) => entries.get(name)!).filter((entry) => entry.desired === "running"),
+            level.flatMap(membersOf).filter((entry) => entry.desired === "running"),
             startOne,
             { concurrency: "unbounded", discard: true }
           )
@@ -581,17 +673,15 @@ export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, ne
         // Desired states stay as they are (a supervisor that comes back restores them); exits are not restarted.
         shuttingDown = true
         const levels = yield* dependencyLevels(graph()).pipe(
-          Effect.orElseSucceed(() => [[...entries.keys()]] as ReadonlyArray<ReadonlyArray<string>>)
+          Effect.orElseSucceed(() => [graph().map((node) => node.name)] as ReadonlyArray<ReadonlyArray<string>>)
         )
         for (const level of [...levels].reverse()) {
           yield* Effect.forEach(
-            level,
-            (name) => {
-              const entry = entries.get(name)!
-              return Effect.zipRight(cancelRestart(entry), adapter.stop(entry.handle, entry.config.shutdownTimeout)).pipe(
-                Effect.catchAll((error) => Effect.logError(`stopping ${name} failed: ${error.message}`))
-              )
-            },
+            level.flatMap(membersOf),
+            (entry) =>
+              Effect.zipRight(cancelRestart(entry), adapter.stop(entry.handle, entry.config.shutdownTimeout)).pipe(
+                Effect.catchAll((error) => Effect.logError(`stopping ${entry.handle.name} failed: ${error.message}`))
+              ),
             { concurrency: "unbounded", discard: true }
           )
         }

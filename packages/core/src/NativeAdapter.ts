@@ -44,6 +44,7 @@ import { decodeDaemon } from "./internal/notifyProtocol.js"
 import { NativeDaemon, type NumberedLine } from "./internal/native/nativeDaemon.js"
 import { reaper } from "./internal/native/reaper.js"
 import { cgroupSupport } from "./internal/native/resourceLimits.js"
+import { SocketPool } from "./internal/native/socketPool.js"
 import { startWarden } from "./internal/native/warden.js"
 
 /**
@@ -174,6 +175,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
       readyGraceMs: Duration.toMillis(Duration.decode(options.readyGrace ?? Duration.seconds(2))),
       traceContext: options.traceContext ?? false,
       reaper: reap,
+      sockets: new SocketPool(),
       sessions: new Set<number>(),
       mains: new Set<number>(),
       warden: typeof warden === "object" ? warden : undefined,
@@ -217,6 +219,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
     const adapter: PlatformAdapter = {
       platform: "native",
       restarts: "manager",
+      instances: true,
       render: (config) =>
         Effect.succeed([{
           name: `${config.name}.launch.json`,
@@ -238,18 +241,19 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
             )
           }\n`
         }]),
-      install: (config, id) =>
+      install: (config, id, instance) =>
         Effect.gen(function*() {
-          const existing = daemons.get(config.name)
+          const name = instance === undefined ? config.name : `${config.name}@${instance}`
+          const existing = daemons.get(name)
           if (existing !== undefined) {
             existing.config = config
             return existing.handle
           }
-          const handle: DaemonHandle = { id: id ?? DaemonId.random(), name: config.name, platform: "native", ref: config.name }
+          const handle: DaemonHandle = { id: id ?? DaemonId.random(), name, instance, platform: "native", ref: name }
           // Sliding: a slow subscriber loses the oldest, never stalls the daemon. Small: one per daemon.
           const events = yield* PubSub.sliding<DaemonEvent>(128)
           const lines = yield* PubSub.sliding<NumberedLine>(512)
-          daemons.set(config.name, new NativeDaemon(handle, config, context, events, lines))
+          daemons.set(name, new NativeDaemon(handle, config, context, events, lines))
           return handle
         }),
       start: (handle) => Effect.flatMap(find(handle), (daemon) => daemon.start()),

@@ -40,7 +40,10 @@ export interface Artifact {
  */
 export interface DaemonHandle {
   readonly id: DaemonId
+  /** The config's name, or `<name>@<instance>` for one of its `instances`. */
   readonly name: string
+  /** Which copy of its config it is (`instances`), numbered from 0; undefined for a daemon of one. */
+  readonly instance?: number | undefined
   readonly platform: Platform.Kind
   /** The platform's own name for it: unit name, launchd label, container id, VM name, WOS pid. */
   readonly ref: string
@@ -155,9 +158,19 @@ export interface PlatformAdapter {
    * launchd `KeepAlive`, podman `--restart`) or Duende's `DaemonManager`.
    */
   readonly restarts: "platform" | "manager"
+  /**
+   * Whether it runs copies of one config side by side (`instances`): each is
+   * installed with its number and named `<name>@<number>`. The
+   * `DaemonManager` refuses `instances` above 1 on a platform without it.
+   */
+  readonly instances?: boolean | undefined
   readonly render: (config: DaemonConfig) => Effect.Effect<ReadonlyArray<Artifact>, AdapterError>
-  /** Makes the daemon known to the platform (writes its unit, plist, bundle…); `id` keeps a known identity. */
-  readonly install: (config: DaemonConfig, id?: DaemonId) => Effect.Effect<DaemonHandle, AdapterError>
+  /**
+   * Makes the daemon known to the platform (writes its unit, plist, bundle…);
+   * `id` keeps a known identity; `instance` installs that copy of the config
+   * (only where {@link PlatformAdapter.instances}).
+   */
+  readonly install: (config: DaemonConfig, id?: DaemonId, instance?: number) => Effect.Effect<DaemonHandle, AdapterError>
   readonly start: (handle: DaemonHandle) => Effect.Effect<void, AdapterError>
   readonly stop: (handle: DaemonHandle, timeout: Duration.Duration) => Effect.Effect<void, AdapterError>
   readonly restart: (handle: DaemonHandle, timeout: Duration.Duration) => Effect.Effect<void, AdapterError>

@@ -36,6 +36,7 @@ export const defaultConfig = (name: string, command: Command): DaemonConfig => (
   shutdownTimeout: Duration.millis(defaults.shutdownTimeoutMs),
   after: [],
   listen: [],
+  instances: 1,
   reload: "signal",
   platform: {}
 })

@@ -138,6 +138,14 @@ export const Int = (min: number, max: number = Number.MAX_SAFE_INTEGER, hint = "
     jsonSchema: { type: "integer", minimum: min, ...(max === Number.MAX_SAFE_INTEGER ? {} : { maximum: max }) }
   })
 
+/** How many copies of a daemon run: a whole number in [1, max], or "max" (one per CPU). */
+export const Instances = (max: number) =>
+  Schema.Union(Schema.Number.pipe(Schema.filter((n) => Number.isInteger(n) && n >= 1 && n <= max)), Schema.Literal("max"))
+    .annotations({
+      message: expected(`a whole number from 1 to ${max}, or "max" (one per CPU)`),
+      jsonSchema: { oneOf: [{ type: "integer", minimum: 1, maximum: max }, { const: "max" }] }
+    })
+
 /** A finite number in [min, max]. */
 export const Num = (min: number, max: number, hint = "") =>
   Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) && n >= min && n <= max)).annotations({

@@ -34,9 +34,10 @@ import { httpOnce, tcpOnce } from "./probe.js"
 import { hasEnvironment, pidRunning, type ProcessEntry, processStartTimeMs, scanProcesses } from "../procfs.js"
 import { escapedOf, groupHasMembers, living, signalAll, treeOf } from "./processTree.js"
 import type { Reaper } from "./reaper.js"
-import { type HeldSockets, holdSockets } from "./listeners.js"
+import type { HeldSockets } from "./listeners.js"
 import { type DaemonLimits, limitsFor } from "./resourceLimits.js"
 import { parseLine, RotatingLog, tail } from "./rotatingLog.js"
+import type { SocketPool } from "./socketPool.js"
 import type { Warden } from "./warden.js"
 
 /** A log line as followers get it: numbered, so that a follower that fell behind can say how many it missed. */
@@ -53,6 +54,8 @@ export interface Context {
   readonly traceContext: boolean
   readonly reaper: Reaper
   /** Sessions of every daemon started so far (the reaper reaps only their orphans). */
+  /** The listen sockets of every config, shared by its instances. */
+  readonly sockets: SocketPool
   readonly sessions: Set<number>
   /** Main processes running now: Node's own children, which libuv reaps (the reaper skips them). */
   readonly mains: Set<number>
@@ -200,8 +203,6 @@ export class NativeDaemon {
   private statusText: string | undefined
   private health: DaemonState["health"]
   private limits: DaemonLimits | undefined
-  /** The listen sockets, held across runs (made again when the config's `listen` changes). */
-  private sockets: HeldSockets | undefined
   /** The new process of a rolling restart, until it is ready (or has failed). */
   private successor: Run | undefined
   /** Limits already warned about as not enforced (once per daemon and limit). */
@@ -220,6 +221,9 @@ export class NativeDaemon {
     mkdirSync(context.logDirectory, { recursive: true, mode: 0o700 })
     const logs = config.platform.native?.logs ?? { maxSize: 10 * 1024 * 1024, keep: 5 }
     this.log = new RotatingLog(this.logPath, logs.maxSize, logs.keep, (line) => this.publishLine(line))
+    // Held from the install on: an instance added beside running ones (or replacing a daemon of one) keeps the
+    // sockets open while the others go. One that cannot be had now is tried again, and reported, at the start.
+    if (config.listen.length > 0) this.holdListeners()
   }
 
   private publishLine(line: LogLine): void {
@@ -357,6 +361,7 @@ export class NativeDaemon {
         DUENDE_LOG_FILE: this.logPath,
         // Lets a later supervisor find this process even if it died before recording its pid.
         DUENDE_DAEMON_ID: this.handle.id,
+        ...(this.handle.instance !== undefined ? { DUENDE_INSTANCE: String(this.handle.instance) } : {}),
         ...(this.context.notifySocket !== undefined ? { [notifySocketVariable]: this.context.notifySocket } : {}),
         [notifyFdVariable]: String(notifyFd),
         [configVariable]: toHandoff(config),
@@ -552,14 +557,9 @@ export class NativeDaemon {
   }
 
   /** The listen sockets of the current config: those held already, or new ones (the old closed) when `listen` changed. */
+  /** The config's listen sockets, shared with its other instances. */
   private holdListeners(): HeldSockets | string {
-    const key = JSON.stringify(this.config.listen)
-    if (this.sockets?.key === key) return this.sockets
-    this.sockets?.close()
-    this.sockets = undefined
-    const held = holdSockets(this.config.listen)
-    if (typeof held !== "string") this.sockets = held
-    return held
+    return this.context.sockets.take(this.config.name, this.config.listen, this)
   }
 
   /**
@@ -959,8 +959,7 @@ export class NativeDaemon {
     this.log.close(Date.now())
     if (!this.running) {
       this.limits?.remove()
-      this.sockets?.close()
-      this.sockets = undefined
+      this.context.sockets.release(this.config.name, this)
     }
   }
 }
