@@ -73,7 +73,8 @@ export const depthOf = (text: string, limit: number): number => {
   return deepest
 }
 
-const Name = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(63))
+/** A daemon's name, or one instance of it (`api@3`). */
+const Name = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(72))
 
 /**
  * A request to the supervisor.
@@ -94,6 +95,12 @@ export const Request = Schema.Union(
     name: Name
   }),
   Schema.Struct({ method: Schema.Literal("signal"), name: Name, signal: Schema.String }),
+  Schema.Struct({
+    method: Schema.Literal("scale"),
+    name: Name,
+    /** How many copies to run: 1–256, or "max" (one per CPU). */
+    instances: Schema.Union(Schema.Number.pipe(Schema.int(), Schema.between(1, 256)), Schema.Literal("max"))
+  }),
   Schema.Struct({ method: Schema.Literal("list", "resurrect", "shutdown", "stats", "notices") }),
   Schema.Struct({
     method: Schema.Literal("logs"),
@@ -145,6 +152,8 @@ export interface DaemonInfo {
   readonly command: ReadonlyArray<string>
   readonly configPath: string | null
   readonly logFile: string
+  /** For a config with `instances`: each copy (`api@0`, `api@1`…); the fields above then sum or summarise them. */
+  readonly instances?: ReadonlyArray<DaemonInfo>
 }
 
 /**
@@ -172,6 +181,8 @@ export interface SupervisorStats {
  * @since 0.1.0
  */
 export interface LogLineInfo {
+  /** Whose line it is, when a request covers several daemons (the instances of a config). */
+  readonly daemon?: string
   readonly at: number
   readonly stream: "stdout" | "stderr"
   readonly text: string

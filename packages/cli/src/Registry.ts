@@ -25,7 +25,10 @@ import { basename, dirname, join } from "node:path"
  */
 export const Entry = Schema.Struct({
   id: Schema.String,
+  /** The config's name, or `<name>@<instance>` for one copy of a config with `instances`. */
   name: Schema.String,
+  /** Which copy of its config this entry is (`instances`), numbered from 0. */
+  instance: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.between(0, 255))),
   /** The config file it was added from, if any (for humans; the config itself is below). */
   configPath: Schema.optional(Schema.String),
   /** The config in its file form, decoded again when restored. */

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Daemon, type DaemonId, Signal } from "@duende/core"
+import { Daemon, type DaemonConfig, type DaemonId, Signal } from "@duende/core"
 import { decodeEither, encode } from "@duende/core/DaemonConfigSchema"
 import { DaemonManager, NativeAdapter, ProcessTree } from "@duende/core/manager"
 import { HealthMonitor, MetricsRegistry, ProcessSampler, PrometheusServer, SupervisorMetrics } from "@duende/observe/manager"
@@ -26,6 +26,7 @@ import { join } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import type { DaemonInfo, ErrorInfo, LogLineInfo, Request, SupervisorStats } from "./ControlProtocol.js"
 import { serve } from "./internal/controlServer.js"
+import * as Group from "./internal/group.js"
 import * as OwnLog from "./internal/ownLog.js"
 import { type Paths, unsafe } from "./Paths.js"
 import * as Registry from "./Registry.js"
@@ -179,8 +180,22 @@ class State {
         yield* Effect.logError(reason)
         continue
       }
-      yield* this.manager.add(decoded.right, { id: entry.id as DaemonId.DaemonId, desired: entry.desired }).pipe(
+      const options = { id: entry.id as DaemonId.DaemonId, desired: entry.desired }
+      yield* this.manager.add(decoded.right, entry.instance === undefined ? options : { ...options, instance: entry.instance }).pipe(
         Effect.catchAll((error) => Effect.logError(`${entry.name}: ${error.message}`))
+      )
+    }
+    // A config with `instances: "max"` on a machine with another CPU count now: as many copies as it says.
+    const groups = new Map<string, Registry.Entry>()
+    for (const entry of entries) {
+      const configName = entry.instance === undefined ? undefined : entry.name.slice(0, entry.name.lastIndexOf("@"))
+      if (configName !== undefined && !this.invalid.has(entry.name)) groups.set(configName, entry)
+    }
+    for (const [configName, entry] of groups) {
+      const decoded = decodeEither(entry.config, `registry entry ${entry.name}`)
+      if (Either.isLeft(decoded) || this.entriesOf(configName).length === DaemonManager.instanceCount(decoded.right)) continue
+      yield* Effect.zipRight(this.manager.add(decoded.right), this.record(decoded.right, entry.configPath)).pipe(
+        Effect.catchAll((error) => Effect.logError(`${configName}: ${error.message}`))
       )
     }
     yield* Effect.log(`restored ${entries.length} daemon(s) from ${this.paths.registry}`)
@@ -307,12 +322,59 @@ class State {
     return { lastPid: pid, ...(startedAt === undefined ? {} : { lastPidStartedAt: startedAt }) }
   }
 
-  /** Records that a daemon is meant to run, durably, before it is spawned (a kill during the spawn loses nothing). */
+  /**
+   * The registry entries a name stands for: the daemon's, or those of every
+   * instance of a config with `instances` (`api` → `api@0`, `api@1`…).
+   */
+  entriesOf = (name: string): Array<Registry.Entry> => {
+    const exact = this.entries.get(name)
+    if (exact !== undefined) return [exact]
+    return [...this.entries.values()]
+      .filter((entry) => entry.instance !== undefined && entry.name === `${name}@${entry.instance}`)
+      .sort((a, b) => a.instance! - b.instance!)
+  }
+
+  /** Why a name's registered config cannot run, if it cannot. */
+  invalidOf = (name: string): string | undefined =>
+    this.invalid.get(name) ?? this.entriesOf(name).map((entry) => this.invalid.get(entry.name)).find((reason) => reason !== undefined)
+
+  /**
+   * Writes the registry entries of a config as the manager now has it: one, or
+   * one per instance (those it no longer has are dropped). Not saved yet.
+   */
+  record = (config: DaemonConfig.DaemonConfig, configPath: string | undefined) =>
+    Effect.gen(this, function*() {
+      const members = yield* this.manager.members(config.name)
+      const names = new Set(members.map((managed) => managed.handle.name))
+      for (const entry of this.entriesOf(config.name)) {
+        if (!names.has(entry.name)) {
+          this.entries.delete(entry.name)
+          this.invalid.delete(entry.name)
+        }
+      }
+      for (const { desired, handle } of members) {
+        const existing = this.entries.get(handle.name)
+        this.invalid.delete(handle.name)
+        this.entries.set(handle.name, {
+          ...(existing?.lastPid === undefined ? {} : { lastPid: existing.lastPid }),
+          ...(existing?.lastPidStartedAt === undefined ? {} : { lastPidStartedAt: existing.lastPidStartedAt }),
+          id: handle.id,
+          name: handle.name,
+          ...(handle.instance === undefined ? {} : { instance: handle.instance }),
+          ...(configPath === undefined ? {} : { configPath }),
+          config: encode(config),
+          desired,
+          addedAt: existing?.addedAt ?? Date.now()
+        })
+      }
+    })
+
+  /** Records that a daemon (every instance of it) is meant to run, durably, before it is spawned (a kill during the spawn loses nothing). */
   intend = (name: string) =>
     Effect.suspend(() => {
-      const entry = this.entries.get(name)
-      if (entry === undefined || entry.desired === "running") return Effect.void
-      this.entries.set(name, { ...entry, desired: "running" })
+      const stopped = this.entriesOf(name).filter((entry) => entry.desired !== "running")
+      if (stopped.length === 0) return Effect.void
+      for (const entry of stopped) this.entries.set(entry.name, { ...entry, desired: "running" })
       return this.saveNow
     })
 
@@ -365,12 +427,16 @@ class State {
     ])
   )
 
+  /** A daemon, or a config's instances summed up with each of them under `instances`. */
   infoOf = (name: string) =>
     Effect.suspend(() => {
       const reason = this.invalid.get(name)
-      return reason !== undefined
-        ? Effect.succeed(this.invalidInfo(name, reason))
-        : Effect.zipWith(this.manager.get(name), Clock.currentTimeMillis, (managed, now) => this.info(managed, now))
+      if (reason !== undefined) return Effect.succeed(this.invalidInfo(name, reason))
+      return Effect.zipWith(this.manager.members(name), Clock.currentTimeMillis, (members, now) => {
+        const infos = members.map((managed) => this.info(managed, now))
+        const only = infos[0]!
+        return members.length === 1 && members[0]!.handle.name === name ? only : Group.summary(name, infos)
+      })
     })
 
   add = (input: unknown, configPath: string | undefined, start: boolean) =>
@@ -378,44 +444,67 @@ class State {
       const decoded = decodeEither(input, configPath ?? "config")
       if (Either.isLeft(decoded)) return yield* Effect.fail(decoded.left)
       const config = decoded.right
-      const existing = this.entries.get(config.name)
-      const managed = yield* this.manager.add(config, existing ? { id: existing.id as DaemonId.DaemonId } : undefined)
-      this.invalid.delete(config.name)
-      this.entries.set(config.name, {
-        id: managed.handle.id,
-        name: config.name,
-        ...(configPath === undefined ? {} : { configPath }),
-        config: encode(config),
-        desired: existing?.desired ?? "stopped",
-        addedAt: existing?.addedAt ?? Date.now()
-      })
+      const single = this.entries.get(config.name)
+      yield* this.manager.add(config, single === undefined ? undefined : { id: single.id as DaemonId.DaemonId })
+      yield* this.record(config, configPath)
       yield* this.saveNow
       if (start) yield* Effect.zipRight(this.intend(config.name), this.manager.start(config.name))
       yield* this.syncDesired
       return yield* this.infoOf(config.name)
     })
 
+  /** Runs a registered config as `instances` copies (more are started when it runs; fewer stop gracefully, the last ones first). */
+  scale = (name: string, instances: number | "max") =>
+    Effect.gen(this, function*() {
+      const entries = this.entriesOf(name)
+      if (entries[0]?.instance !== undefined && entries[0].name === name) {
+        return yield* Effect.fail({ _tag: "BadRequest", message: `${name} is one instance; scale its config: \`duende scale ${name.slice(0, name.lastIndexOf("@"))} N\`` })
+      }
+      const first = entries[0]
+      if (first === undefined) return yield* this.manager.members(name) // the unknown-daemon error, naming those there are
+      const reason = this.invalidOf(name)
+      if (reason !== undefined) {
+        return yield* Effect.fail({ _tag: "BadRequest", message: `${name}: its registered config is invalid (${reason}); \`duende start <config>\` with a fixed file` })
+      }
+      const running = entries.some((entry) => entry.desired === "running")
+      return yield* this.add({ ...(first.config as object), instances }, first.configPath, running)
+    })
+
   remove = (name: string) =>
     Effect.gen(this, function*() {
-      if (this.invalid.delete(name)) {
-        this.entries.delete(name)
+      const entries = this.entriesOf(name)
+      if (entries[0]?.instance !== undefined && entries[0].name === name) {
+        return yield* Effect.fail({ _tag: "BadRequest", message: `${name} is one instance of ${name.slice(0, name.lastIndexOf("@"))}: scale it down (\`duende scale\`) or remove them all` })
+      }
+      if (entries.length > 0 && entries.every((entry) => this.invalid.has(entry.name))) {
+        for (const entry of entries) {
+          this.invalid.delete(entry.name)
+          this.entries.delete(entry.name)
+        }
         return yield* this.saveNow
       }
       yield* this.manager.remove(name)
-      this.entries.delete(name)
+      for (const entry of entries) this.entries.delete(entry.name)
       yield* this.saveNow
     })
 
+  /** A daemon's log; for a config with instances, all of theirs interleaved by time, each line naming its instance. */
   logs = (name: string, lines: number, follow: boolean, emit: (line: LogLineInfo) => void) =>
     Effect.scoped(Effect.gen(this, function*() {
-      const { handle } = yield* this.manager.get(name)
+      const members = yield* this.manager.members(name)
       const adapter = this.manager.adapter
-      // Subscribe before reading the tail, so no line falls between the two.
-      const live = follow ? yield* adapter.followLogs(handle) : undefined
-      const tail = yield* adapter.logs(handle, { lines })
+      const named = members.length > 1 || members[0]!.handle.name !== name
+      const tag = (daemon: string) => (line: LogLineInfo): LogLineInfo => (named ? { daemon, ...line } : line)
+      // Subscribe before reading the tails, so no line falls between the two.
+      const live = follow
+        ? yield* Effect.forEach(members, ({ handle }) => Effect.map(adapter.followLogs(handle), Stream.map(tag(handle.name))))
+        : undefined
+      const tails = yield* Effect.forEach(members, ({ handle }) =>
+        Effect.map(adapter.logs(handle, { lines }), (tail) => tail.map(tag(handle.name))))
+      const tail = tails.flat().sort((a, b) => a.at - b.at).slice(-lines)
       if (live === undefined) return tail
       for (const line of tail) emit(line)
-      return yield* Stream.runForEach(live, (line) => Effect.sync(() => emit(line)))
+      return yield* Stream.runForEach(Stream.mergeAll(live, { concurrency: "unbounded" }), (line) => Effect.sync(() => emit(line)))
     }))
 
   handle = (request: Request, emit: (line: LogLineInfo) => void): Effect.Effect<unknown, ErrorInfo> => {
@@ -426,14 +515,18 @@ class State {
           return Effect.succeed({ pid: process.pid, metrics: this.metricsUrl ?? null })
         case "add":
           return this.add(request.config, request.configPath, request.start)
-        case "start":
-          if (this.invalid.has(request.name)) {
+        case "start": {
+          const reason = this.invalidOf(request.name)
+          if (reason !== undefined) {
             return Effect.fail({
               _tag: "ConfigError",
-              message: `${request.name}: its registered config is invalid (${this.invalid.get(request.name)}); \`duende start <config>\` with a fixed file`
+              message: `${request.name}: its registered config is invalid (${reason}); \`duende start <config>\` with a fixed file`
             })
           }
           return this.saved(Effect.zipRight(this.intend(request.name), manager.start(request.name)), request.name)
+        }
+        case "scale":
+          return this.scale(request.name, request.instances)
         case "stop":
           return this.saved(manager.stop(request.name), request.name)
         case "restart":

@@ -12,7 +12,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import { DaemonConfig, Platform, Signal } from "@duende/core"
-import { NativeAdapter } from "@duende/core/manager"
+import { DaemonManager, NativeAdapter } from "@duende/core/manager"
 import { encode } from "@duende/core/DaemonConfigSchema"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
@@ -120,10 +120,10 @@ const patience = (seconds: Option.Option<number>) =>
 /** A platform's failure (its tool's stderr included) fails the command. */
 const onPlatform = <A>(effect: Effect.Effect<A, string>) => Effect.mapError(effect, (message) => new CliFailure({ message, code: 1 }))
 
-const describeStart = (info: DaemonInfo) =>
-  `${info.name}: ${info.status}${info.pid === null ? "" : ` (pid ${info.pid})`}${
-    info.statusText ? ` — ${info.statusText}` : ""
-  }`
+const describeStart = (info: DaemonInfo): string =>
+  info.instances !== undefined
+    ? [`${info.name}: ${info.status}`, ...info.instances.map((each) => `  ${describeStart(each)}`)].join("\n")
+    : `${info.name}: ${info.status}${info.pid === null ? "" : ` (pid ${info.pid})`}${info.statusText ? ` — ${info.statusText}` : ""}`
 
 /** A message of a platform module about its flags is bad usage. */
 const usage = <A>(result: Either.Either<A, string>) =>
@@ -133,8 +133,11 @@ const configOrName = Args.text({ name: "config|name" }).pipe(
   Args.withDescription("A config file to add and start, or the name of a registered daemon")
 )
 
+/** A line on stdout: JSON, or for people (prefixed with its instance when the log is a config's instances'). */
 const showLine = (asJson: boolean) => (line: LogLineInfo) =>
-  void process.stdout.write(asJson ? `${JSON.stringify(line)}\n` : `${logLine(line)}\n`)
+  void process.stdout.write(
+    asJson ? `${JSON.stringify(line)}\n` : `${line.daemon === undefined ? "" : `${line.daemon} | `}${logLine(line)}\n`
+  )
 
 /** The commands that take `--platform` or a format: their platform flags come from the loaded modules. */
 const platformCommands = (loaded: Platforms.Loaded) => {
@@ -319,6 +322,14 @@ const platformCommands = (loaded: Platforms.Loaded) => {
           owners.flatMap((other) => loaded.modules.get(other)?.formats ?? []).join(", "))
         const config = yield* loadConfig(path)
         const options = yield* usage(module.options(values, { stateDirectory: stateDirectory(kind), config }))
+        const count = DaemonManager.instanceCount(config)
+        if (count > 1) {
+          yield* Effect.logWarning(
+            `instances: ${count} is not rendered for ${format}: what it renders runs one process (the native supervisor runs instances${
+              kind === "kubernetes" ? "; for pods, set platform.kubernetes.replicas" : ""
+            })`
+          )
+        }
         const artifacts = yield* module.render(config, { ...options, format }).pipe(
           Effect.catchTag("RenderError", (error) => fail(error.message, 78))
         )
@@ -358,6 +369,24 @@ const ls = Command.make("ls", { json }, ({ json }) =>
   })).pipe(
     Command.withDescription("List daemons: name, status, pid, uptime, restarts, cpu, memory")
   )
+
+const scale = Command.make(
+  "scale",
+  {
+    name: nameArg,
+    instances: Args.text({ name: "instances" }).pipe(Args.withDescription("How many copies to run: 1–256, or max (one per CPU)"))
+  },
+  ({ instances, name }) =>
+    Effect.gen(function*() {
+      const count = instances === "max" ? "max" : /^[0-9]{1,3}$/.test(instances) ? Number(instances) : Number.NaN
+      if (count !== "max" && !(count >= 1 && count <= 256)) {
+        return yield* fail(`not a number of instances: ${ConfigPath.shown(instances)} (1–256, or max)`, 2)
+      }
+      return yield* print(describeStart((yield* send({ method: "scale", name, instances: count })) as DaemonInfo))
+    })
+).pipe(Command.withDescription(
+  "Run N copies of a registered daemon sharing its listen sockets (new ones start if it runs; extra ones stop gracefully)"
+))
 
 const health = Command.make(
   "health",
@@ -610,6 +639,7 @@ const duende = (loaded: Platforms.Loaded) => {
       commands.status,
       ls,
       commands.logs,
+      scale,
       commands.rm,
       commands.render,
       health,

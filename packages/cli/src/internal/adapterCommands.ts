@@ -8,7 +8,7 @@
  * @internal
  */
 import type { DaemonConfig, Signal } from "@duende/core"
-import type { AdapterError, PlatformAdapter, PlatformModule } from "@duende/core/manager"
+import { type AdapterError, DaemonManager, OperationUnsupported, type PlatformAdapter, type PlatformModule } from "@duende/core/manager"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -31,15 +31,30 @@ export const withAdapter = <A>(
 const withState = (adapter: PlatformModule.Adapter, handle: PlatformAdapter.DaemonHandle) =>
   Effect.map(adapter.status(handle), (state) => ({ handle, state }))
 
+/** A config with `instances` is installed where copies can run side by side, never silently as one. */
+const installOne = (adapter: PlatformModule.Adapter, config: DaemonConfig.DaemonConfig) => {
+  const count = DaemonManager.instanceCount(config)
+  if (count === 1 || adapter.instances === true) return adapter.install(config)
+  return Effect.fail(
+    new OperationUnsupported({
+      operation: `run ${count} instances of ${config.name}`,
+      platform: adapter.platform,
+      hint: adapter.platform === "kubernetes"
+        ? "set platform.kubernetes.replicas for pods, and instances to 1"
+        : "run them with the native supervisor (`duende start` without --platform), or set instances to 1"
+    })
+  )
+}
+
 /** Installs a config; returns the handle. */
 export const install = (target: Target, config: DaemonConfig.DaemonConfig) =>
-  withAdapter(target, (adapter) => adapter.install(config))
+  withAdapter(target, (adapter) => installOne(adapter, config))
 
 /** Installs (when given a config) and starts; returns once the platform reports it started (after its readiness). */
 export const start = (target: Target, what: DaemonConfig.DaemonConfig | string) =>
   withAdapter(target, (adapter) =>
     Effect.gen(function*() {
-      const handle = typeof what === "string" ? yield* adapter.find(what) : yield* adapter.install(what)
+      const handle = typeof what === "string" ? yield* adapter.find(what) : yield* installOne(adapter, what)
       yield* adapter.start(handle)
       return yield* withState(adapter, handle)
     }))

@@ -71,7 +71,9 @@ export const daemonDetails = (d: DaemonInfo): string =>
     ),
     `  command    ${d.command.join(" ")}`,
     `  config     ${d.configPath ?? "-"}`,
-    `  log        ${d.logFile}`
+    ...(d.instances === undefined
+      ? [`  log        ${d.logFile}`]
+      : ["  instances", ...daemonTable(d.instances).split("\n").map((line) => `    ${line}`)])
   ].join("\n")
 
 /** A line a Duende daemon logged itself: `<ISO time> <LEVEL> <message>` (core's line logger). */
