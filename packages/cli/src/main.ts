@@ -322,12 +322,11 @@ const platformCommands = (loaded: Platforms.Loaded) => {
           owners.flatMap((other) => loaded.modules.get(other)?.formats ?? []).join(", "))
         const config = yield* loadConfig(path)
         const options = yield* usage(module.options(values, { stateDirectory: stateDirectory(kind), config }))
+        // Kubernetes renders them as the workload's replicas; elsewhere what is rendered runs one process.
         const count = DaemonManager.instanceCount(config)
-        if (count > 1) {
+        if (count > 1 && kind !== "kubernetes") {
           yield* Effect.logWarning(
-            `instances: ${count} is not rendered for ${format}: what it renders runs one process (the native supervisor runs instances${
-              kind === "kubernetes" ? "; for pods, set platform.kubernetes.replicas" : ""
-            })`
+            `instances: ${count} is not rendered for ${format}: what it renders runs one process (the native supervisor runs instances)`
           )
         }
         const artifacts = yield* module.render(config, { ...options, format }).pipe(

@@ -605,8 +605,9 @@ export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, ne
       add: (config, options) =>
         Effect.gen(function*() {
           if (options?.instance !== undefined) return yield* addOne(config, options.instance, options)
-          const count = instanceCount(config)
-          if (count > 1 && adapter.instances !== true) {
+          // A platform that runs the copies itself (replicas) gets the config once.
+          const count = adapter.instances === "replicas" ? 1 : instanceCount(config)
+          if (count > 1 && adapter.instances !== "copies") {
             return yield* new OperationUnsupported({
               operation: `run ${count} instances of ${config.name}`,
               platform: adapter.platform,

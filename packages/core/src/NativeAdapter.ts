@@ -219,7 +219,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
     const adapter: PlatformAdapter = {
       platform: "native",
       restarts: "manager",
-      instances: true,
+      instances: "copies",
       render: (config) =>
         Effect.succeed([{
           name: `${config.name}.launch.json`,

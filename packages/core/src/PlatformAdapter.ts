@@ -159,11 +159,12 @@ export interface PlatformAdapter {
    */
   readonly restarts: "platform" | "manager"
   /**
-   * Whether it runs copies of one config side by side (`instances`): each is
-   * installed with its number and named `<name>@<number>`. The
-   * `DaemonManager` refuses `instances` above 1 on a platform without it.
+   * How it runs a config's `instances`: `"copies"`, each installed with its
+   * number and named `<name>@<number>` (the `DaemonManager` runs them side by
+   * side); `"replicas"`, one install whose platform runs the count itself
+   * (Kubernetes replicas). Without it, `instances` above 1 is refused.
    */
-  readonly instances?: boolean | undefined
+  readonly instances?: "copies" | "replicas" | undefined
   readonly render: (config: DaemonConfig) => Effect.Effect<ReadonlyArray<Artifact>, AdapterError>
   /**
    * Makes the daemon known to the platform (writes its unit, plist, bundle…);

@@ -119,7 +119,7 @@ describe("instances of one config under the native adapter", () => {
   it.scopedLive("a platform that cannot run copies side by side refuses instances, naming the way out", () =>
     Effect.gen(function*() {
       const native = yield* PlatformAdapter
-      const single = Layer.succeed(PlatformAdapter, { ...native, instances: false })
+      const single = Layer.succeed(PlatformAdapter, { ...native, instances: undefined })
       const manager = yield* DaemonManager.make.pipe(Effect.provide(single))
       const refused = yield* Effect.flip(manager.add(config(2)))
       expect(refused).toMatchObject({ _tag: "OperationUnsupported", operation: "run 2 instances of web" })

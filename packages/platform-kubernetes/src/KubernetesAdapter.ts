@@ -402,6 +402,8 @@ export const make = (options: Options = {}): Effect.Effect<KubernetesAdapter, Ad
     const adapter: KubernetesAdapter = {
       platform: "kubernetes",
       restarts: "platform",
+      // A config's `instances` is its workload's replicas.
+      instances: "replicas",
       find,
       render: (config) =>
         Either.mapLeft(

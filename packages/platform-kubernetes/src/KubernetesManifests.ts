@@ -239,10 +239,23 @@ const numericId = (value: string | undefined) => value !== undefined && /^\d+$/.
  * @since 0.1.0
  */
 export const make = (config: DaemonConfig.DaemonConfig, options: Options): Either.Either<Manifests, ManifestError> => {
-  const resolved = KubernetesSection.resolve(config.platform.kubernetes, options.section)
+  // The config's `instances` are the workload's replicas, unless the section says how many itself.
+  const written = (config.platform.kubernetes as { readonly replicas?: unknown } | undefined)?.replicas
+  const instances = config.instances
+  const own = typeof instances === "number" && instances > 1 && written === undefined
+    ? { ...(config.platform.kubernetes as object | undefined), replicas: instances }
+    : config.platform.kubernetes
+  const resolved = KubernetesSection.resolve(own, options.section)
   if (Either.isLeft(resolved)) return Either.left(new ManifestError({ problems: resolved.left.split("; ") }))
   const section = resolved.right
   const problems: Array<string> = []
+  if (instances === "max") {
+    problems.push(`instances: "max" is one per CPU of one machine; for pods write a number, or platform.kubernetes.replicas`)
+  } else if (instances > 1 && written !== undefined && written !== instances) {
+    problems.push(
+      `instances: ${instances} and platform.kubernetes.replicas: ${JSON.stringify(written)} disagree; write one of them (instances become replicas)`
+    )
+  }
   const ignored: Array<string> = []
   const field = "platform.kubernetes"
 

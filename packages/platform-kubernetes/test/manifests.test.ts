@@ -238,6 +238,21 @@ describe("Kubernetes manifests", () => {
     ])
   })
 
+  it("a config's instances are the workload's replicas (with its PDB); \"max\" and a contradiction are refused", () => {
+    const three = manifestsOf({ instances: 3, platform: { kubernetes: { ports: [{ name: "http", port: 8080 }] } } })
+    expect(three.replicas).toBe(3)
+    expect((three.workload as any).metadata.annotations["duende.dev/replicas"]).toBe("3")
+    expect((three.podDisruptionBudget as any).spec.maxUnavailable).toBe(1)
+    for (const object of KubernetesManifests.objects(three)) expectValid(object)
+    expect(manifestsOf({ instances: 2, platform: { kubernetes: { replicas: 2 } } }).replicas).toBe(2)
+    expect(problemsFor({ instances: "max" })).toEqual([
+      "instances: \"max\" is one per CPU of one machine; for pods write a number, or platform.kubernetes.replicas"
+    ])
+    expect(problemsFor({ instances: 3, platform: { kubernetes: { replicas: 2 } } })).toEqual([
+      "instances: 3 and platform.kubernetes.replicas: 2 disagree; write one of them (instances become replicas)"
+    ])
+  })
+
   it("labels: the recommended ones on every object, the config's own added; the hash rolls pods on a change", () => {
     const manifests = manifestsOf(variants["a web service"]!)
     for (const object of KubernetesManifests.objects(manifests)) {

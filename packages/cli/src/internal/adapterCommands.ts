@@ -34,7 +34,7 @@ const withState = (adapter: PlatformModule.Adapter, handle: PlatformAdapter.Daem
 /** A config with `instances` is installed where copies can run side by side, never silently as one. */
 const installOne = (adapter: PlatformModule.Adapter, config: DaemonConfig.DaemonConfig) => {
   const count = DaemonManager.instanceCount(config)
-  if (count === 1 || adapter.instances === true) return adapter.install(config)
+  if (count === 1 || adapter.instances !== undefined) return adapter.install(config)
   return Effect.fail(
     new OperationUnsupported({
       operation: `run ${count} instances of ${config.name}`,
