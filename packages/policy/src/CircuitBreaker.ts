@@ -38,6 +38,7 @@ import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { Window } from "./internal/breakerWindow.js"
 
 /**
  * Where the breaker is. `opens` counts the openings in a row (it picks the cooldown).
@@ -89,7 +90,12 @@ export interface Options<E = unknown> {
   /** For errors, metrics and logs. */
   readonly name: string
   readonly threshold: Threshold
-  /** The window the threshold counts in (default 10 seconds). */
+  /**
+   * The window the threshold counts in (default 10 seconds). It is kept in at
+   * most 1,001 slices of `window / 1000` (1 ms for windows up to 1 second), so
+   * its memory is bounded whatever the number of calls; a call leaves the
+   * window up to one slice early, never late.
+   */
   readonly window?: Duration.DurationInput
   /** The cooldown before a trial: the n-th delay for the n-th opening in a row (default 5 seconds, always). */
   readonly cooldown?: Schedule.Schedule<unknown, unknown>
@@ -236,7 +242,7 @@ export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBre
     opensCounter.unsafeUpdate(0, tags)
     rejectedCounter.unsafeUpdate(0, tags)
     let state: State = closed
-    let calls: Array<{ readonly at: number; readonly failed: boolean }> = []
+    const window = new Window(windowMs)
     let trial = false
     let trialSuccesses = 0
 
@@ -247,13 +253,10 @@ export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBre
       return PubSub.publish(changes, next)
     })
 
-    const reached = (now: number) => {
-      calls = calls.filter((call) => call.at > now - windowMs)
-      const failures = calls.filter((call) => call.failed).length
-      return "failures" in options.threshold
-        ? failures >= options.threshold.failures
-        : calls.length >= options.threshold.minimumCalls && failures / calls.length >= options.threshold.ratio
-    }
+    const reached = () =>
+      "failures" in options.threshold
+        ? window.failures >= options.threshold.failures
+        : window.calls >= options.threshold.minimumCalls && window.failures / window.calls >= options.threshold.ratio
 
     const open = (opens: number, now: number) =>
       Effect.flatMap(cooldownOf(schedule, opens, now), (cooldown) =>
@@ -286,12 +289,12 @@ export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBre
           if (outcome === "failure") return open(state.opens + 1, now)
           trialSuccesses++
           if (trialSuccesses < successesToClose) return Effect.void
-          calls = []
+          window.clear()
           return moveTo(closed)
         }
         if (outcome === "ignored" || state._tag !== "Closed") return Effect.void
-        calls.push({ at: now, failed: outcome === "failure" })
-        return outcome === "failure" && reached(now) ? open(1, now) : Effect.void
+        window.record(now, outcome === "failure")
+        return outcome === "failure" && reached() ? open(1, now) : Effect.void
       })
 
     const execute = <A, E2 extends E, R>(effect: Effect.Effect<A, E2, R>): Effect.Effect<A, E2 | BreakerOpen, R> =>
