@@ -25,9 +25,9 @@
 //      timer per call) is off, as neither of the others has one; its other defaults stay (an
 //      event per call, rolling stats with a latency per call, a snapshot of them every second).
 //      Duende counts failures in a sliding window, cockatiel consecutive failures, opossum a
-//      ratio over 10 s buckets. Duende keeps an entry per call, successes too, and prunes them
-//      only when a call fails: with calls that all succeed its heap grows with every call (about
-//      65 bytes each), whatever the window. That is memory, not measurably time, here.
+//      ratio over 10 s buckets. Duende's window is at most 1,001 slices of counts (with a
+//      `failures` threshold a success is not even recorded), so its memory does not grow with
+//      the calls.
 //   2. Circuit breaker, open: each breaker opened by 5 failed calls (cooldown 1 hour), then every
 //      call is refused at once, with a new error each (BreakerOpen, BrokenCircuitError, opossum's
 //      "Breaker is open"); `work` never runs. Duende also counts the refusal in a metric.
@@ -55,7 +55,7 @@
 //
 // The libraries are not dependencies of Duende: they are installed at run time into a temporary
 // prefix (DUENDE_BENCH_POLICY_DIR, default $TMPDIR/duende-bench-policy), as PM2 is for native.mjs.
-// @duende/policy is not a dependency of bench/package.json: it is imported from packages/policy/dist.
+// @duende/policy is a workspace dependency of bench/package.json (its built dist: build it first).
 //
 //   node bench/policy.mjs [--calls 200000] [--budget-ms 200] [--rounds 5] [--warmup 2] [--json]
 import { execFileSync } from "node:child_process"
@@ -97,11 +97,10 @@ const limiter = require("limiter")
 const versions = Object.fromEntries(Object.keys(wanted).map((name) => [name, version(name)]))
 
 const { Effect, Schedule } = await import("effect")
-const policyDist = new URL("../packages/policy/dist/index.js", import.meta.url)
-if (!existsSync(policyDist)) {
-  throw new Error("packages/policy/dist is missing: npx turbo run build --filter=@duende/policy")
-}
-const { Backpressure, CircuitBreaker, RateLimiter } = await import(policyDist.href)
+// The built package (its dist), through the workspace dependency of bench/package.json.
+const { Backpressure, CircuitBreaker, RateLimiter } = await import("@duende/policy").catch((error) => {
+  throw new Error(`@duende/policy is not built: npx turbo run build --filter=@duende/policy (${error.message})`)
+})
 
 // --- the call every row guards ------------------------------------------------------------------
 const work = async () => 1

@@ -14,6 +14,7 @@ const all = [
   ["zero-downtime", "zero-downtime.mjs"],
   ["test-platform", "test-platform.mjs"],
   ["observe", "observe/run.mjs"],
+  ["policy", "policy.mjs"],
   ["systemd", "systemd/run.mjs"],
   ["launchd-render", "launchd-render.mjs"],
   ["container", "container/run.mjs"]

@@ -14,7 +14,10 @@
  *   successes close it (and forget the window and the openings), any failure
  *   reopens it.
  *
- * Time is Effect's `Clock`, so the breaker is deterministic under `TestClock`.
+ * Time is Effect's `Clock` (the one of the fiber that makes the breaker, read
+ * synchronously), so the breaker is deterministic under `TestClock`. Its state
+ * is plain fields behind the service: a call costs no more than a check before
+ * it and a handler after it, and the Promise facade runs no Effect per call.
  * An interrupted call counts neither way; which failures count is `isFailure`'s
  * choice (defects always count). State changes are a `Stream` (`changes`)
  * and metrics tagged `policy=<name>` (see {@link names}), which
@@ -24,20 +27,19 @@
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
-import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import * as PubSub from "effect/PubSub"
+import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { type Admission, CALL, FAILURE, IGNORED, makeCore, SUCCESS, TRIAL } from "./internal/breakerCore.js"
 
 /**
  * Where the breaker is. `opens` counts the openings in a row (it picks the cooldown).
@@ -51,6 +53,10 @@ export type State =
 
 /**
  * A call refused because the breaker is open (or half-open with its trial under way).
+ * The breaker makes a new one for each refusal, without a stack trace (its
+ * message names the breaker and when it lets a trial through; the stack would
+ * be the breaker's own frames, and capturing it cost more than the rest of the
+ * refusal).
  *
  * @example
  * ```ts
@@ -89,7 +95,12 @@ export interface Options<E = unknown> {
   /** For errors, metrics and logs. */
   readonly name: string
   readonly threshold: Threshold
-  /** The window the threshold counts in (default 10 seconds). */
+  /**
+   * The window the threshold counts in (default 10 seconds). It is kept in at
+   * most 1,001 slices of `window / 1000` (1 ms for windows up to 1 second), so
+   * its memory is bounded whatever the number of calls; a call leaves the
+   * window up to one slice early, never late.
+   */
   readonly window?: Duration.DurationInput
   /** The cooldown before a trial: the n-th delay for the n-th opening in a row (default 5 seconds, always). */
   readonly cooldown?: Schedule.Schedule<unknown, unknown>
@@ -190,8 +201,6 @@ export const metrics = (name: string): Metrics => ({
 
 const stateValue: Record<State["_tag"], number> = { Closed: 0, HalfOpen: 1, Open: 2 }
 
-const closed: State = { _tag: "Closed" }
-
 /** The cooldown of the n-th opening in a row: the schedule's n-th delay (its last one once it has ended). */
 const cooldownOf = (schedule: Schedule.Schedule<unknown, unknown>, opens: number, now: number) =>
   Effect.map(
@@ -199,8 +208,107 @@ const cooldownOf = (schedule: Schedule.Schedule<unknown, unknown>, opens: number
     (delays) => Duration.toMillis(Chunk.last(delays).pipe((last) => (last._tag === "Some" ? last.value : Duration.seconds(5))))
   )
 
+// A refusal is a new BreakerOpen each time, made without a stack trace: the stack of an error made
+// inside the breaker says nothing its message does not (the breaker's name and retryAt), and
+// capturing it cost more than everything else a refused call does together.
+const stackTraceLimit = Object.getOwnPropertyDescriptor(Error, "stackTraceLimit")
+const canSkipStack = stackTraceLimit !== undefined && stackTraceLimit.writable === true
+const refusal = (name: string, retryAt: number): BreakerOpen => {
+  if (!canSkipStack) return new BreakerOpen({ name, retryAt })
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return new BreakerOpen({ name, retryAt })
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+/** What `make` and `promise` share: the breaker and its synchronous core. */
+const build = <E>(options: Options<E>) =>
+  Effect.gen(function*() {
+    const name = options.name
+    const windowMs = Duration.toMillis(Duration.decode(options.window ?? Duration.seconds(10)))
+    const schedule = options.cooldown ?? Schedule.spaced(Duration.seconds(5))
+    const isFailure = options.isFailure
+    const counts = (cause: Cause.Cause<E>) =>
+      !Cause.isInterruptedOnly(cause) &&
+      (Cause.isDie(cause) || (isFailure === undefined ? Cause.isFailure(cause) : Chunk.some(Cause.failures(cause), isFailure)))
+    const changes = yield* PubSub.unbounded<State>()
+    // The clock and the services (Random, for a jittered cooldown) of the fiber that makes the
+    // breaker: a call reads the time synchronously, and an opening runs the schedule synchronously.
+    const clock = yield* Effect.clock
+    const runSync = Runtime.runSync(yield* Effect.runtime<never>())
+    // One constant tags array: Effect caches a metric's hook per array, so an update is a lookup, not a hash.
+    const tags = [MetricLabel.make("policy", name)]
+    stateGauge.unsafeUpdate(0, tags)
+    opensCounter.unsafeUpdate(0, tags)
+    rejectedCounter.unsafeUpdate(0, tags)
+
+    const core = makeCore<BreakerOpen>({
+      threshold: options.threshold,
+      windowMs,
+      successesToClose: Math.max(1, options.halfOpenSuccesses ?? 1),
+      now: () => clock.unsafeCurrentTimeMillis(),
+      cooldown: (opens, now) => runSync(cooldownOf(schedule, opens, now)),
+      onChange: (next) => {
+        stateGauge.unsafeUpdate(stateValue[next._tag], tags)
+        if (next._tag === "Open") opensCounter.unsafeUpdate(1, tags)
+        changes.unsafeOffer(next)
+      },
+      refuse: (retryAt) => {
+        rejectedCounter.unsafeUpdate(1, tags)
+        return refusal(name, retryAt)
+      }
+    })
+
+    const settled = (as: Admission) => ({
+      onFailure: (cause: Cause.Cause<E>) => {
+        core.settle(as, counts(cause) ? FAILURE : IGNORED)
+        return Effect.failCause(cause)
+      },
+      onSuccess: (value: unknown) => {
+        core.settle(as, SUCCESS)
+        return Effect.succeed(value)
+      }
+    })
+    const call = settled(CALL)
+    const trial = settled(TRIAL)
+
+    const execute = <A, E2 extends E, R>(effect: Effect.Effect<A, E2, R>): Effect.Effect<A, E2 | BreakerOpen, R> =>
+      Effect.suspend((): Effect.Effect<A, E2 | BreakerOpen, R> => {
+        // Closed, the call needs no mask: a call that is interrupted counts neither way, so nothing
+        // is lost when its handler is skipped; and with a count of failures a success counts for
+        // nothing, so only a failure has a handler.
+        if (core.state()._tag === "Closed") {
+          // The handlers give back the call's own value or cause: the cast only restores its types.
+          return (core.countsSuccesses
+            ? Effect.matchCauseEffect(effect, call)
+            : Effect.catchAllCause(effect, call.onFailure)) as Effect.Effect<A, E2, R>
+        }
+        const refused = core.refusal()
+        if (refused !== undefined) return Effect.fail(refused)
+        // Uninterruptible from admission to settling, but for the call itself: an interrupted trial is released.
+        return Effect.uninterruptibleMask((restore): Effect.Effect<A, E2 | BreakerOpen, R> => {
+          const as = core.acquire()
+          if (as !== CALL && as !== TRIAL) return Effect.fail(as)
+          return Effect.matchCauseEffect(restore(effect), as === CALL ? call : trial) as Effect.Effect<A, E2, R>
+        })
+      })
+
+    const breaker: CircuitBreaker<E> = {
+      name,
+      execute,
+      state: Effect.sync(core.state),
+      changes: Effect.map(PubSub.subscribe(changes), Stream.fromQueue)
+    }
+    return { breaker, core }
+  })
+
 /**
- * Makes a breaker.
+ * Makes a breaker. Its time is the `Clock` of the fiber that makes it (read
+ * once when a call is admitted and once when it ends), so under `TestClock` a
+ * breaker made in the test follows `TestClock.adjust`.
  *
  * @example
  * ```ts
@@ -222,96 +330,7 @@ const cooldownOf = (schedule: Schedule.Schedule<unknown, unknown>, opens: number
  * @since 0.1.0
  */
 export const make = <E = unknown>(options: Options<E>): Effect.Effect<CircuitBreaker<E>> =>
-  Effect.gen(function*() {
-    const windowMs = Duration.toMillis(Duration.decode(options.window ?? Duration.seconds(10)))
-    const schedule = options.cooldown ?? Schedule.spaced(Duration.seconds(5))
-    const successesToClose = Math.max(1, options.halfOpenSuccesses ?? 1)
-    const counts = (cause: Cause.Cause<E>) =>
-      !Cause.isInterruptedOnly(cause) &&
-      (Cause.isDie(cause) || Chunk.some(Cause.failures(cause), (error) => options.isFailure?.(error) ?? true))
-    const changes = yield* PubSub.unbounded<State>()
-    // One constant tags array: Effect caches a metric's hook per array, so an update is a lookup, not a hash.
-    const tags = [MetricLabel.make("policy", options.name)]
-    stateGauge.unsafeUpdate(0, tags)
-    opensCounter.unsafeUpdate(0, tags)
-    rejectedCounter.unsafeUpdate(0, tags)
-    let state: State = closed
-    let calls: Array<{ readonly at: number; readonly failed: boolean }> = []
-    let trial = false
-    let trialSuccesses = 0
-
-    const moveTo = (next: State) => Effect.suspend(() => {
-      state = next
-      stateGauge.unsafeUpdate(stateValue[next._tag], tags)
-      if (next._tag === "Open") opensCounter.unsafeUpdate(1, tags)
-      return PubSub.publish(changes, next)
-    })
-
-    const reached = (now: number) => {
-      calls = calls.filter((call) => call.at > now - windowMs)
-      const failures = calls.filter((call) => call.failed).length
-      return "failures" in options.threshold
-        ? failures >= options.threshold.failures
-        : calls.length >= options.threshold.minimumCalls && failures / calls.length >= options.threshold.ratio
-    }
-
-    const open = (opens: number, now: number) =>
-      Effect.flatMap(cooldownOf(schedule, opens, now), (cooldown) =>
-        moveTo({ _tag: "Open", openedAt: now, retryAt: now + cooldown, opens }))
-
-    /** Whether a call may run now, and as what. */
-    const admit = (now: number): Effect.Effect<"call" | "trial", BreakerOpen> =>
-      Effect.suspend(() => {
-        if (state._tag === "Closed") return Effect.succeed("call" as const)
-        if (state._tag === "Open" && now < state.retryAt) {
-          rejectedCounter.unsafeUpdate(1, tags)
-          return Effect.fail(new BreakerOpen({ name: options.name, retryAt: state.retryAt }))
-        }
-        if (trial) {
-          rejectedCounter.unsafeUpdate(1, tags)
-          return Effect.fail(new BreakerOpen({ name: options.name, retryAt: now }))
-        }
-        trial = true
-        const opens = state.opens
-        return state._tag === "Open"
-          ? Effect.as(Effect.zipRight(Effect.sync(() => (trialSuccesses = 0)), moveTo({ _tag: "HalfOpen", opens })), "trial" as const)
-          : Effect.succeed("trial" as const)
-      })
-
-    const settle = (as: "call" | "trial", outcome: "success" | "failure" | "ignored", now: number): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (as === "trial") {
-          trial = false
-          if (state._tag !== "HalfOpen" || outcome === "ignored") return Effect.void
-          if (outcome === "failure") return open(state.opens + 1, now)
-          trialSuccesses++
-          if (trialSuccesses < successesToClose) return Effect.void
-          calls = []
-          return moveTo(closed)
-        }
-        if (outcome === "ignored" || state._tag !== "Closed") return Effect.void
-        calls.push({ at: now, failed: outcome === "failure" })
-        return outcome === "failure" && reached(now) ? open(1, now) : Effect.void
-      })
-
-    const execute = <A, E2 extends E, R>(effect: Effect.Effect<A, E2, R>): Effect.Effect<A, E2 | BreakerOpen, R> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const as = yield* admit(yield* Clock.currentTimeMillis)
-          const exit = yield* Effect.exit(restore(effect))
-          const outcome = Exit.isSuccess(exit) ? "success" : counts(exit.cause) ? "failure" : "ignored"
-          yield* settle(as, outcome, yield* Clock.currentTimeMillis)
-          return yield* exit
-        })
-      )
-
-    return {
-      name: options.name,
-      execute,
-      state: Effect.sync(() => state),
-      changes: Effect.map(PubSub.subscribe(changes), Stream.fromQueue)
-    }
-  })
+  Effect.map(build(options), (built) => built.breaker)
 
 /**
  * A breaker as a layer of {@link CircuitBreaker}.
@@ -329,8 +348,11 @@ export const layer = (options: Options): Layer.Layer<CircuitBreaker> => Layer.ef
 
 /**
  * A breaker for code that is not written with Effect: `execute` takes a
- * function returning a promise and rejects with its error, or with a
- * {@link BreakerOpen} when the breaker refuses the call. The real clock.
+ * function returning a promise and rejects with its error (a synchronous throw
+ * of the function counts as its rejection), or with a {@link BreakerOpen} when
+ * the breaker refuses the call, in which case the function is not called. The
+ * real clock. It runs no Effect per call: the same state machine as
+ * {@link make}'s, called around the promise.
  *
  * @example
  * ```ts
@@ -346,14 +368,38 @@ export const promise = (options: Options<unknown>): {
   readonly execute: <A>(call: () => Promise<A>) => Promise<A>
   readonly state: () => State
 } => {
-  const breaker = Effect.runSync(make(options))
+  const { core } = Effect.runSync(build(options))
+  const isFailure = options.isFailure
+  // The settling handlers of a call and of a trial, made once.
+  const handlers = (as: Admission) => {
+    const failed = (error: unknown) => core.settle(as, isFailure === undefined || isFailure(error) ? FAILURE : IGNORED)
+    return {
+      failed,
+      fulfilled: (value: unknown) => {
+        core.settle(as, SUCCESS)
+        return value
+      },
+      rejected: (error: unknown): never => {
+        failed(error)
+        throw error
+      }
+    }
+  }
+  const settlers = [handlers(CALL), handlers(TRIAL)] as const
   return {
-    execute: async <A>(call: () => Promise<A>): Promise<A> => {
-      const guarded: Effect.Effect<A, unknown> = Effect.tryPromise({ try: () => call(), catch: (error) => error })
-      const result = await Effect.runPromise(Effect.either(breaker.execute(guarded)))
-      if (Either.isLeft(result)) throw result.left
-      return result.right
+    execute: <A>(call: () => Promise<A>): Promise<A> => {
+      const as = core.acquire()
+      if (as !== CALL && as !== TRIAL) return Promise.reject(as)
+      const settle = settlers[as]
+      let pending: Promise<A>
+      try {
+        pending = Promise.resolve(call())
+      } catch (error) {
+        settle.failed(error)
+        return Promise.reject(error)
+      }
+      return pending.then(settle.fulfilled as (value: A) => A, settle.rejected)
     },
-    state: () => Effect.runSync(breaker.state)
+    state: core.state
   }
 }

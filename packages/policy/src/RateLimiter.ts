@@ -499,6 +499,14 @@ const millis = (name: string, field: string, input: Duration.DurationInput, zero
   return ms
 }
 
+/** A key's state, and its neighbours in use order. */
+interface Entry<S> {
+  readonly key: string
+  readonly state: S
+  older: Entry<S> | undefined
+  newer: Entry<S> | undefined
+}
+
 const makeEngine = <S>(name: string, kind: Kind<S>, maxKeys: number, maxWait: number): Engine => {
   const metrics_ = metrics(name)
   // Registered now, at zero: a series that appears only with the first refusal breaks rate() in Prometheus.
@@ -506,32 +514,55 @@ const makeEngine = <S>(name: string, kind: Kind<S>, maxKeys: number, maxWait: nu
   metrics_.rejected.unsafeValue([])
   metrics_.waitSeconds.unsafeValue([])
   metrics_.evictedKeys.unsafeValue([])
-  // Insertion order is use order: a key used again moves to the end, so the first is the least recently used.
-  const states = new Map<string, S>()
+  // The keys in use order, a doubly linked list through their entries: `oldest` is the least
+  // recently used, `newest` the last. A key used again is moved to the end by relinking two
+  // entries, not by deleting it from the map and inserting it again (which cost several times
+  // more, and left holes the map had to compact).
+  const states = new Map<string, Entry<S>>()
+  let oldest: Entry<S> | undefined
+  let newest: Entry<S> | undefined
   let lastKey: string | undefined
   let lastState: S | undefined
   // The limiter's own time never goes backwards: a step back of the clock is absorbed in `offset`.
   let offset = 0
   let latest = -Infinity
 
+  const unlink = (entry: Entry<S>) => {
+    if (entry.older === undefined) oldest = entry.newer
+    else entry.older.newer = entry.newer
+    if (entry.newer === undefined) newest = entry.older
+    else entry.newer.older = entry.older
+    entry.older = entry.newer = undefined
+  }
+  const append = (entry: Entry<S>) => {
+    entry.older = newest
+    if (newest === undefined) oldest = entry
+    else newest.newer = entry
+    newest = entry
+  }
+
   const stateOf = (key: string, now: number): S => {
     if (key === lastKey) return lastState!
-    let state = states.get(key)
-    if (state !== undefined) {
-      states.delete(key)
-      states.set(key, state)
-    } else {
-      if (states.size >= maxKeys) {
-        const [oldest, oldState] = states.entries().next().value!
-        states.delete(oldest)
-        if (!kind.idle(oldState, now)) metrics_.evictedKeys.unsafeUpdate(1, [])
+    let entry = states.get(key)
+    if (entry !== undefined) {
+      if (entry !== newest) {
+        unlink(entry)
+        append(entry)
       }
-      state = kind.fresh(now)
-      states.set(key, state)
+    } else {
+      if (states.size >= maxKeys && oldest !== undefined) {
+        const evicted = oldest
+        unlink(evicted)
+        states.delete(evicted.key)
+        if (!kind.idle(evicted.state, now)) metrics_.evictedKeys.unsafeUpdate(1, [])
+      }
+      entry = { key, state: kind.fresh(now), older: undefined, newer: undefined }
+      states.set(key, entry)
+      append(entry)
     }
     lastKey = key
-    lastState = state
-    return state
+    lastState = entry.state
+    return entry.state
   }
 
   return {

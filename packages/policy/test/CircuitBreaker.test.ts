@@ -3,6 +3,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
@@ -112,6 +113,52 @@ describe("CircuitBreaker", () => {
       expect(yield* tagOf(breaker)).toBe("Open")
     }))
 
+  it.effect("releases an interrupted trial: the next call after it is the trial, and it counts neither way", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make({ name: "i", threshold: { failures: 1 }, cooldown: Schedule.spaced("1 second") })
+      yield* Effect.either(breaker.execute(fail))
+      yield* TestClock.adjust("1 second")
+      const stuck = yield* Effect.fork(breaker.execute(Effect.never))
+      yield* Effect.yieldNow()
+      expect(yield* breaker.state).toMatchObject({ _tag: "HalfOpen", opens: 1 })
+      expect((yield* Effect.flip(breaker.execute(ok)))._tag).toBe("BreakerOpen") // its trial is under way
+      yield* Fiber.interrupt(stuck)
+      expect(yield* tagOf(breaker)).toBe("HalfOpen") // neither a success nor a failure
+      expect(yield* breaker.execute(ok)).toBe("up") // the new trial
+      expect(yield* tagOf(breaker)).toBe("Closed")
+    }))
+
+  it.effect("decides when the effect runs, not when execute builds it: one guarded effect run again and again", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make({ name: "again", threshold: { failures: 2 }, cooldown: Schedule.spaced("1 second") })
+      let ran = 0
+      const guarded = breaker.execute(Effect.suspend(() => (++ran, fail)))
+      yield* Effect.either(guarded)
+      yield* Effect.either(guarded)
+      expect(yield* tagOf(breaker)).toBe("Open")
+      expect(yield* Effect.flip(guarded)).toBeInstanceOf(CircuitBreaker.BreakerOpen)
+      expect(ran).toBe(2)
+      yield* TestClock.adjust("1 second")
+      yield* Effect.either(guarded) // the trial runs it, and fails
+      expect(ran).toBe(3)
+      expect(yield* breaker.state).toMatchObject({ _tag: "Open", opens: 2 })
+    }))
+
+  it.effect("refuses with a new BreakerOpen each time, a Data.TaggedError with the breaker's name and retryAt", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make({ name: "tagged", threshold: { failures: 1 }, cooldown: Schedule.spaced("2 seconds") })
+      yield* Effect.either(breaker.execute(fail))
+      const first = yield* Effect.flip(breaker.execute(ok))
+      const second = yield* Effect.flip(breaker.execute(ok))
+      expect(first).toBeInstanceOf(Error)
+      expect(first).not.toBe(second)
+      expect({ _tag: first._tag, name: first.name, retryAt: first.retryAt }).toEqual({ _tag: "BreakerOpen", name: "tagged", retryAt: 2_000 })
+      expect(Equal.equals(first, new CircuitBreaker.BreakerOpen({ name: "tagged", retryAt: 2_000 }))).toBe(true)
+      // It is a yieldable error like every Data.TaggedError, and catchTag finds it.
+      const caught = yield* first.pipe(Effect.catchTag("BreakerOpen", (open) => Effect.succeed(open.retryAt)))
+      expect(caught).toBe(2_000)
+    }))
+
   it.scoped("publishes every change of state", () =>
     Effect.gen(function*() {
       const breaker = yield* CircuitBreaker.make({ name: "s", threshold: { failures: 1 }, cooldown: Schedule.spaced("1 second") })
@@ -160,6 +207,27 @@ describe("CircuitBreaker", () => {
     let ran = false
     await expect(breaker.execute(async () => (ran = true))).rejects.toBeInstanceOf(CircuitBreaker.BreakerOpen)
     expect(ran).toBe(false)
+  })
+
+  it("Promise facade: a synchronous throw is the call's rejection, and isFailure chooses what counts", async () => {
+    const breaker = CircuitBreaker.promise({
+      name: "p2",
+      threshold: { failures: 2 },
+      cooldown: Schedule.spaced("1 hour"),
+      isFailure: (error) => !(error instanceof RangeError)
+    })
+    const thrown = new Error("thrown")
+    await expect(breaker.execute(() => {
+      throw thrown
+    })).rejects.toBe(thrown)
+    expect(breaker.state()._tag).toBe("Closed")
+    for (let i = 0; i < 3; i++) await expect(breaker.execute(() => Promise.reject(new RangeError("404")))).rejects.toBeInstanceOf(RangeError)
+    expect(breaker.state()._tag).toBe("Closed") // not failures, by isFailure
+    await expect(breaker.execute(() => Promise.reject(thrown))).rejects.toBe(thrown)
+    expect(breaker.state()._tag).toBe("Open")
+    const refused = await breaker.execute(() => Promise.resolve(1)).catch((error: unknown) => error)
+    expect(refused).toBeInstanceOf(CircuitBreaker.BreakerOpen)
+    expect((refused as CircuitBreaker.BreakerOpen).name).toBe("p2")
   })
 
   it.effect("records its state, openings and refusals as metrics tagged with its name; is a layer", () =>

@@ -319,6 +319,32 @@ describe("RateLimiter", () => {
         expect(yield* limiter.tryAcquire("victim")).toBe(true)
         expect((yield* Metric.value(RateLimiter.metrics("flood").evictedKeys)).count).toBeGreaterThanOrEqual(9_901)
       }))
+
+    it("forgets exactly the keys an LRU model forgets, for any sequence of keys (property)", () => {
+      let run = 0
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 6 }), fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 300 }), (maxKeys, sequence) => {
+          const name = `lru-${run++}`
+          // One permit an hour: a key it remembers is refused, a key it forgot (or never saw) is admitted afresh.
+          const limiter = RateLimiter.promise({ name, algorithm: sliding(1, "1 hour"), maxKeys })
+          const model = new Map<string, true>() // insertion order is use order
+          let evictions = 0
+          for (const n of sequence) {
+            const key = `k${n}`
+            const remembered = model.has(key)
+            model.delete(key)
+            model.set(key, true)
+            if (!remembered && model.size > maxKeys) {
+              model.delete(model.keys().next().value!)
+              evictions++
+            }
+            if (limiter.tryAcquire(key) === remembered) return false
+          }
+          return Effect.runSync(Metric.value(RateLimiter.metrics(name).evictedKeys)).count === evictions
+        }),
+        { numRuns: 300 }
+      )
+    })
   })
 
   describe("time", () => {
