@@ -12,7 +12,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import { DaemonConfig, Platform, Signal } from "@duende/core"
-import { DaemonManager, NativeAdapter } from "@duende/core/manager"
+import { NativeAdapter } from "@duende/core/manager"
 import { encode } from "@duende/core/DaemonConfigSchema"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
@@ -322,13 +322,6 @@ const platformCommands = (loaded: Platforms.Loaded) => {
           owners.flatMap((other) => loaded.modules.get(other)?.formats ?? []).join(", "))
         const config = yield* loadConfig(path)
         const options = yield* usage(module.options(values, { stateDirectory: stateDirectory(kind), config }))
-        // Kubernetes renders them as the workload's replicas; elsewhere what is rendered runs one process.
-        const count = DaemonManager.instanceCount(config)
-        if (count > 1 && kind !== "kubernetes") {
-          yield* Effect.logWarning(
-            `instances: ${count} is not rendered for ${format}: what it renders runs one process (the native supervisor runs instances)`
-          )
-        }
         const artifacts = yield* module.render(config, { ...options, format }).pipe(
           Effect.catchTag("RenderError", (error) => fail(error.message, 78))
         )

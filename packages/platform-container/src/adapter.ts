@@ -177,10 +177,15 @@ export const render = (
     return Effect.fail(failed(`${format} needs an image: set platform.container.image in the config, or say --image`))
   }
   const section = withImage(options.section, image)
-  return ContainerArtifacts.render(config, format, {
+  const rendered = ContainerArtifacts.render(config, format, {
     ...(section !== undefined ? { section: typeof section === "function" ? section(config) : section } : {}),
     ...(options.initPath !== undefined ? { initPath: options.initPath } : {})
   }).pipe(Either.map((artifact) => [artifact]), Either.mapLeft(failed))
+  // One container runs one daemon; copies are the native supervisor's (or replicas, on Kubernetes).
+  return config.instances === 1 ? rendered : Effect.zipRight(
+    Effect.logWarning(`instances: ${config.instances} is not rendered for ${format}: a container runs one process (the native supervisor runs instances)`),
+    rendered
+  )
 }
 
 const adapterOptions = (options: Options): ContainerAdapter.Options => {

@@ -332,6 +332,7 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options = {}): 
   const jobLabel = label(config.name, section)
   const warnings: Array<Warning> = []
   const warn = (field: string, reason: string) => warnings.push({ field, reason })
+  if (config.instances !== 1) warn("instances", "a job runs one process (the native supervisor runs instances)")
 
   // Every string from the config is checked where it came from, so the error names the field.
   const checked = (field: string, text: string): string | JobRenderError => {

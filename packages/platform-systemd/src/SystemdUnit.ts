@@ -95,8 +95,15 @@ export interface Unit {
  * @since 0.1.0
  */
 export interface Units {
+  /** `api.service`; for a config with `instances`, the template `api@.service`. */
   readonly service: Unit
   readonly socket: Unit | undefined
+  /**
+   * For a config with `instances` (N above 1): `api.target`, which wants
+   * `api@0.service` … `api@N-1.service` and is what starts at boot; each
+   * instance is `PartOf=` it, so stopping or restarting it does all of them.
+   */
+  readonly target?: Unit | undefined
   /** The command line as it runs (absolute program, resolved script). */
   readonly argv: ReadonlyArray<string>
   /**
@@ -345,6 +352,11 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
     if (badSection !== undefined) return yield* refuse(badSection.field || undefined, badSection.message)
     const system = options.scope === "system"
     const base = baseName(config.name, systemd)
+    // `instances`: a template unit, one instance per copy, all wanted by one target.
+    if (config.instances === "max") {
+      return yield* refuse("instances", `"max" is one per CPU of the machine it runs on, which a unit file cannot say; write a number`)
+    }
+    const copies = config.instances > 1 ? config.instances : undefined
 
     // The working directory: WorkingDirectory= takes it verbatim, no quoting.
     if (config.workingDirectory !== undefined) yield* check("workingDirectory", Checks.unwritable(config.workingDirectory))
@@ -455,7 +467,10 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
       yield* check("description", Checks.unwritable(config.description) ?? Checks.overLong(config.description))
     }
     const description = oneLine(config.description ?? `${config.name} (Duende daemon)`) || config.name
-    add("Unit", "Description", description, true, undefined, "description")
+    if (copies === undefined) add("Unit", "Description", description, true, undefined, "description")
+    // The instance's name after the text, which stays as written (its own % doubled).
+    else add("Unit", "Description", `${UnitFile.escapeSpecifiers(description)} %i`, false, undefined, "description")
+    if (copies !== undefined) add("Unit", "PartOf", `${base}.target`, false, null)
     if (system) add("Unit", "After", "network.target")
     if (sockets !== undefined) {
       add("Unit", "Requires", `${base}.socket`, false, null)
@@ -502,6 +517,12 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
       const assignment = UnitFile.environment(name, value)
       if (Either.isLeft(assignment)) return yield* refuse(field, assignment.left.reason)
       add("Service", "Environment", assignment.right, true, null, field)
+    }
+    if (copies !== undefined) {
+      // The instance's number, as the native supervisor gives it (%i: the instance name).
+      add("Service", "Environment", "DUENDE_INSTANCE=%i", false, null, "instances")
+      // Every instance takes the one .socket's fds (systemd passes the same sockets to all).
+      if (sockets !== undefined) add("Service", "Sockets", `${base}.socket`, false, null)
     }
     add("Service", "SyslogIdentifier", config.name, true)
     // Duende exits 143/130 after a graceful stop by SIGTERM/SIGINT: that is success, not a failure to restart.
@@ -599,14 +620,28 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
       add("Service", "ReadWritePaths", quoted.join(" "), true, undefined, "platform.systemd.readWritePaths")
     }
 
-    // [Install]: with socket activation the socket is what starts at boot.
-    if (sockets === undefined) {
+    // [Install]: with socket activation the socket is what starts at boot; with instances, their target.
+    if (sockets === undefined && copies === undefined) {
       add("Install", "WantedBy", system ? "multi-user.target" : "default.target", false, null)
     }
     add("X-Duende", "Name", config.name, false, null)
     if (options.id !== undefined) add("X-Duende", "Id", options.id, false, null)
 
-    const service: Unit = { name: `${base}.service`, directives }
+    const service: Unit = { name: copies === undefined ? `${base}.service` : `${base}@.service`, directives }
+    const target: Unit | undefined = copies === undefined ? undefined : {
+      name: `${base}.target`,
+      directives: [
+        { section: "Unit", key: "Description", value: `${description} (${copies} instances)`, specifiers: true, field: "description" },
+        {
+          section: "Unit",
+          key: "Wants",
+          value: Array.from({ length: copies }, (_, i) => `${base}@${i}.service`).join(" "),
+          specifiers: false,
+          field: "instances"
+        },
+        { section: "Install", key: "WantedBy", value: system ? "multi-user.target" : "default.target", specifiers: false }
+      ]
+    }
     let socket: Unit | undefined
     if (sockets !== undefined) {
       const listenKey = sockets.kind === "datagram"
@@ -635,12 +670,14 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
               field: socketField === "listen" ? "listen[0].name" : `${socketField}.name`
             } as const]),
           ...("backlog" in sockets ? [{ section: "Socket", key: "Backlog", value: String(sockets.backlog), specifiers: false } as const] : []),
+          // Traffic while no instance runs starts the first (a template itself cannot be activated).
+          ...(copies === undefined ? [] : [{ section: "Socket", key: "Service", value: `${base}@0.service`, specifiers: false } as const]),
           { section: "Install", key: "WantedBy", value: "sockets.target", specifiers: false }
         ]
       }
     }
     // Every line as systemd reads it: at most Limits.lineBytes long.
-    for (const unit of socket === undefined ? [service] : [service, socket]) {
+    for (const unit of unitsOf({ service, socket, target })) {
       for (const d of unit.directives) {
         const value = d.specifiers ? UnitFile.escapeSpecifiers(d.value) : d.value
         const bytes = Buffer.byteLength(d.key) + 1 + Buffer.byteLength(value)
@@ -652,8 +689,12 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
         }
       }
     }
-    return { service, socket, argv, transientCommand, environment, workingDirectory }
+    return { service, socket, target, argv, transientCommand, environment, workingDirectory }
   })
+
+/** The unit files of a daemon, in the order they are written. */
+const unitsOf = (units: Pick<Units, "service" | "socket" | "target">): ReadonlyArray<Unit> =>
+  [units.service, units.socket, units.target].filter((unit): unit is Unit => unit !== undefined)
 
 const sectionOrder: ReadonlyArray<Directive["section"]> = ["Unit", "Service", "Socket", "Install", "X-Duende"]
 
@@ -721,7 +762,7 @@ export const render = (
 ): Either.Either<ReadonlyArray<PlatformAdapter.Artifact>, UnitRenderError> =>
   Either.flatMap(make(config, options), (units) => {
     const artifacts: Array<PlatformAdapter.Artifact> = []
-    for (const unit of units.socket === undefined ? [units.service] : [units.service, units.socket]) {
+    for (const unit of unitsOf(units)) {
       const content = text(unit)
       if (Either.isLeft(content)) {
         return Either.left(new UnitRenderError({ name: config.name, reason: content.left.message }))

@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { execFileSync, spawnSync } from "node:child_process"
 import fc from "fast-check"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as SystemdSection from "../src/SystemdSection.js"
@@ -119,6 +119,32 @@ describe.skipIf(!gate.ok)(`rendered units under systemd-analyze${gate.label}`, (
       })
     }
   }
+
+  it("instances: a template unit whose instances share the .socket, all wanted by one target, pass verify", () => {
+    const paths = write(example({ instances: 3, listen: [{ name: "http", port: 8080 }], description: "100% up" }))
+    expect(paths.map((path) => path.split("/").at(-1))).toEqual(["http-daemon@.service", "http-daemon.socket", "http-daemon.target"])
+    // Verified as systemd loads them: the template as an instance of it (%i expanded).
+    const instance = join(paths[0]!, "..", "http-daemon@1.service")
+    writeFileSync(instance, readFileSync(paths[0]!))
+    for (const scope of ["system", "user"] as const) {
+      const result = verify([instance, paths[1]!, paths[2]!], scope)
+      expect(result.lines).toEqual([])
+      expect(result.code).toBe(0)
+    }
+    const template = readFileSync(paths[0]!, "utf8")
+    expect(template).toMatch(/^Description=100%% up %i$/m)
+    expect(template).toMatch(/^Environment=DUENDE_INSTANCE=%i$/m)
+    expect(template).toMatch(/^Sockets=http-daemon\.socket$/m)
+    expect(template).toMatch(/^PartOf=http-daemon\.target$/m)
+    expect(template).not.toMatch(/^\[Install\]/m)
+    expect(readFileSync(paths[1]!, "utf8")).toMatch(/^Service=http-daemon@0\.service$/m)
+    const target = readFileSync(paths[2]!, "utf8")
+    expect(target).toMatch(/^Wants=http-daemon@0\.service http-daemon@1\.service http-daemon@2\.service$/m)
+    expect(target).toMatch(/^WantedBy=multi-user\.target$/m)
+    // "max" cannot be written in a unit.
+    const max = SystemdUnit.make(example({ instances: "max" }), { scope: "system", version: 252 })
+    expect(Either.isLeft(max) && max.left.message).toMatch(/instances: "max" is one per CPU .* write a number/)
+  })
 
   it("the systemd ≥ 254 rendering differs only by what 252 does not know (notify-reload, RestartSteps)", () => {
     const paths = write(example({ restart: { backoff: { initial: "1s", max: "1m" } } }), { version: 254 })

@@ -13,6 +13,7 @@ import { existsSync, lstatSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as SystemdAdapter from "../src/SystemdAdapter.js"
 import * as SystemdSection from "../src/SystemdSection.js"
+import * as SystemdUnit from "../src/SystemdUnit.js"
 import { envName, text } from "./helpers/arbitraries.js"
 import { boot, gate, type Machine } from "./helpers/nspawn.js"
 import { environmentProperty } from "./helpers/show.js"
@@ -78,6 +79,37 @@ describe.skipIf(!gate.ok)(`systemd in nspawn: sockets, transient units, user sco
       yield* system.uninstall(handle)
       expect(existsSync(join(machine.root, "etc/systemd/system/activated.socket"))).toBe(false)
     }), 60_000)
+
+  it.live("instances: the template's instances, started by their target, all accept on the one .socket", () =>
+    Effect.gen(function*() {
+      const shared = nextPort++
+      const { config: c, port } = config("many", { instances: 3, listen: [{ name: "http", port: shared }] })
+      const units = SystemdUnit.render(c, { scope: "system", version: 252, host: { root: machine.root } })
+      if (Either.isLeft(units)) throw new Error(units.left.message)
+      for (const unit of units.right) writeFileSync(join(machine.root, "etc/systemd/system", unit.name), unit.content)
+      yield* system.systemctl.run("systemctl", ["daemon-reload"])
+      yield* system.systemctl.run("systemctl", ["start", "many.target"])
+      const pids = yield* eventually(
+        Effect.forEach([0, 1, 2], (i) => system.systemctl.show(`many@${i}.service`, ["MainPID", "ActiveState"])),
+        (all) => all.every((p) => p.ActiveState === "active" && p.MainPID !== "0"),
+        "every instance active"
+      )
+      const mains = new Set(pids.map((p) => p.MainPID))
+      expect(mains.size).toBe(3)
+      // Every answer comes from one of the three, over the one port (their own PORT is not listened on).
+      const answers = yield* Effect.forEach(Array.from({ length: 60 }), () => fetchText(shared), { concurrency: 6 })
+      const answering = new Set(answers.map((text) => /^hello from (\d+)/.exec(text)?.[1]))
+      for (const pid of answering) expect(mains.has(pid!)).toBe(true)
+      expect(answering.size).toBeGreaterThanOrEqual(2)
+      expect((yield* Effect.either(fetchText(port)))._tag).toBe("Left")
+      // Each got the socket by systemd's protocol and its number.
+      const environment = yield* system.systemctl.show("many@2.service", ["Environment"])
+      expect(environment.Environment).toMatch(/DUENDE_INSTANCE=2/)
+      // Stopping the target stops them all (PartOf=).
+      yield* system.systemctl.run("systemctl", ["stop", "many.target", "many.socket"])
+      const after = yield* Effect.forEach([0, 1, 2], (i) => system.systemctl.show(`many@${i}.service`, ["ActiveState"]))
+      expect(after.map((p) => p.ActiveState)).toEqual(["inactive", "inactive", "inactive"])
+    }), 90_000)
 
   it.live("a transient daemon through systemd-run, with the same properties", () =>
     Effect.gen(function*() {
