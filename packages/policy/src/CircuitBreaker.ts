@@ -40,6 +40,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type Admission, CALL, FAILURE, IGNORED, makeCore, SUCCESS, TRIAL } from "./internal/breakerCore.js"
+import { withoutStack } from "./internal/withoutStack.js"
 
 /**
  * Where the breaker is. `opens` counts the openings in a row (it picks the cooldown).
@@ -208,21 +209,8 @@ const cooldownOf = (schedule: Schedule.Schedule<unknown, unknown>, opens: number
     (delays) => Duration.toMillis(Chunk.last(delays).pipe((last) => (last._tag === "Some" ? last.value : Duration.seconds(5))))
   )
 
-// A refusal is a new BreakerOpen each time, made without a stack trace: the stack of an error made
-// inside the breaker says nothing its message does not (the breaker's name and retryAt), and
-// capturing it cost more than everything else a refused call does together.
-const stackTraceLimit = Object.getOwnPropertyDescriptor(Error, "stackTraceLimit")
-const canSkipStack = stackTraceLimit !== undefined && stackTraceLimit.writable === true
-const refusal = (name: string, retryAt: number): BreakerOpen => {
-  if (!canSkipStack) return new BreakerOpen({ name, retryAt })
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 0
-  try {
-    return new BreakerOpen({ name, retryAt })
-  } finally {
-    Error.stackTraceLimit = limit
-  }
-}
+// A refusal is a new BreakerOpen each time, made without a stack trace (its name and retryAt say it all).
+const refusal = (name: string, retryAt: number): BreakerOpen => withoutStack(() => new BreakerOpen({ name, retryAt }))
 
 /** What `make` and `promise` share: the breaker and its synchronous core. */
 const build = <E>(options: Options<E>) =>

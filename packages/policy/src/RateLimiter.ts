@@ -62,6 +62,7 @@ import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricKey from "effect/MetricKey"
 import type * as MetricKeyType from "effect/MetricKeyType"
 import type * as MetricState from "effect/MetricState"
+import { withoutStack } from "./internal/withoutStack.js"
 
 /**
  * How a key is limited.
@@ -151,6 +152,10 @@ export class RateLimited extends Data.TaggedError("RateLimited")<{
     return `rate limiter "${this.name}" refused key "${this.key}": over its limit, retry after ${this.retryAfter} ms`
   }
 }
+
+// A refusal is a new RateLimited each time, made without a stack trace (its fields say it all).
+const refusal = (name: string, key: string, retryAfter: number): RateLimited =>
+  withoutStack(() => new RateLimited({ name, key, retryAfter }))
 
 /**
  * A rate limiter. Every method takes a key (default `"default"`) and a number
@@ -665,7 +670,7 @@ export const make = (options: Options): Effect.Effect<RateLimiter> =>
       }
       if (wait < 0) {
         rejected.unsafeUpdate(1, [])
-        return Effect.fail(new RateLimited({ name: engine.name, key, retryAfter: -wait }))
+        return Effect.fail(refusal(engine.name, key, -wait))
       }
       const undo = engine.undo()
       return Effect.zipRight(
@@ -766,7 +771,7 @@ export const promise = (options: Options): {
     }
     if (wait < 0) {
       rejected.unsafeUpdate(1, [])
-      return Promise.reject(new RateLimited({ name: engine.name, key, retryAfter: -wait }))
+      return Promise.reject(refusal(engine.name, key, -wait))
     }
     engine.undo() // a promise cannot be interrupted: the reservation stands
     return new Promise((resolve) =>

@@ -48,6 +48,11 @@ describe("RateLimiter", () => {
         expect(refused).toBeInstanceOf(RateLimiter.RateLimited)
         expect(refused).toMatchObject({ _tag: "RateLimited", name: "tb-burst", key: "default", retryAfter: 1000 })
         expect(refused.message).toBe('rate limiter "tb-burst" refused key "default": over its limit, retry after 1000 ms')
+        // A new error each refusal (equal by value), and the stack trace setting is left as it was.
+        const again = yield* Effect.flip(limiter.acquire())
+        expect(again).not.toBe(refused)
+        expect(again).toEqual(refused)
+        expect(Error.stackTraceLimit).toBeGreaterThan(0)
         yield* TestClock.adjust("999 millis")
         expect(yield* retryAfterOf(limiter.acquire())).toBe(1)
         yield* TestClock.adjust("1 milli")
