@@ -1,6 +1,8 @@
 // Restarts under load, side by side: the example (examples/http-counter, HttpDrain) on 127.0.0.1
 //   - under Duende with `listen` (the supervisor holds the socket; `restart` is a rolling restart:
 //     the new process is started, waited for READY, then the old one is stopped gracefully),
+//   - the same with `instances: 2` (two processes on the one held socket, restarted one at a time:
+//     the like of PM2's two cluster workers),
 //   - under Duende without `listen` (the same `restart`: stop, then start; the port is closed meanwhile),
 //   - under PM2 in cluster mode, 2 instances, `pm2 reload` (its rolling reload; Node's cluster module
 //     shares the example's `server.listen(port)`; kill_timeout set to Duende's shutdownTimeout, 10 s),
@@ -13,8 +15,8 @@
 // the steady second before. A client whose request failed waits 10 ms before its next one (a tight
 // retry loop against a refused port would count the client's speed, not the downtime); "failing"
 // is the number of 10 ms slots with at least one failure: how long clients saw errors. The load
-// generator runs in this process (warmed up first); PM2 runs 2 workers, Duende 1 process, on the
-// same cores, so throughput is what a client sees, not per-process speed. Duende is driven over
+// generator runs in this process (warmed up first); PM2 runs 2 workers, Duende 1 process (or 2 with
+// instances), on the same cores, so throughput is what a client sees, not per-process speed. Duende is driven over
 // its control socket, PM2 through its programmatic API (installed into a temporary directory at
 // run time, as in native.mjs). Each case stops restarting after --scenario-seconds (default 60).
 //
@@ -147,7 +149,7 @@ const untilServing = async (port) => {
 // --- targets ------------------------------------------------------------------------------
 const { encode, decodeSync } = await import("@duende/core/DaemonConfigSchema")
 
-const duendeTarget = async (label, name, withListen) => {
+const duendeTarget = async (label, name, withListen, instances = 1) => {
   const port = await freePort()
   const config = {
     ...exampleConfig,
@@ -155,14 +157,18 @@ const duendeTarget = async (label, name, withListen) => {
     command: [process.execPath, script],
     workingDirectory: exampleDir,
     env: { HOST: "127.0.0.1", PORT: String(port) },
-    ...(withListen ? { listen: [{ name: "http", port }] } : {})
+    ...(withListen ? { listen: [{ name: "http", port }] } : {}),
+    ...(instances > 1 ? { instances } : {})
   }
   await duende.send({ method: "add", config: encode(decodeSync(config)), start: true })
-  const pid = async () => (await duende.send({ method: "status", name })).pid
+  const pids = async () => {
+    const info = await duende.send({ method: "status", name })
+    return info.instances === undefined ? [info.pid] : info.instances.map((each) => each.pid).sort()
+  }
   return {
     label,
     port,
-    pids: async () => [await pid()],
+    pids,
     restart: () => duende.send({ method: "restart", name }),
     remove: () => duende.send({ method: "remove", name })
   }
@@ -274,6 +280,7 @@ try {
   pm2 = await installPm2()
   const targets = [
     await duendeTarget("duende listen (rolling)", "zd-listen", true),
+    await duendeTarget("duende listen x2 instances (rolling)", "zd-two", true, 2),
     await duendeTarget("duende no listen (stop+start)", "zd-plain", false),
     await pm2Target(`pm2 ${pm2.version} cluster x2 (reload)`, "zd-pm2")
   ]
@@ -324,9 +331,10 @@ if (json) {
       if (r.steadyFailed > 0) console.log(`  ${"".padEnd(width)}  ${r.steadyFailed} failed in the steady second (before any restart)`)
       if (r.restartErrors.length > 0) console.log(`  ${"".padEnd(width)}  restart errors: ${[...new Set(r.restartErrors)].join("; ")}`)
     }
-    const [listen, plain, pm] = these
-    console.log(`  ratios (each against duende listen): restart median: no listen ${ratio(plain.restartMs.median, listen.restartMs.median)}, pm2 ${ratio(pm.restartMs.median, listen.restartMs.median)};`)
-    console.log(`    req/s during restarts: no listen ${ratio(plain.during.rps, listen.during.rps)}, pm2 ${ratio(pm.during.rps, listen.during.rps)}; p99 during: no listen ${ratio(plain.during.p99, listen.during.p99)}, pm2 ${ratio(pm.during.p99, listen.during.p99)}`)
+    const [listen, two, plain, pm] = these
+    console.log(`  ratios (each against duende listen): restart median: x2 ${ratio(two.restartMs.median, listen.restartMs.median)}, no listen ${ratio(plain.restartMs.median, listen.restartMs.median)}, pm2 ${ratio(pm.restartMs.median, listen.restartMs.median)};`)
+    console.log(`    req/s during restarts: x2 ${ratio(two.during.rps, listen.during.rps)}, no listen ${ratio(plain.during.rps, listen.during.rps)}, pm2 ${ratio(pm.during.rps, listen.during.rps)}; p99 during: x2 ${ratio(two.during.p99, listen.during.p99)}, no listen ${ratio(plain.during.p99, listen.during.p99)}, pm2 ${ratio(pm.during.p99, listen.during.p99)}`)
+    console.log(`  two processes each (duende x2 instances against pm2 cluster x2): restart ${ratio(pm.restartMs.median, two.restartMs.median)} faster, req/s during ${ratio(two.during.rps, pm.during.rps)}, p99 during ${ratio(two.during.p99, pm.during.p99)}`)
     console.log(`    during/steady: ${these.map((r) => `${r.target.split(" (")[0]} req/s ${ratio(r.during.rps, r.steady.rps)}, p99 ${ratio(r.during.p99, r.steady.p99)}`).join("; ")}`)
   }
   console.log(`\n  failed: requests that errored (refused, reset, aborted, ${requestTimeoutMs / 1000} s timeout, non-200) from the first restart to 0.3 s after the last;`)
