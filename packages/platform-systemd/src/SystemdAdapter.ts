@@ -259,10 +259,11 @@ export const make = (options: Options = {}): Effect.Effect<SystemdAdapter> =>
         )
       })
 
-    const stop = (handle: PlatformAdapter.DaemonHandle, timeout: Duration.Duration) =>
+    /** Stops the service and, unless `keepSocket`, its socket (a stopped daemon listens on nothing). */
+    const stopUnits = (handle: PlatformAdapter.DaemonHandle, timeout: Duration.Duration, keepSocket: boolean) =>
       Effect.gen(function*() {
         yield* loaded(handle)
-        const units = (yield* socketLoaded(handle)) ? [socketOf(handle), handle.ref] : [handle.ref]
+        const units = !keepSocket && (yield* socketLoaded(handle)) ? [socketOf(handle), handle.ref] : [handle.ref]
         const stopped = yield* systemctl.run("systemctl", ["stop", ...units]).pipe(Effect.timeoutOption(timeout))
         if (Option.isSome(stopped)) return
         yield* Effect.logWarning(`${handle.ref} did not stop within ${Duration.format(timeout)}: killing it`)
@@ -271,6 +272,7 @@ export const make = (options: Options = {}): Effect.Effect<SystemdAdapter> =>
         // Killed because it was asked to stop: stopped, not failed (the exit stays on record).
         yield* Effect.ignore(systemctl.run("systemctl", ["reset-failed", handle.ref]))
       })
+    const stop = (handle: PlatformAdapter.DaemonHandle, timeout: Duration.Duration) => stopUnits(handle, timeout, false)
 
     const notRunningError = (handle: PlatformAdapter.DaemonHandle, what: string) =>
       new StartFailed({ name: handle.name, reason: `not running: cannot ${what}` })
@@ -283,7 +285,7 @@ export const make = (options: Options = {}): Effect.Effect<SystemdAdapter> =>
       units: (config) => unitsFor(config),
       render: (config) =>
         Effect.flatMap(unitsFor(config), (units) =>
-          Effect.forEach(units.socket ? [units.service, units.socket] : [units.service], (unit) =>
+          Effect.forEach(SystemdUnit.files(units), (unit) =>
             Either.match(SystemdUnit.text(unit), {
               onLeft: (error) =>
                 Effect.fail(unwritable(unit, error)),
@@ -294,7 +296,14 @@ export const make = (options: Options = {}): Effect.Effect<SystemdAdapter> =>
           const serviceName = `${SystemdUnit.baseName(config.name, yield* sectionFor(config))}.service`
           const identity = id ?? (yield* installedId(serviceName)) ?? DaemonId.random()
           const units = yield* unitsFor(config, identity)
-          const written = units.socket ? [units.service, units.socket] : [units.service]
+          if (units.target !== undefined) {
+            return yield* new OperationUnsupported({
+              operation: `install ${config.instances} instances of ${config.name}`,
+              platform: "systemd",
+              hint: "installing them as a template is not built yet: `duende render systemd` writes the template, its socket and target"
+            })
+          }
+          const written = SystemdUnit.files(units)
           for (const unit of written) {
             const content = SystemdUnit.text(unit)
             if (Either.isLeft(content)) {
@@ -310,7 +319,9 @@ export const make = (options: Options = {}): Effect.Effect<SystemdAdapter> =>
         }),
       start,
       stop,
-      restart: (handle, timeout) => Effect.zipRight(stop(handle, timeout), start(handle)),
+      // With socket activation only the service restarts: systemd keeps the socket listening and the
+      // kernel queues connections meanwhile, so none is refused.
+      restart: (handle, timeout) => Effect.zipRight(stopUnits(handle, timeout, true), start(handle)),
       reload: (handle) =>
         Effect.gen(function*() {
           const p = yield* loaded(handle)

@@ -677,7 +677,7 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
       }
     }
     // Every line as systemd reads it: at most Limits.lineBytes long.
-    for (const unit of unitsOf({ service, socket, target })) {
+    for (const unit of files({ service, socket, target })) {
       for (const d of unit.directives) {
         const value = d.specifiers ? UnitFile.escapeSpecifiers(d.value) : d.value
         const bytes = Buffer.byteLength(d.key) + 1 + Buffer.byteLength(value)
@@ -692,8 +692,22 @@ export const make = (config: DaemonConfig.DaemonConfig, options: Options): Eithe
     return { service, socket, target, argv, transientCommand, environment, workingDirectory }
   })
 
-/** The unit files of a daemon, in the order they are written. */
-const unitsOf = (units: Pick<Units, "service" | "socket" | "target">): ReadonlyArray<Unit> =>
+/**
+ * The unit files of a daemon, in the order they are written: the service (or
+ * template), its socket, the instances' target.
+ *
+ * @example
+ * ```ts
+ * import { SystemdUnit } from "@duende/platform-systemd/adapter"
+ *
+ * // units from SystemdUnit.make(config, options)
+ * declare const units: SystemdUnit.Units
+ * const names = SystemdUnit.files(units).map((unit) => unit.name) // ["api.service", "api.socket"]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const files = (units: Pick<Units, "service" | "socket" | "target">): ReadonlyArray<Unit> =>
   [units.service, units.socket, units.target].filter((unit): unit is Unit => unit !== undefined)
 
 const sectionOrder: ReadonlyArray<Directive["section"]> = ["Unit", "Service", "Socket", "Install", "X-Duende"]
@@ -762,7 +776,7 @@ export const render = (
 ): Either.Either<ReadonlyArray<PlatformAdapter.Artifact>, UnitRenderError> =>
   Either.flatMap(make(config, options), (units) => {
     const artifacts: Array<PlatformAdapter.Artifact> = []
-    for (const unit of unitsOf(units)) {
+    for (const unit of files(units)) {
       const content = text(unit)
       if (Either.isLeft(content)) {
         return Either.left(new UnitRenderError({ name: config.name, reason: content.left.message }))

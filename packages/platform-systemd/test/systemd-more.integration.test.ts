@@ -69,6 +69,18 @@ describe.skipIf(!gate.ok)(`systemd in nspawn: sockets, transient units, user sco
       expect((yield* system.status(handle)).status._tag).toBe("Running")
       const log = (yield* system.logs(handle)).map((l) => l.text).join("\n")
       expect(log).toMatch(/event:listening fd=3 name=http/)
+      // restart is the service's only: the socket listens all along (the same activation), a new process serves.
+      const before = yield* system.systemctl.show("activated.socket", ["ActiveEnterTimestampMonotonic"])
+      const oldPid = (yield* system.status(handle)).pid
+      yield* system.restart(handle, Duration.seconds(10))
+      expect(yield* system.systemctl.show("activated.socket", ["ActiveState", "ActiveEnterTimestampMonotonic"])).toEqual({
+        ActiveState: "active",
+        ActiveEnterTimestampMonotonic: before.ActiveEnterTimestampMonotonic
+      })
+      const newPid = (yield* system.status(handle)).pid
+      expect(newPid).toBeDefined()
+      expect(newPid).not.toBe(oldPid)
+      expect(yield* fetchText(port)).toMatch(new RegExp(`^hello from ${newPid} `))
       // stop takes the socket down too: nothing listens any more.
       yield* system.stop(handle, Duration.seconds(10))
       expect((yield* Effect.either(fetchText(port)))._tag).toBe("Left")
