@@ -229,8 +229,14 @@ export interface WosKernel {
   readonly closeFd: (pid: Pid) => Effect.Effect<void, WosError.NoSuchProcess | WosError.InvalidRequest>
   /** One scheduling pass: the pids that run in the next slice. */
   readonly schedule: Effect.Effect<ReadonlyArray<Pid>>
-  /** Schedules once per quantum (from `Clock`) forever, handing each pass's choice to `onPass`. */
-  readonly run: <E, R>(onPass: (running: ReadonlyArray<Pid>) => Effect.Effect<void, E, R>) => Effect.Effect<never, E, R>
+  /**
+   * Schedules once per quantum (from `Clock`) forever: `prepare` before each
+   * pass (a host updates what blocked), then the pass, whose choice goes to `onPass`.
+   */
+  readonly run: <E, R>(
+    onPass: (running: ReadonlyArray<Pid>) => Effect.Effect<void, E, R>,
+    prepare?: Effect.Effect<void, E, R>
+  ) => Effect.Effect<never, E, R>
   readonly get: (pid: Pid) => Effect.Effect<ProcessInfo, WosError.NoSuchProcess>
   /** Every process, by pid. */
   readonly ps: Effect.Effect<ReadonlyArray<ProcessInfo>>
@@ -530,8 +536,10 @@ export const make = (options: Options = {}): Effect.Effect<WosKernel> =>
       return chosen.map((entry) => entry.pid)
     })
 
-    const run = <E, R>(onPass: (running: ReadonlyArray<Pid>) => Effect.Effect<void, E, R>) =>
-      Effect.forever(Effect.zipRight(Effect.flatMap(schedule, onPass), Effect.sleep(quantum)))
+    const run = <E, R>(
+      onPass: (running: ReadonlyArray<Pid>) => Effect.Effect<void, E, R>,
+      prepare: Effect.Effect<void, E, R> = Effect.void
+    ) => Effect.forever(Effect.zipRight(Effect.flatMap(Effect.zipRight(prepare, schedule), onPass), Effect.sleep(quantum)))
 
     return WosKernel.of({
       cpus,
