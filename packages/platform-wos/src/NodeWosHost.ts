@@ -123,6 +123,8 @@ export type ProcessEvent =
 export interface WosProcess {
   readonly pid: WosKernel.Pid
   readonly name: string
+  /** Whether its module imports `duende.ready`, i.e. it will say when it is ready. */
+  readonly reportsReady: boolean
   /** Waits until it reported ready (true) or exited before (false). */
   readonly awaitReady: Effect.Effect<boolean>
   /** Waits until it exited. */
@@ -182,6 +184,7 @@ export const WosHost: Context.Tag<WosHost, WosHost> = Context.GenericTag<WosHost
 interface Record_ {
   readonly pid: WosKernel.Pid
   readonly name: string
+  readonly reportsReady: boolean
   readonly worker: Worker
   readonly control: Int32Array
   readonly logs: Array<LogLine>
@@ -243,7 +246,10 @@ const load = (path: string, memory: number) =>
         `it needs ${limits.minimum * PAGE} bytes of memory at start, more than its cap of ${maximumPages * PAGE}`
       )
     }
-    return { module, initialPages: limits.minimum, maximumPages }
+    const reportsReady = WebAssembly.Module.imports(module).some((entry) =>
+      entry.module === "duende" && entry.name === "ready"
+    )
+    return { module, initialPages: limits.minimum, maximumPages, reportsReady }
   })
 
 const decodeSpawn = Schema.decodeUnknownEither(SpawnOptions)
@@ -371,6 +377,7 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
         const record: Record_ = {
           pid,
           name: spec.name,
+          reportsReady: loaded.reportsReady,
           worker,
           control: new Int32Array(control),
           logs: [],
@@ -391,6 +398,7 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
     const view = (record: Record_): WosProcess => ({
       pid: record.pid,
       name: record.name,
+      reportsReady: record.reportsReady,
       awaitReady: Deferred.await(record.ready),
       awaitExit: Deferred.await(record.exit),
       exit: Effect.sync(() => Option.fromNullable(record.exited)),

@@ -1,0 +1,161 @@
+/**
+ * @duende/platform-wos/adapter: the manager half. Core's `PlatformAdapter` on
+ * the WOS kernel (`WosAdapter`), with the platform module shape every
+ * platform package exports: `kind`, `formats`, `flags`, `options`, `render`,
+ * `make` and `layer` are what the `duende` command uses for `render wos` and
+ * `--platform wos`.
+ *
+ * @since 0.1.0
+ */
+import type { DaemonConfig } from "@duende/core"
+import { type PlatformAdapter, PlatformModule } from "@duende/core/manager"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Adapter from "./WosAdapter.js"
+
+/** @since 0.1.0 */
+export * as WosAdapter from "./WosAdapter.js"
+
+/**
+ * The platform's options: the adapter's (CPUs, time slice, limits).
+ *
+ * @since 0.1.0
+ */
+export type Options = Adapter.Options
+
+/**
+ * The platform kind.
+ *
+ * @example
+ * ```ts
+ * import { kind } from "@duende/platform-wos/adapter"
+ *
+ * kind // "wos"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const kind = "wos" as const
+
+/**
+ * The formats it renders: `wos` (the kernel's spawn request, JSON).
+ *
+ * @example
+ * ```ts
+ * import { formats } from "@duende/platform-wos/adapter"
+ *
+ * formats // ["wos"]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const formats: ReadonlyArray<"wos"> = ["wos"]
+
+/**
+ * Its command-line flags: `--cpus N`, the processes the kernel runs at once.
+ *
+ * @example
+ * ```ts
+ * import { flags } from "@duende/platform-wos/adapter"
+ *
+ * flags.map((flag) => flag.name) // ["cpus"]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const flags: ReadonlyArray<PlatformModule.Flag> = [
+  {
+    name: "cpus",
+    type: "integer",
+    description: "processes the WOS kernel runs at once (default 1, so priorities matter)",
+    appliesTo: ["manage"]
+  }
+]
+
+/**
+ * Options from flags: `--cpus`, a whole number from 1 to 64.
+ *
+ * @example
+ * ```ts
+ * import { options } from "@duende/platform-wos/adapter"
+ *
+ * options({ cpus: 2 }, { stateDirectory: "/tmp/duende" }) // Either.right({ cpus: 2 })
+ * options({ cpus: 0 }, { stateDirectory: "/tmp/duende" }) // Either.left("--cpus: ...")
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const options = (
+  values: PlatformModule.FlagValues,
+  _context: PlatformModule.Context
+): Either.Either<Options, string> => {
+  const cpus = values.cpus
+  if (cpus === undefined) return Either.right({})
+  const n = typeof cpus === "string" ? Number(cpus) : cpus
+  return typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= 64
+    ? Either.right({ cpus: n })
+    : Either.left(`--cpus: expected a whole number from 1 to 64, got ${String(cpus)}`)
+}
+
+/**
+ * The spawn request a config becomes (JSON); each setting WOS cannot express
+ * is logged as a warning naming its field.
+ *
+ * @example
+ * ```ts
+ * import { DaemonConfig } from "@duende/core"
+ * import { render } from "@duende/platform-wos/adapter"
+ * import { Effect } from "effect"
+ *
+ * const request = Effect.flatMap(DaemonConfig.load("duende.json"), (config) => render(config, { format: "wos" }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const render = (
+  config: DaemonConfig.DaemonConfig,
+  _options: Options & { readonly format: "wos" }
+): Effect.Effect<ReadonlyArray<PlatformAdapter.Artifact>, PlatformModule.RenderError> =>
+  Effect.gen(function*() {
+    for (const { field, reason } of Adapter.spawnRequest(config).ignored) {
+      yield* Effect.logWarning(`WOS cannot express ${field}: ${reason}`)
+    }
+    return [Adapter.artifact(config)]
+  })
+
+/**
+ * The adapter (see `WosAdapter.make`).
+ *
+ * @example
+ * ```ts
+ * import { make } from "@duende/platform-wos/adapter"
+ * import { Effect } from "effect"
+ *
+ * const state = Effect.scoped(Effect.flatMap(make({ cpus: 1 }), (adapter) =>
+ *   Effect.flatMap(adapter.find("api"), adapter.status)))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = (adapterOptions: Options) => Adapter.make(adapterOptions)
+
+/**
+ * The adapter as a layer (see `WosAdapter.layer`).
+ *
+ * @example
+ * ```ts
+ * import { layer } from "@duende/platform-wos/adapter"
+ *
+ * const adapter = layer({ cpus: 2 })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (adapterOptions: Options) => Adapter.layer(adapterOptions)
+
+/**
+ * The compiler's check that this entry has core's `PlatformModule` shape.
+ *
+ * @since 0.1.0
+ */
+export type Conformance = PlatformModule.Conforms<typeof import("./adapter.js"), Options, "wos">
