@@ -16,7 +16,8 @@ const all = [
   ["observe", "observe/run.mjs"],
   ["systemd", "systemd/run.mjs"],
   ["launchd-render", "launchd-render.mjs"],
-  ["container", "container/run.mjs"]
+  ["container", "container/run.mjs"],
+  ["wos", "wos.mjs"]
 ]
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1].split(",") : undefined
 const passthrough = process.argv.includes("--json") ? ["--json"] : []
