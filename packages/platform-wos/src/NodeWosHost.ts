@@ -20,6 +20,8 @@
  *   `duende_yield`/`duende_ready`/`duende_health`; the default action ends the
  *   process at any host call with the signal number as its exit code.
  *   A module that never calls the host can only be KILLed.
+ * - **File descriptors** count against the kernel's per-process limit (256):
+ *   past it `path_open` fails with EMFILE.
  *
  * @since 0.1.0
  */
@@ -196,6 +198,8 @@ interface Record_ {
   sleeping: boolean
 }
 
+/** stdin, stdout, stderr and the sandbox preopen. */
+const STARTING_FDS = 4
 const KEPT_LINES = 1000
 const KEPT_EXITED = 1000
 const catchable = Object.values(numbers).filter((signal) => signal !== numbers.KILL)
@@ -320,6 +324,8 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
             return yield* Effect.ignore(kernel.sigaction(record.pid, message.signal, message.handled))
           case "delivered":
             return yield* Effect.ignore(kernel.deliver(record.pid))
+          case "fd":
+            return yield* (message.opened ? Effect.ignore(kernel.openFd(record.pid)) : Effect.ignore(kernel.closeFd(record.pid)))
           case "exit":
             return yield* finish(
               record,
@@ -354,7 +360,7 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
           name: spec.name,
           priority: spec.priority,
           memory: loaded.maximumPages * PAGE,
-          fds: 4,
+          fds: STARTING_FDS,
           ...(spec.parent === undefined ? {} : { parent: spec.parent })
         })
         const control = new SharedArrayBuffer(SLOTS * 4)
@@ -368,6 +374,7 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
           control,
           catchable,
           CHLD: numbers.CHLD,
+          opens: kernel.limits.fds - STARTING_FDS,
           slots: { RUN, PENDING, SLEEPING }
         }
         const worker = yield* Effect.try({

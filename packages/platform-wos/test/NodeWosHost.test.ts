@@ -110,6 +110,14 @@ describe.runIf(gate.ok)(`NodeWosHost${gate.label}`, () => {
       expect(yield* got(large)).toBeLessThan(64)
     }))
 
+  it.scopedLive("file descriptors count against the kernel's limit of 256: past it open fails with EMFILE", () =>
+    Effect.gen(function*() {
+      const host = yield* NodeWosHost.make()
+      const proc = yield* host.spawn({ name: "fds", module: wasm.fds })
+      expect((yield* proc.awaitExit).code).toBe(0)
+      expect((yield* proc.logs).map((line) => line.text)).toEqual(["opened 252: No file descriptors available"])
+    }))
+
   it.scopedLive("the kernel's memory total is reserved per process cap", () =>
     Effect.gen(function*() {
       const host = yield* NodeWosHost.make()

@@ -18,6 +18,8 @@ export interface WorkerData {
   /** The signals a process may handle (all but KILL). */
   readonly catchable: ReadonlyArray<number>
   readonly CHLD: number
+  /** Descriptors the process may open besides those it starts with (the kernel's limit less stdio and the sandbox). */
+  readonly opens: number
   /** The slot indices above: the worker's code is sent as text and cannot import them. */
   readonly slots: { readonly RUN: number; readonly PENDING: number; readonly SLEEPING: number }
 }
@@ -29,6 +31,7 @@ export type WorkerMessage =
   | { readonly type: "health"; readonly healthy: boolean }
   | { readonly type: "sigaction"; readonly signal: number; readonly handled: boolean }
   | { readonly type: "delivered"; readonly signal: number }
+  | { readonly type: "fd"; readonly opened: boolean }
   | {
     readonly type: "exit"
     readonly code: number

@@ -101,6 +101,26 @@ const workerMain = (): void => {
     }
   }
 
+  // Descriptors count against the process's limit: a path_open past it fails with EMFILE.
+  const opened = new Set<number>()
+  const EMFILE = 33
+  preview1.path_open = (...args) => {
+    checkpoint(false)
+    if (opened.size >= data.opens) return EMFILE
+    const result = base.path_open!(...args)
+    if (result === 0) {
+      opened.add(new DataView(memory.buffer).getUint32(args[8]!, true))
+      post({ type: "fd", opened: true })
+    }
+    return result
+  }
+  preview1.fd_close = (fd) => {
+    checkpoint(false)
+    const result = base.fd_close!(fd)
+    if (result === 0 && opened.delete(fd)) post({ type: "fd", opened: false })
+    return result
+  }
+
   const duende = {
     yield: () => {
       checkpoint(true)

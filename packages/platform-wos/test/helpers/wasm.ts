@@ -17,7 +17,8 @@ export const sources = {
   spin: join(root, "examples/wos-spin/spin.c"),
   grow: resolve(__dirname, "../fixtures/grow.c"),
   work: resolve(__dirname, "../fixtures/work.c"),
-  output: resolve(__dirname, "../fixtures/output.c")
+  output: resolve(__dirname, "../fixtures/output.c"),
+  fds: resolve(__dirname, "../fixtures/fds.c")
 }
 
 export const gate = Integration.check(
@@ -56,13 +57,14 @@ export const compile = async (source: string, options: { readonly importMemory?:
 
 /** Every program, compiled at once. */
 export const compileAll = async () => {
-  const [counter, spin, grow, work, output, ownMemory] = await Promise.all([
+  const [counter, spin, grow, work, output, ownMemory, fds] = await Promise.all([
     compile(sources.counter),
     compile(sources.spin),
     compile(sources.grow),
     compile(sources.work),
     compile(sources.output),
-    compile(sources.output, { importMemory: false })
+    compile(sources.output, { importMemory: false }),
+    compile(sources.fds)
   ])
-  return { counter, spin, grow, work, output, ownMemory }
+  return { counter, spin, grow, work, output, ownMemory, fds }
 }
