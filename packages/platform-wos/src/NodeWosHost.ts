@@ -55,6 +55,14 @@ const MiB = 1024 * 1024
 /**
  * What `spawn` is given; decoded, so a bad request names its field.
  *
+ * @example
+ * ```ts
+ * import { NodeWosHost } from "@duende/platform-wos"
+ * import * as Schema from "effect/Schema"
+ *
+ * Schema.decodeUnknownSync(NodeWosHost.SpawnOptions)({ name: "api", module: "api.wasm" }).memory // 16777216
+ * ```
+ *
  * @since 0.1.0
  */
 export const SpawnOptions = Schema.Struct({
@@ -76,12 +84,26 @@ export const SpawnOptions = Schema.Struct({
 /**
  * A spawn request as a caller writes it.
  *
+ * @example
+ * ```ts
+ * import type { NodeWosHost } from "@duende/platform-wos"
+ *
+ * const request: NodeWosHost.SpawnOptions = { name: "api", module: "api.wasm", args: ["--port", "80"], priority: 2 }
+ * ```
+ *
  * @since 0.1.0
  */
 export type SpawnOptions = Schema.Schema.Encoded<typeof SpawnOptions>
 
 /**
  * How a process ended.
+ *
+ * @example
+ * ```ts
+ * import type { NodeWosHost } from "@duende/platform-wos"
+ *
+ * const killed: NodeWosHost.ExitInfo = { code: 9, signal: 9, reason: "killed by KILL", at: 0 }
+ * ```
  *
  * @since 0.1.0
  */
@@ -98,6 +120,13 @@ export interface ExitInfo {
 /**
  * A line a process wrote.
  *
+ * @example
+ * ```ts
+ * import type { NodeWosHost } from "@duende/platform-wos"
+ *
+ * const line: NodeWosHost.LogLine = { at: 0, stream: "stdout", text: "count 100" }
+ * ```
+ *
  * @since 0.1.0
  */
 export interface LogLine {
@@ -109,6 +138,13 @@ export interface LogLine {
 /**
  * What happens to a process, as it happens.
  *
+ * @example
+ * ```ts
+ * import type { NodeWosHost } from "@duende/platform-wos"
+ *
+ * const describe = (event: NodeWosHost.ProcessEvent) => event._tag === "Exited" ? `${event.pid}: ${event.exit.reason}` : event._tag
+ * ```
+ *
  * @since 0.1.0
  */
 export type ProcessEvent =
@@ -119,6 +155,14 @@ export type ProcessEvent =
 
 /**
  * A process of the host.
+ *
+ * @example
+ * ```ts
+ * import type { NodeWosHost } from "@duende/platform-wos"
+ * import { Effect } from "effect"
+ *
+ * const lastLine = (proc: NodeWosHost.WosProcess) => Effect.map(proc.logs, (lines) => lines.at(-1)?.text)
+ * ```
  *
  * @since 0.1.0
  */
@@ -142,12 +186,27 @@ export interface WosProcess {
 /**
  * The host's options: the kernel's.
  *
+ * @example
+ * ```ts
+ * import { NodeWosHost } from "@duende/platform-wos"
+ *
+ * const options: NodeWosHost.Options = { cpus: 2, quantum: "5 millis", limits: { processes: 100 } }
+ * ```
+ *
  * @since 0.1.0
  */
 export type Options = WosKernel.Options
 
 /**
  * The host.
+ *
+ * @example
+ * ```ts
+ * import { NodeWosHost } from "@duende/platform-wos"
+ * import { Effect } from "effect"
+ *
+ * const stop = (host: NodeWosHost.WosHost, pid: number) => Effect.zipRight(host.signal(pid, 15), Effect.flatMap(host.process(pid), (p) => p.awaitExit))
+ * ```
  *
  * @since 0.1.0
  */

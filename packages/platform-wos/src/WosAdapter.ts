@@ -42,6 +42,13 @@ import { nameOf, numbers } from "./WosSignal.js"
 /**
  * The adapter's options: the host's (CPUs, time slice, limits), or a host to share.
  *
+ * @example
+ * ```ts
+ * import type { WosAdapter } from "@duende/platform-wos/adapter"
+ *
+ * const options: WosAdapter.Options = { cpus: 1, quantum: "10 millis" }
+ * ```
+ *
  * @since 0.1.0
  */
 export interface Options extends NodeWosHost.Options {
@@ -51,6 +58,13 @@ export interface Options extends NodeWosHost.Options {
 
 /**
  * The adapter: core's, plus `find` (by name) and `renice`.
+ *
+ * @example
+ * ```ts
+ * import type { WosAdapter } from "@duende/platform-wos/adapter"
+ *
+ * const ps = (adapter: WosAdapter.WosAdapter) => adapter.host.kernel.ps
+ * ```
  *
  * @since 0.1.0
  */

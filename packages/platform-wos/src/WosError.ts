@@ -168,6 +168,13 @@ export class HostFailed extends Data.TaggedError("HostFailed")<{ readonly reason
 /**
  * What the kernel can fail with.
  *
+ * @example
+ * ```ts
+ * import type { WosError } from "@duende/platform-wos"
+ *
+ * const explain = (error: WosError.KernelError) => `${error._tag}: ${error.message}`
+ * ```
+ *
  * @since 0.1.0
  */
 export type KernelError =

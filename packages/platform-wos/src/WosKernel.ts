@@ -36,12 +36,26 @@ import * as Signal from "./WosSignal.js"
 /**
  * A process id.
  *
+ * @example
+ * ```ts
+ * import type { WosKernel } from "@duende/platform-wos"
+ *
+ * const init: WosKernel.Pid = 1
+ * ```
+ *
  * @since 0.1.0
  */
 export type Pid = number
 
 /**
  * The kernel's pid.
+ *
+ * @example
+ * ```ts
+ * import { WosKernel } from "@duende/platform-wos"
+ *
+ * WosKernel.KERNEL_PID // 0
+ * ```
  *
  * @since 0.1.0
  */
@@ -50,12 +64,26 @@ export const KERNEL_PID: Pid = 0
 /**
  * Init's pid: the parent of every process spawned without one, and of orphans.
  *
+ * @example
+ * ```ts
+ * import { WosKernel } from "@duende/platform-wos"
+ *
+ * WosKernel.INIT_PID // 1
+ * ```
+ *
  * @since 0.1.0
  */
 export const INIT_PID: Pid = 1
 
 /**
  * The state of a process.
+ *
+ * @example
+ * ```ts
+ * import { WosKernel } from "@duende/platform-wos"
+ *
+ * const exited = (state: WosKernel.ProcessState) => state._tag === "Terminated" ? state.code : undefined
+ * ```
  *
  * @since 0.1.0
  */
@@ -82,6 +110,14 @@ export const ProcessState = Data.taggedEnum<ProcessState>()
 
 /**
  * A process as the kernel knows it.
+ *
+ * @example
+ * ```ts
+ * import { WosKernel } from "@duende/platform-wos"
+ * import { Effect } from "effect"
+ *
+ * const ps = Effect.map(Effect.flatMap(WosKernel.WosKernel, (k) => k.ps), (all) => all.map((p) => `${p.pid} ${p.name} ${p.state._tag}`))
+ * ```
  *
  * @since 0.1.0
  */
@@ -111,6 +147,13 @@ export interface ProcessInfo {
 
 /**
  * The kernel's limits.
+ *
+ * @example
+ * ```ts
+ * import type { WosKernel } from "@duende/platform-wos"
+ *
+ * const small: WosKernel.Limits = { processes: 50, zombies: 10, memory: 64 * 1024 * 1024, fds: 64 }
+ * ```
  *
  * @since 0.1.0
  */
@@ -142,6 +185,14 @@ export const defaultLimits: Limits = { processes: 1000, zombies: 100, memory: 25
 /**
  * What `spawn` is given; decoded, so a bad request names its field.
  *
+ * @example
+ * ```ts
+ * import { WosKernel } from "@duende/platform-wos"
+ * import * as Schema from "effect/Schema"
+ *
+ * Schema.decodeUnknownSync(WosKernel.SpawnRequest)({ name: "api" }) // { name: "api", priority: 4, parent: 1, memory: 0, fds: 3 }
+ * ```
+ *
  * @since 0.1.0
  */
 export const SpawnRequest = Schema.Struct({
@@ -158,12 +209,26 @@ export const SpawnRequest = Schema.Struct({
 /**
  * A spawn request as a caller writes it.
  *
+ * @example
+ * ```ts
+ * import type { WosKernel } from "@duende/platform-wos"
+ *
+ * const request: WosKernel.SpawnRequest = { name: "worker", priority: 6, parent: 2 }
+ * ```
+ *
  * @since 0.1.0
  */
 export type SpawnRequest = Schema.Schema.Encoded<typeof SpawnRequest>
 
 /**
  * What delivering a process's next signal did.
+ *
+ * @example
+ * ```ts
+ * import type { WosKernel } from "@duende/platform-wos"
+ *
+ * const handled: WosKernel.Delivery = { signal: 15, action: "handler" }
+ * ```
  *
  * @since 0.1.0
  */
@@ -176,6 +241,13 @@ export interface Delivery {
 /**
  * A reaped child: its pid and exit code.
  *
+ * @example
+ * ```ts
+ * import type { WosKernel } from "@duende/platform-wos"
+ *
+ * const reaped: WosKernel.Reaped = { pid: 7, code: 0 }
+ * ```
+ *
  * @since 0.1.0
  */
 export interface Reaped {
@@ -185,6 +257,13 @@ export interface Reaped {
 
 /**
  * The kernel's options.
+ *
+ * @example
+ * ```ts
+ * import { WosKernel } from "@duende/platform-wos"
+ *
+ * const kernel = WosKernel.make({ cpus: 2, quantum: "5 millis", limits: { zombies: 10 } })
+ * ```
  *
  * @since 0.1.0
  */
@@ -198,6 +277,20 @@ export interface Options {
 
 /**
  * The kernel.
+ *
+ * @example
+ * ```ts
+ * import { WosKernel } from "@duende/platform-wos"
+ * import { Effect } from "effect"
+ *
+ * const orphanTest = (kernel: WosKernel.WosKernel) =>
+ *   Effect.gen(function*() {
+ *     const parent = yield* kernel.spawn({ name: "parent" })
+ *     const child = yield* kernel.spawn({ name: "child", parent })
+ *     yield* kernel.exit(parent, 0)
+ *     return (yield* kernel.get(child)).ppid // 1: re-parented to init
+ *   })
+ * ```
  *
  * @since 0.1.0
  */

@@ -32,12 +32,26 @@ export const numbers = {
 /**
  * A signal's name.
  *
+ * @example
+ * ```ts
+ * import type { WosSignal } from "@duende/platform-wos"
+ *
+ * const term: WosSignal.Name = "TERM"
+ * ```
+ *
  * @since 0.1.0
  */
 export type Name = keyof typeof numbers
 
 /**
  * A signal's number.
+ *
+ * @example
+ * ```ts
+ * import type { WosSignal } from "@duende/platform-wos"
+ *
+ * const term: WosSignal.WosSignal = 15
+ * ```
  *
  * @since 0.1.0
  */

@@ -19,6 +19,13 @@ export * as WosAdapter from "./WosAdapter.js"
 /**
  * The platform's options: the adapter's (CPUs, time slice, limits).
  *
+ * @example
+ * ```ts
+ * import type { Options } from "@duende/platform-wos/adapter"
+ *
+ * const options: Options = { cpus: 2 }
+ * ```
+ *
  * @since 0.1.0
  */
 export type Options = Adapter.Options
@@ -155,6 +162,13 @@ export const layer = (adapterOptions: Options) => Adapter.layer(adapterOptions)
 
 /**
  * The compiler's check that this entry has core's `PlatformModule` shape.
+ *
+ * @example
+ * ```ts
+ * import type { Conformance } from "@duende/platform-wos/adapter"
+ *
+ * const conforms: Conformance = true
+ * ```
  *
  * @since 0.1.0
  */
