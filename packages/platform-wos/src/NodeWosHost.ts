@@ -75,7 +75,7 @@ export const SpawnOptions = Schema.Struct({
   priority: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 7)), { default: () => 4 }),
   /** The process's memory cap in bytes (rounded up to 64 KiB pages); reserved in the kernel. Default 16 MiB. */
   memory: Schema.optionalWith(Schema.Int.pipe(Schema.between(PAGE, 256 * MiB)), { default: () => 16 * MiB }),
-  /** A directory preopened as `/sandbox`; default a fresh temporary directory, removed when the host closes. */
+  /** A directory preopened as `/sandbox`; default a fresh temporary directory, removed when the process exits. */
   sandbox: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
   /** The parent pid; init by default. */
   parent: Schema.optional(Schema.Int.pipe(Schema.positive()))
@@ -217,7 +217,7 @@ export interface WosHost {
     options: SpawnOptions
   ) => Effect.Effect<WosProcess, WosError.KernelError | WosError.ModuleRefused | WosError.HostFailed>
   readonly signal: (pid: WosKernel.Pid, signal: number) => Effect.Effect<void, WosError.NoSuchProcess | WosError.InvalidRequest>
-  /** A process spawned by this host, running or exited (the last 1000 exited are kept). */
+  /** A process spawned by this host, running or exited (the last 100 exited are kept). */
   readonly process: (pid: WosKernel.Pid) => Effect.Effect<WosProcess, WosError.NoSuchProcess>
   /** Subscribes now, for the life of the scope, to every process's events. */
   readonly events: Effect.Effect<Stream.Stream<ProcessEvent>, never, Scope.Scope>
@@ -246,6 +246,8 @@ interface Record_ {
   readonly pid: WosKernel.Pid
   readonly name: string
   readonly reportsReady: boolean
+  /** The temporary sandbox the host made for it, removed at its exit. */
+  readonly ownSandbox: string | undefined
   readonly worker: Worker
   readonly control: Int32Array
   readonly logs: Array<LogLine>
@@ -260,7 +262,7 @@ interface Record_ {
 /** stdin, stdout, stderr and the sandbox preopen. */
 const STARTING_FDS = 4
 const KEPT_LINES = 1000
-const KEPT_EXITED = 1000
+const KEPT_EXITED = 100
 const catchable = Object.values(numbers).filter((signal) => signal !== numbers.KILL)
 const duendeImports = new Set(["yield", "signal_pending", "sigaction", "ready", "health"])
 
@@ -342,10 +344,15 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
     const kernel = yield* WosKernel.make(options)
     const runtime = yield* Effect.runtime<never>()
     const runSync = Runtime.runSync(runtime)
+    const runFork = Runtime.runFork(runtime)
     const pubsub = yield* PubSub.unbounded<ProcessEvent>()
     const live = new Map<WosKernel.Pid, Record_>()
     const exited: Array<Record_> = []
-    const sandboxes: Array<string> = []
+    const sandboxes = new Set<string>()
+    const removeSandbox = (path: string) =>
+      Effect.promise(() => rm(path, { recursive: true, force: true })).pipe(
+        Effect.ensuring(Effect.sync(() => sandboxes.delete(path)))
+      )
 
     const finish = (record: Record_, code: number, reason: string, signal: number | undefined) =>
       Effect.gen(function*() {
@@ -360,6 +367,7 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
         yield* Deferred.succeed(record.exit, exit)
         yield* PubSub.publish(pubsub, { _tag: "Exited", pid: record.pid, exit })
         void record.worker.terminate()
+        if (record.ownSandbox !== undefined) runFork(removeSandbox(record.ownSandbox))
       })
 
     const onMessage = (record: Record_, message: WorkerMessage) =>
@@ -410,7 +418,7 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
           try: () => mkdtemp(join(tmpdir(), "duende-wos-")),
           catch: (error) => new WosError.HostFailed({ reason: `sandbox: ${(error as Error).message}` })
         }))
-        if (spec.sandbox === undefined) sandboxes.push(sandbox)
+        if (spec.sandbox === undefined) sandboxes.add(sandbox)
         else {
           const isDirectory = yield* Effect.promise(() => stat(sandbox).then((s) => s.isDirectory(), () => false))
           if (!isDirectory) return yield* new WosError.HostFailed({ reason: `sandbox ${sandbox} is not a directory` })
@@ -444,6 +452,7 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
           pid,
           name: spec.name,
           reportsReady: loaded.reportsReady,
+          ownSandbox: spec.sandbox === undefined ? sandbox : undefined,
           worker,
           control: new Int32Array(control),
           logs: [],
@@ -513,7 +522,7 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
         const workers = [...live.values()]
         live.clear()
         await Promise.allSettled(workers.map((record) => record.worker.terminate()))
-        await Promise.allSettled(sandboxes.map((path) => rm(path, { recursive: true, force: true })))
+        await Promise.allSettled([...sandboxes].map((path) => rm(path, { recursive: true, force: true })))
       })
     )
 

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { mkdtempSync, readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeWosHost from "../src/NodeWosHost.js"
@@ -44,6 +44,7 @@ describe.runIf(gate.ok)(`NodeWosHost${gate.label}`, () => {
     Effect.gen(function*() {
       const host = yield* NodeWosHost.make()
       const sandbox = mkdtempSync(join(tmpdir(), "wos-sandbox-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(sandbox, { recursive: true, force: true })))
       const proc = yield* host.spawn({ name: "counter", module: wasm.counter, sandbox })
       expect(yield* proc.awaitReady).toBe(true)
       expect(yield* proc.healthy).toBe(true)
