@@ -68,4 +68,22 @@ DUENDE_IMPORT("ready") void duende_ready(void);
 /* The daemon's health: DUENDE_HEALTHY or DUENDE_UNHEALTHY. A safe point. */
 DUENDE_IMPORT("health") void duende_health(int32_t state);
 
+/*
+ * Spawns a child process: the module at `path`, which must be inside /sandbox
+ * (the child shares the sandbox, the env and the memory cap), with `argc`
+ * arguments `argv` (argv[0] included) at `priority` (0 highest … 7).
+ * Returns the child's pid, or -1 (the reason is a "wos:" line in stderr's log).
+ * The caller is Blocked in the kernel while the host loads the module. A safe point.
+ */
+DUENDE_IMPORT("spawn")
+int32_t duende_spawn(const char *path, const char *const *argv, int32_t argc, int32_t priority);
+
+/*
+ * Reaps an exited child: `pid`, or any child when -1, waiting (Blocked) until
+ * one exits. Returns its pid and stores its exit code in `*code` (when not
+ * NULL), or returns -1 when there is no such child. A child not reaped stays
+ * a zombie; when its parent exits, init adopts and reaps it. A safe point.
+ */
+DUENDE_IMPORT("wait") int32_t duende_wait(int32_t pid, int32_t *code);
+
 #endif

@@ -39,10 +39,20 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { basename, join, relative, resolve } from "node:path"
 import { WASI } from "node:wasi"
 import { Worker } from "node:worker_threads"
-import { PENDING, RUN, SLEEPING, SLOTS, type WorkerData, type WorkerMessage } from "./internal/control.js"
+import {
+  CODE,
+  PENDING,
+  REPLY,
+  RUN,
+  SLEEPING,
+  SLOTS,
+  VALUE,
+  type WorkerData,
+  type WorkerMessage
+} from "./internal/control.js"
 import { memoryImport } from "./internal/wasmModule.js"
 import { workerSource } from "./internal/worker.js"
 import * as WosError from "./WosError.js"
@@ -248,6 +258,10 @@ interface Record_ {
   readonly reportsReady: boolean
   /** The temporary sandbox the host made for it, removed at its exit. */
   readonly ownSandbox: string | undefined
+  /** What its children inherit: its sandbox, env and memory cap. */
+  readonly sandbox: string
+  readonly env: Readonly<Record<string, string>>
+  readonly memory: number
   readonly worker: Worker
   readonly control: Int32Array
   readonly logs: Array<LogLine>
@@ -264,7 +278,7 @@ const STARTING_FDS = 4
 const KEPT_LINES = 1000
 const KEPT_EXITED = 100
 const catchable = Object.values(numbers).filter((signal) => signal !== numbers.KILL)
-const duendeImports = new Set(["yield", "signal_pending", "sigaction", "ready", "health"])
+const duendeImports = new Set(["yield", "signal_pending", "sigaction", "ready", "health", "spawn", "wait"])
 
 const refuse = (module: string, reason: string) => new WosError.ModuleRefused({ module, reason })
 
@@ -362,7 +376,10 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
         live.delete(record.pid)
         exited.push(record)
         if (exited.length > KEPT_EXITED) exited.shift()
+        const parent = yield* Effect.option(Effect.map(kernel.get(record.pid), (info) => live.get(info.ppid)))
         yield* Effect.ignore(kernel.exit(record.pid, code))
+        // The kernel queued CHLD to its parent: the parent's worker sees it too.
+        if (parent._tag === "Some" && parent.value !== undefined) Atomics.or(parent.value.control, PENDING, 1 << numbers.CHLD)
         yield* Deferred.succeed(record.ready, false)
         yield* Deferred.succeed(record.exit, exit)
         yield* PubSub.publish(pubsub, { _tag: "Exited", pid: record.pid, exit })
@@ -393,6 +410,10 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
             return yield* Effect.ignore(kernel.deliver(record.pid))
           case "fd":
             return yield* (message.opened ? Effect.ignore(kernel.openFd(record.pid)) : Effect.ignore(kernel.closeFd(record.pid)))
+          case "spawn":
+            return void runFork(spawnChild(record, message.path, message.args, message.priority))
+          case "wait":
+            return void runFork(waitChild(record, message.pid))
           case "exit":
             return yield* finish(
               record,
@@ -442,7 +463,7 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
           catchable,
           CHLD: numbers.CHLD,
           opens: kernel.limits.fds - STARTING_FDS,
-          slots: { RUN, PENDING, SLEEPING }
+          slots: { RUN, PENDING, SLEEPING, REPLY, VALUE, CODE }
         }
         const worker = yield* Effect.try({
           try: () => new Worker(workerSource, { eval: true, workerData: data }),
@@ -453,6 +474,9 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
           name: spec.name,
           reportsReady: loaded.reportsReady,
           ownSandbox: spec.sandbox === undefined ? sandbox : undefined,
+          sandbox,
+          env: spec.env,
+          memory: spec.memory,
           worker,
           control: new Int32Array(control),
           logs: [],
@@ -481,6 +505,60 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
       healthy: Effect.sync(() => record.healthy),
       logs: Effect.sync(() => [...record.logs])
     })
+
+    /** Answers a process's spawn or wait. */
+    const reply = (record: Record_, value: number, code = 0) =>
+      Effect.sync(() => {
+        Atomics.store(record.control, VALUE, value)
+        Atomics.store(record.control, CODE, code)
+        Atomics.store(record.control, REPLY, 1)
+        Atomics.notify(record.control, REPLY)
+      })
+    /** A line from the host in a process's stderr log (why its spawn failed). */
+    const note = (record: Record_, text: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) => {
+        const line: LogLine = { at, stream: "stderr", text: `wos: ${text}` }
+        record.logs.push(line)
+        return PubSub.publish(pubsub, { _tag: "Log", pid: record.pid, line })
+      })
+
+    // duende_spawn: a module of the parent's sandbox, as its child, sharing the sandbox.
+    const spawnChild = (record: Record_, path: string, args: ReadonlyArray<string>, priority: number) =>
+      Effect.gen(function*() {
+        const inside = relative("/sandbox", resolve("/sandbox", path))
+        if (!path.startsWith("/sandbox/") || inside.startsWith("..")) {
+          yield* note(record, `spawn ${path}: a child's module must be in /sandbox`)
+          return yield* reply(record, -1)
+        }
+        const child = yield* Effect.either(spawn({
+          name: args[0] ?? basename(path),
+          module: join(record.sandbox, inside),
+          args: args.slice(1),
+          env: record.env,
+          priority,
+          memory: record.memory,
+          sandbox: record.sandbox,
+          parent: record.pid
+        }))
+        if (child._tag === "Left") yield* note(record, `spawn ${path}: ${child.left.message}`)
+        yield* reply(record, child._tag === "Right" ? child.right.pid : -1)
+      })
+
+    // duende_wait: reaps an exited child (`pid`, or any when -1), waiting for one to exit; -1 when it has none.
+    const waitChild = (record: Record_, pid: number) =>
+      Effect.scoped(Effect.gen(function*() {
+        const exits = yield* PubSub.subscribe(pubsub)
+        for (;;) {
+          const reaped = yield* kernel.wait(record.pid, pid === -1 ? undefined : pid)
+          if (reaped._tag === "Some") return yield* reply(record, reaped.value.pid, reaped.value.code)
+          const children = (yield* kernel.ps).filter((p) => p.ppid === record.pid && (pid === -1 || p.pid === pid))
+          if (children.length === 0) return yield* reply(record, -1)
+          for (;;) {
+            const event = yield* exits.take
+            if (event._tag === "Exited" && children.some((child) => child.pid === event.pid)) break
+          }
+        }
+      })).pipe(Effect.catchAll(() => Effect.void)) // the parent itself was reaped meanwhile
 
     const signal = (pid: WosKernel.Pid, value: number) =>
       Effect.gen(function*() {

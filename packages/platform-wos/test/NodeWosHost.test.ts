@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeWosHost from "../src/NodeWosHost.js"
@@ -141,6 +141,45 @@ describe.runIf(gate.ok)(`NodeWosHost${gate.label}`, () => {
       expect(bad._tag).toBe("InvalidRequest")
       expect(bad.message).toMatch(/priority/)
       expect((yield* host.kernel.ps).map((p) => p.pid)).toEqual([0, 1])
+    }))
+
+  it.scopedLive("a process spawns children through the kernel, reaps one; init adopts and reaps the other", () =>
+    Effect.gen(function*() {
+      const host = yield* NodeWosHost.make({ cpus: 2 })
+      const sandbox = mkdtempSync(join(tmpdir(), "wos-sandbox-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(sandbox, { recursive: true, force: true })))
+      copyFileSync(wasm.fork, join(sandbox, "fork.wasm"))
+      const events = yield* host.events
+      const exits = yield* events.pipe(
+        Stream.filter((e) => e._tag === "Exited"),
+        Stream.map((e) => [e.pid, e.exit.code]),
+        Stream.take(3),
+        Stream.runCollect,
+        Effect.fork
+      )
+      const parent = yield* host.spawn({ name: "fork", module: join(sandbox, "fork.wasm"), sandbox })
+      expect((yield* parent.awaitExit).code).toBe(0)
+      const lines = (yield* parent.logs).map((line) => line.text)
+      const [quick, slow] = lines[0]!.match(/^spawned (\d+) and (\d+)$/)!.slice(1).map(Number) as [number, number]
+      expect(lines.slice(1)).toEqual([`reaped ${quick}: exit 3`, `leaving ${slow} to init`])
+      // The slow child outlived its parent: init is its parent now, and reaps it when it exits.
+      expect((yield* host.kernel.get(slow)).ppid).toBe(1)
+      expect((yield* host.kernel.get(slow)).state._tag).not.toBe("Terminated")
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(exits))).toEqual([[quick, 3], [parent.pid, 0], [slow, 4]])
+      expect((yield* host.kernel.ps).map((p) => p.pid)).toEqual([0, 1])
+      expect((yield* (yield* host.process(slow)).logs).map((line) => line.text)).toEqual([`child ${slow} exits with 4`])
+    }))
+
+  it.scopedLive("a child's module must be in the parent's sandbox", () =>
+    Effect.gen(function*() {
+      const host = yield* NodeWosHost.make()
+      const sandbox = mkdtempSync(join(tmpdir(), "wos-sandbox-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(sandbox, { recursive: true, force: true })))
+      // fork.wasm is not in this sandbox: both spawns fail, the parent exits 1.
+      const parent = yield* host.spawn({ name: "fork", module: wasm.fork, sandbox })
+      expect((yield* parent.awaitExit).code).toBe(1)
+      const lines = (yield* parent.logs).map((line) => line.text)
+      expect(lines[0]).toMatch(/^wos: spawn \/sandbox\/fork.wasm: .*cannot be read: ENOENT/)
     }))
 
   it.scopedLive("with one CPU the higher priority runs: started second, it finishes first", () =>

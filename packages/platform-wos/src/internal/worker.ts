@@ -10,7 +10,7 @@ const workerMain = (): void => {
   const { WASI } = process.getBuiltinModule("node:wasi")
   const { openSync } = process.getBuiltinModule("node:fs")
   const data = workerData as WorkerData
-  const { RUN, PENDING, SLEEPING } = data.slots
+  const { CODE, PENDING, REPLY, RUN, SLEEPING, VALUE } = data.slots
   const control = new Int32Array(data.control)
   const post = (message: WorkerMessage) => parentPort!.postMessage(message)
 
@@ -121,6 +121,22 @@ const workerMain = (): void => {
     return result
   }
 
+  /** Asks the host and waits for its answer (Blocked in the kernel meanwhile): [value, code]. */
+  const request = (message: WorkerMessage): [number, number] => {
+    Atomics.store(control, REPLY, 0)
+    Atomics.store(control, SLEEPING, 1)
+    post(message)
+    while (Atomics.load(control, REPLY) === 0) Atomics.wait(control, REPLY, 0)
+    Atomics.store(control, SLEEPING, 0)
+    return [Atomics.load(control, VALUE), Atomics.load(control, CODE)]
+  }
+  const cString = (pointer: number) => {
+    const bytes = new Uint8Array(memory.buffer)
+    let end = pointer
+    while (bytes[end] !== 0) end++
+    return new TextDecoder().decode(bytes.subarray(pointer, end))
+  }
+
   const duende = {
     yield: () => {
       checkpoint(true)
@@ -144,6 +160,19 @@ const workerMain = (): void => {
     health: (state: number) => {
       post({ type: "health", healthy: state === 0 })
       checkpoint(true)
+    },
+    spawn: (path: number, argv: number, argc: number, priority: number) => {
+      const view = new DataView(memory.buffer)
+      const args = Array.from({ length: argc }, (_, i) => cString(view.getUint32(argv + i * 4, true)))
+      const [pid] = request({ type: "spawn", path: cString(path), args, priority })
+      checkpoint(true)
+      return pid
+    },
+    wait: (pid: number, code: number) => {
+      const [child, status] = request({ type: "wait", pid })
+      if (child > 0 && code !== 0) new DataView(memory.buffer).setInt32(code, status, true)
+      checkpoint(true)
+      return child
     }
   }
 

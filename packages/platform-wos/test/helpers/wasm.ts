@@ -15,6 +15,7 @@ const include = resolve(__dirname, "../../include")
 export const sources = {
   counter: join(root, "examples/wos-counter/counter.c"),
   spin: join(root, "examples/wos-spin/spin.c"),
+  fork: join(root, "examples/wos-fork/fork.c"),
   grow: resolve(__dirname, "../fixtures/grow.c"),
   work: resolve(__dirname, "../fixtures/work.c"),
   output: resolve(__dirname, "../fixtures/output.c"),
@@ -57,14 +58,15 @@ export const compile = async (source: string, options: { readonly importMemory?:
 
 /** Every program, compiled at once. */
 export const compileAll = async () => {
-  const [counter, spin, grow, work, output, ownMemory, fds] = await Promise.all([
+  const [counter, spin, grow, work, output, ownMemory, fds, fork] = await Promise.all([
     compile(sources.counter),
     compile(sources.spin),
     compile(sources.grow),
     compile(sources.work),
     compile(sources.output),
     compile(sources.output, { importMemory: false }),
-    compile(sources.fds)
+    compile(sources.fds),
+    compile(sources.fork)
   ])
-  return { counter, spin, grow, work, output, ownMemory, fds }
+  return { counter, spin, grow, work, output, ownMemory, fds, fork }
 }
