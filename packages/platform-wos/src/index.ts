@@ -10,6 +10,8 @@
 /** @since 0.1.0 */
 export * as NodeWosHost from "./NodeWosHost.js"
 /** @since 0.1.0 */
+export * as WosCtl from "./WosCtl.js"
+/** @since 0.1.0 */
 export * as WosError from "./WosError.js"
 /** @since 0.1.0 */
 export * as WosKernel from "./WosKernel.js"

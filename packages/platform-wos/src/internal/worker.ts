@@ -199,5 +199,9 @@ const workerMain = (): void => {
   post({ type: "exit", code, reason, signal })
 }
 
-/** The worker's code as the text of an eval worker. */
-export const workerSource = `(${workerMain.toString()})()`
+/**
+ * The worker's code as the text of an eval worker. Transpilers that keep
+ * function names (tsx, esbuild's keepNames) wrap functions in a `__name`
+ * helper defined outside this function: the text brings its own.
+ */
+export const workerSource = `const __name = (target) => target;\n(${workerMain.toString()})()`
