@@ -26,6 +26,11 @@
  *   before delivery is delivered once (a set, as in POSIX).
  * A module that never calls the host cannot be scheduled out or signalled:
  * only KILL stops it.
+ *
+ * Files: the process's sandbox directory is preopened as /sandbox and also at
+ * its host path, which $PWD names: chdir(getenv("PWD")) makes it the working
+ * directory, so relative paths resolve in it. Nothing else of the host's file
+ * system is visible.
  */
 #ifndef DUENDE_WOS_H
 #define DUENDE_WOS_H

@@ -1,8 +1,9 @@
 /**
  * The WOS kernel in Node, running real WebAssembly processes: each process is
  * a WASI preview1 command (`node:wasi`) in its own worker thread, with its
- * args, its env (plus `WOS_PID`), a preopened sandbox directory at
- * `/sandbox`, stdout and stderr captured as log lines, and its exit code.
+ * args, its env (plus `WOS_PID`, and `PWD` naming the sandbox's own path), a
+ * sandbox directory preopened at `/sandbox` and at that path, stdout and
+ * stderr captured as log lines, and its exit code.
  *
  * - **Memory is capped for real.** The module must import its memory as
  *   `env.memory`; the host creates it with the process's maximum, so growing
@@ -455,7 +456,7 @@ export const make = (options: Options = {}): Effect.Effect<WosHost, never, Scope
         const data: WorkerData = {
           module: loaded.module,
           args: [spec.name, ...spec.args],
-          env: { ...spec.env, WOS_PID: String(pid) },
+          env: { PWD: sandbox, ...spec.env, WOS_PID: String(pid) },
           sandbox,
           initialPages: loaded.initialPages,
           maximumPages: loaded.maximumPages,

@@ -62,7 +62,8 @@ const workerMain = (): void => {
     version: "preview1",
     args: [...data.args],
     env: data.env,
-    preopens: { "/sandbox": data.sandbox },
+    // The sandbox also at its own path, which PWD names: chdir(getenv("PWD")) makes it the working directory.
+    preopens: { "/sandbox": data.sandbox, [data.sandbox]: data.sandbox },
     stdin: openSync("/dev/null", "r"),
     returnOnExit: true
   })

@@ -19,7 +19,8 @@ export const sources = {
   grow: resolve(__dirname, "../fixtures/grow.c"),
   work: resolve(__dirname, "../fixtures/work.c"),
   output: resolve(__dirname, "../fixtures/output.c"),
-  fds: resolve(__dirname, "../fixtures/fds.c")
+  fds: resolve(__dirname, "../fixtures/fds.c"),
+  contract: resolve(__dirname, "../fixtures/contract.c")
 }
 
 export const gate = Integration.check(
@@ -58,7 +59,7 @@ export const compile = async (source: string, options: { readonly importMemory?:
 
 /** Every program, compiled at once. */
 export const compileAll = async () => {
-  const [counter, spin, grow, work, output, ownMemory, fds, fork] = await Promise.all([
+  const [counter, spin, grow, work, output, ownMemory, fds, fork, contract] = await Promise.all([
     compile(sources.counter),
     compile(sources.spin),
     compile(sources.grow),
@@ -66,7 +67,8 @@ export const compileAll = async () => {
     compile(sources.output),
     compile(sources.output, { importMemory: false }),
     compile(sources.fds),
-    compile(sources.fork)
+    compile(sources.fork),
+    compile(sources.contract)
   ])
-  return { counter, spin, grow, work, output, ownMemory, fds, fork }
+  return { counter, spin, grow, work, output, ownMemory, fds, fork, contract }
 }
