@@ -37,7 +37,7 @@ import * as Stream from "effect/Stream"
 import { isAbsolute, resolve } from "node:path"
 import * as NodeWosHost from "./NodeWosHost.js"
 import type * as WosKernel from "./WosKernel.js"
-import { nameOf, numbers } from "./WosSignal.js"
+import { fromNumber, nameOf, numbers } from "./WosSignal.js"
 
 /**
  * The adapter's options: the host's (CPUs, time slice, limits), or a host to share.
@@ -94,11 +94,6 @@ export const WosAdapter: Context.Tag<WosAdapter, WosAdapter> = Context.GenericTa
 
 const MiB = 1024 * 1024
 
-/** The core signals WOS has, by number. */
-const wosNumber = (signal: Signal.Signal): number | undefined => {
-  const number = Signal.toNumber(signal)
-  return Object.values(numbers).some((n) => n === number) ? number : undefined
-}
 
 /**
  * The spawn request a config becomes: module, args, env, priority, memory
@@ -177,7 +172,20 @@ interface Installed {
   readonly pids: Set<WosKernel.Pid>
 }
 
-const exitInfo = (exit: NodeWosHost.ExitInfo): PlatformAdapter.ExitInfo => {
+/**
+ * How a WOS process's end reads in core's terms: a signal (KILL, or a signal's
+ * default action) as `signal` with no code, else the exit code.
+ *
+ * @example
+ * ```ts
+ * import { WosAdapter } from "@duende/platform-wos/adapter"
+ *
+ * WosAdapter.exitInfo({ code: 9, signal: 9, reason: "killed by KILL", at: 0 }) // { code: null, signal: "SIGKILL", ... }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const exitInfo = (exit: NodeWosHost.ExitInfo): PlatformAdapter.ExitInfo => {
   if (exit.signal === undefined) {
     return { code: exit.code, signal: null, at: exit.at, description: ExitReason.describeExit(exit.code) }
   }
@@ -343,7 +351,7 @@ export const make = (options: Options = {}): Effect.Effect<WosAdapter, never, Sc
 
     const signal = (handle: PlatformAdapter.DaemonHandle, sig: Signal.Signal) =>
       Effect.gen(function*() {
-        const number = wosNumber(sig)
+        const number = fromNumber(Signal.toNumber(sig))
         if (number === undefined) {
           return yield* new OperationUnsupported({
             operation: `send ${sig}`,

@@ -134,6 +134,7 @@ const answer = (
           name: proc.name,
           state: info._tag === "Some" ? info.value.state : { _tag: "Terminated", code: exit._tag === "Some" ? exit.value.code : 0 },
           ...(info._tag === "Some" ? { ppid: info.value.ppid, priority: info.value.priority, memory: info.value.memory } : {}),
+          reportsReady: proc.reportsReady,
           ready: yield* proc.ready,
           healthy: yield* proc.healthy,
           ...(exit._tag === "Some" ? { exit: exit.value } : {})

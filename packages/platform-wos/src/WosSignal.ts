@@ -92,3 +92,18 @@ export const WosSignal: Schema.Schema<WosSignal> = Schema.Literal(...Object.valu
  */
 export const nameOf = (signal: WosSignal): Name =>
   (Object.keys(numbers) as Array<Name>).find((name) => numbers[name] === signal)!
+
+/**
+ * The WOS signal with this number, if WOS has one.
+ *
+ * @example
+ * ```ts
+ * import { WosSignal } from "@duende/platform-wos"
+ *
+ * WosSignal.fromNumber(15) // 15
+ * WosSignal.fromNumber(1) // undefined: WOS has no HUP
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const fromNumber = (n: number): WosSignal | undefined => Object.values(numbers).find((signal) => signal === n)

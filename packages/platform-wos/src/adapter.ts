@@ -8,27 +8,36 @@
  * @since 0.1.0
  */
 import type { DaemonConfig } from "@duende/core"
-import { type PlatformAdapter, PlatformModule } from "@duende/core/manager"
+import { PlatformAdapter, PlatformModule } from "@duende/core/manager"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { join } from "node:path"
 import * as Adapter from "./WosAdapter.js"
+import * as Remote from "./WosRemote.js"
 
 /** @since 0.1.0 */
 export * as WosAdapter from "./WosAdapter.js"
+/** @since 0.1.0 */
+export * as WosRemote from "./WosRemote.js"
 
 /**
- * The platform's options: the adapter's (CPUs, time slice, limits).
+ * The platform's options: a kernel of the adapter's own (CPUs, time slice,
+ * limits), or the one `wos-ctl boot` runs on `socket` (with the records of
+ * installed daemons in `stateDirectory`).
  *
  * @example
  * ```ts
  * import type { Options } from "@duende/platform-wos/adapter"
  *
- * const options: Options = { cpus: 2 }
+ * const own: Options = { cpus: 2 }
+ * const booted: Options = { socket: "/tmp/wos.sock", stateDirectory: "/var/lib/duende/wos" }
  * ```
  *
  * @since 0.1.0
  */
-export type Options = Adapter.Options
+export type Options = Adapter.Options | Remote.Options
 
 /**
  * The platform kind.
@@ -59,34 +68,44 @@ export const kind = "wos" as const
 export const formats: ReadonlyArray<"wos"> = ["wos"]
 
 /**
- * Its command-line flags: `--cpus N`, the processes the kernel runs at once.
+ * Its command-line flags: `--socket PATH`, the kernel `wos-ctl boot` runs
+ * there (without it the adapter runs a kernel of its own, which lives as long
+ * as the command); `--cpus N`, the processes an own kernel runs at once.
  *
  * @example
  * ```ts
  * import { flags } from "@duende/platform-wos/adapter"
  *
- * flags.map((flag) => flag.name) // ["cpus"]
+ * flags.map((flag) => flag.name) // ["socket", "cpus"]
  * ```
  *
  * @since 0.1.0
  */
 export const flags: ReadonlyArray<PlatformModule.Flag> = [
   {
+    name: "socket",
+    type: "text",
+    description: "the socket of the kernel `wos-ctl boot` runs (default: a kernel of the command's own)",
+    appliesTo: ["manage"]
+  },
+  {
     name: "cpus",
     type: "integer",
-    description: "processes the WOS kernel runs at once (default 1, so priorities matter)",
+    description: "processes the command's own WOS kernel runs at once (default 1, so priorities matter)",
     appliesTo: ["manage"]
   }
 ]
 
 /**
- * Options from flags: `--cpus`, a whole number from 1 to 64.
+ * Options from flags: `--socket` (records under the tool's state directory),
+ * else `--cpus`, a whole number from 1 to 64.
  *
  * @example
  * ```ts
  * import { options } from "@duende/platform-wos/adapter"
  *
  * options({ cpus: 2 }, { stateDirectory: "/tmp/duende" }) // Either.right({ cpus: 2 })
+ * options({ socket: "/tmp/wos.sock" }, { stateDirectory: "/tmp/duende" }) // Either.right({ socket: ..., stateDirectory: "/tmp/duende/wos" })
  * options({ cpus: 0 }, { stateDirectory: "/tmp/duende" }) // Either.left("--cpus: ...")
  * ```
  *
@@ -94,8 +113,13 @@ export const flags: ReadonlyArray<PlatformModule.Flag> = [
  */
 export const options = (
   values: PlatformModule.FlagValues,
-  _context: PlatformModule.Context
+  context: PlatformModule.Context
 ): Either.Either<Options, string> => {
+  if (typeof values.socket === "string") {
+    return values.cpus === undefined
+      ? Either.right({ socket: values.socket, stateDirectory: join(context.stateDirectory, "wos") })
+      : Either.left("--cpus is the booted kernel's (wos-ctl boot --cpus N), not --socket's")
+  }
   const cpus = values.cpus
   if (cpus === undefined) return Either.right({})
   const n = typeof cpus === "string" ? Number(cpus) : cpus
@@ -131,20 +155,21 @@ export const render = (
   })
 
 /**
- * The adapter (see `WosAdapter.make`).
+ * The adapter: `WosRemote.make` with a socket, else `WosAdapter.make`.
  *
  * @example
  * ```ts
  * import { make } from "@duende/platform-wos/adapter"
  * import { Effect } from "effect"
  *
- * const state = Effect.scoped(Effect.flatMap(make({ cpus: 1 }), (adapter) =>
+ * const state = Effect.scoped(Effect.flatMap(make({ socket: "/tmp/wos.sock", stateDirectory: "/tmp/duende/wos" }), (adapter) =>
  *   Effect.flatMap(adapter.find("api"), adapter.status)))
  * ```
  *
  * @since 0.1.0
  */
-export const make = (adapterOptions: Options) => Adapter.make(adapterOptions)
+export const make = (adapterOptions: Options): Effect.Effect<PlatformModule.Adapter, never, Scope.Scope> =>
+  "socket" in adapterOptions ? Remote.make(adapterOptions) : Adapter.make(adapterOptions)
 
 /**
  * The adapter as a layer (see `WosAdapter.layer`).
@@ -158,7 +183,8 @@ export const make = (adapterOptions: Options) => Adapter.make(adapterOptions)
  *
  * @since 0.1.0
  */
-export const layer = (adapterOptions: Options) => Adapter.layer(adapterOptions)
+export const layer = (adapterOptions: Options): Layer.Layer<PlatformAdapter.PlatformAdapter> =>
+  Layer.scoped(PlatformAdapter.PlatformAdapter, make(adapterOptions))
 
 /**
  * The compiler's check that this entry has core's `PlatformModule` shape.

@@ -13,13 +13,17 @@ import * as Module from "../src/adapter.js"
 import { compileAll, gate } from "./helpers/wasm.js"
 
 describe("@duende/platform-wos/adapter", () => {
-  it("names its kind, formats and flags; --cpus is checked", () => {
+  it("names its kind, formats and flags; --cpus is checked, --socket takes a booted kernel", () => {
     expect(Module.kind).toBe("wos")
     expect(Module.formats).toEqual(["wos"])
-    expect(Module.flags.map((flag) => flag.name)).toEqual(["cpus"])
+    expect(Module.flags.map((flag) => flag.name)).toEqual(["socket", "cpus"])
     const context = { stateDirectory: "/tmp/duende" }
     expect(Module.options({ cpus: 2 }, context)).toEqual(Either.right({ cpus: 2 }))
     expect(Module.options({}, context)).toEqual(Either.right({}))
+    expect(Module.options({ socket: "/tmp/wos.sock" }, context)).toEqual(
+      Either.right({ socket: "/tmp/wos.sock", stateDirectory: "/tmp/duende/wos" })
+    )
+    expect(Either.isLeft(Module.options({ socket: "/tmp/wos.sock", cpus: 2 }, context))).toBe(true)
     expect(Module.options({ cpus: 0 }, context)).toEqual(Either.left("--cpus: expected a whole number from 1 to 64, got 0"))
   })
 
@@ -59,7 +63,7 @@ describe.runIf(gate.ok)(`WosAdapter with real WebAssembly daemons${gate.label}`,
 
   it.scopedLive("start → ready → Running → signal → TERM stop → exit 0, with its events and logs", () =>
     Effect.gen(function*() {
-      const adapter = yield* Module.make({})
+      const adapter = yield* Module.WosAdapter.make({})
       const handle = yield* adapter.install(decodeSync({ name: "counter", command: [wasm.counter], platform: { wos: { priority: 3 } } }))
       expect((yield* adapter.status(handle)).status._tag).toBe("Created")
       const events = yield* adapter.events(handle)
@@ -90,7 +94,7 @@ describe.runIf(gate.ok)(`WosAdapter with real WebAssembly daemons${gate.label}`,
 
   it.scopedLive("stop KILLs at the deadline a daemon that cannot take TERM", () =>
     Effect.gen(function*() {
-      const adapter = yield* Module.make({})
+      const adapter = yield* Module.WosAdapter.make({})
       const handle = yield* adapter.install(decodeSync({ name: "spin", command: [wasm.spin] }))
       const lines = yield* adapter.followLogs(handle)
       // It does not import duende.ready: Running once started.
@@ -106,7 +110,7 @@ describe.runIf(gate.ok)(`WosAdapter with real WebAssembly daemons${gate.label}`,
 
   it.scopedLive("a module WOS refuses fails the start and the daemon is Failed; an exit is Failed by its code", () =>
     Effect.gen(function*() {
-      const adapter = yield* Module.make({})
+      const adapter = yield* Module.WosAdapter.make({})
       const own = yield* adapter.install(decodeSync({ name: "own", command: [wasm.ownMemory] }))
       const error = yield* Effect.flip(adapter.start(own))
       expect(error).toMatchObject({ _tag: "StartFailed", name: "own" })
