@@ -26,6 +26,14 @@ import * as WosSignal from "./WosSignal.js"
 
 const Pid = Schema.Int.pipe(Schema.positive())
 
+const requests = {
+  spawn: Schema.TaggedStruct("spawn", { request: NodeWosHost.SpawnOptions }),
+  signal: Schema.TaggedStruct("signal", { pid: Pid, signal: WosSignal.WosSignal }),
+  status: Schema.TaggedStruct("status", { pid: Pid }),
+  ps: Schema.TaggedStruct("ps", {}),
+  renice: Schema.TaggedStruct("renice", { pid: Pid, priority: Schema.Int.pipe(Schema.between(0, 7)) }),
+  logs: Schema.TaggedStruct("logs", { pid: Pid })
+}
 /**
  * A request on the channel.
  *
@@ -39,14 +47,6 @@ const Pid = Schema.Int.pipe(Schema.positive())
  *
  * @since 0.1.0
  */
-const requests = {
-  spawn: Schema.TaggedStruct("spawn", { request: NodeWosHost.SpawnOptions }),
-  signal: Schema.TaggedStruct("signal", { pid: Pid, signal: WosSignal.WosSignal }),
-  status: Schema.TaggedStruct("status", { pid: Pid }),
-  ps: Schema.TaggedStruct("ps", {}),
-  renice: Schema.TaggedStruct("renice", { pid: Pid, priority: Schema.Int.pipe(Schema.between(0, 7)) }),
-  logs: Schema.TaggedStruct("logs", { pid: Pid })
-}
 export const Request = Schema.Union(...Object.values(requests))
 
 /**
