@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
@@ -359,7 +360,7 @@ export const boot = (options: NodeWosHost.Options & { readonly socket?: string }
     const host = yield* NodeWosHost.make(options)
     const socket = options.socket ?? defaultSocket()
     yield* serve(host, socket)
-    yield* Effect.logInfo(`WOS kernel listening on ${socket} (${host.kernel.cpus} CPU, ${host.kernel.quantum.toString()})`)
+    yield* Effect.logInfo(`WOS kernel listening on ${socket} (${host.kernel.cpus} CPU, ${Duration.format(host.kernel.quantum)} slices)`)
     return yield* Effect.never
   }))
 

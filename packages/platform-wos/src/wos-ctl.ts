@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --disable-warning=ExperimentalWarning
 /**
  * The `wos-ctl` command (see `WosCtl`). SIGINT and SIGTERM end `boot`
  * cleanly: its processes are terminated and its socket removed.
