@@ -17,7 +17,8 @@ const all = [
   ["policy", "policy.mjs"],
   ["systemd", "systemd/run.mjs"],
   ["launchd-render", "launchd-render.mjs"],
-  ["container", "container/run.mjs"]
+  ["container", "container/run.mjs"],
+  ["wos", "wos.mjs"]
 ]
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1].split(",") : undefined
 const passthrough = process.argv.includes("--json") ? ["--json"] : []
