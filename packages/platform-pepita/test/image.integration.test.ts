@@ -1,0 +1,28 @@
+// The initramfs as GNU cpio (a real, independent reader) lists it: what the
+// guest needs is there, device nodes included, and nothing is compressed.
+import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
+import { createReadStream } from "node:fs"
+import { describe, expect, it } from "vitest"
+import * as Image from "../src/Image.js"
+import { app, cacheDirectory, gate } from "./helpers/vm.js"
+
+describe.skipIf(!gate.ok)(`the VM image${gate.label}`, () => {
+  it("holds busybox, node and its libraries, the virtio modules, the agent, the app and /dev/console", async () => {
+    const image = await Effect.runPromise(Image.build({ files: [{ from: app, to: "/app" }] }, { cacheDirectory }))
+    const listing = execFileSync("cpio", ["-itv", "--quiet", "-F", image.initrd], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })
+    const names = listing.split("\n").map((line) => line.split(/\s+/).at(-1) ?? "")
+    const libraries = execFileSync("ldd", [process.execPath], { encoding: "utf8" })
+      .split("\n").flatMap((line) => /=>\s*\/(\S+)/.exec(line)?.[1] ?? [])
+    for (const name of ["init", "bin/busybox", "etc/inittab", "usr/bin/node", "agent.mjs", "app/daemon.mjs", ...libraries]) {
+      expect(names).toContain(name)
+    }
+    for (const module of Image.modules) expect(names).toContain(`modules/${module}.ko`)
+    expect(listing).toMatch(/^crw-------\s.*\s5,\s+1\s.*dev\/console$/m)
+    expect(listing).toMatch(/^lrwxrwxrwx\s.*bin\/sh -> busybox$/m)
+    // A plain newc archive (magic 070701), not gzip.
+    const head = await new Promise<string>((resolve) =>
+      createReadStream(image.initrd, { start: 0, end: 5 }).on("data", (chunk) => resolve(chunk.toString())))
+    expect(head).toBe("070701")
+  })
+})
