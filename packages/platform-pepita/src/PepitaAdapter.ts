@@ -147,7 +147,10 @@ interface Daemon {
   startedAt: number | undefined
   lastExit: PlatformAdapter.ExitInfo | undefined
   statusText: string | undefined
+  /** What the daemon last reported (HEALTH=). */
   health: PlatformRuntime.HealthReport["state"] | undefined
+  /** Why the guest is taken for unhealthy whatever the daemon says: its agent stopped heartbeating. */
+  silence: string | undefined
   run: Run | undefined
   readonly lock: Effect.Semaphore
 }
@@ -272,8 +275,15 @@ export const make = (options: Options = {}): Effect.Effect<PepitaAdapter, Adapte
         run.lastBeat = now
         switch (frame._tag) {
           case "Heartbeat":
-            if (daemon.health === "unhealthy" && daemon.statusText?.startsWith("no heartbeat")) daemon.health = undefined
-            return
+            if (daemon.silence === undefined) return
+            daemon.silence = undefined
+            return yield* publish(daemon, {
+              _tag: "Health",
+              state: daemon.health ?? "healthy",
+              consecutiveFailures: 0,
+              summary: "the guest agent heartbeats again",
+              at: now
+            })
           case "Ack":
             if (frame.of === "TaskSubmit" && frame.id === run.taskId) {
               run.pid = frame.pid
@@ -347,10 +357,15 @@ export const make = (options: Options = {}): Effect.Effect<PepitaAdapter, Adapte
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const silent = now - run.lastBeat
-        if (daemon.status._tag !== "Running" || silent < 3 * heartbeatMs || daemon.health === "unhealthy") return
-        daemon.health = "unhealthy"
-        daemon.statusText = `no heartbeat from the guest agent for ${Math.round(silent / 1000)}s`
-        yield* publish(daemon, { _tag: "Health", state: "unhealthy", consecutiveFailures: Math.floor(silent / heartbeatMs), summary: daemon.statusText, at: now })
+        if (daemon.status._tag !== "Running" || silent < 3 * heartbeatMs || daemon.silence !== undefined) return
+        daemon.silence = `no heartbeat from the guest agent for ${Math.round(silent / 1000)}s`
+        yield* publish(daemon, {
+          _tag: "Health",
+          state: "unhealthy",
+          consecutiveFailures: Math.floor(silent / heartbeatMs),
+          summary: daemon.silence,
+          at: now
+        })
       }).pipe(Effect.repeat(Schedule.spaced(heartbeat)), Effect.asVoid)
 
     /** The end of a run: the VM gone, the exit recorded and published. */
@@ -458,6 +473,7 @@ export const make = (options: Options = {}): Effect.Effect<PepitaAdapter, Adapte
           daemon.startedAt = yield* Clock.currentTimeMillis
           daemon.statusText = undefined
           daemon.health = undefined
+          daemon.silence = undefined
           const booted = yield* Effect.either(boot(daemon, run))
           if (Either.isLeft(booted)) {
             daemon.run = undefined
@@ -583,6 +599,7 @@ export const make = (options: Options = {}): Effect.Effect<PepitaAdapter, Adapte
             lastExit: undefined,
             statusText: undefined,
             health: undefined,
+            silence: undefined,
             run: undefined,
             lock: yield* Effect.makeSemaphore(1)
           })
@@ -605,7 +622,7 @@ export const make = (options: Options = {}): Effect.Effect<PepitaAdapter, Adapte
           lastExit: daemon.lastExit,
           restarts: 0,
           statusText: daemon.statusText,
-          health: daemon.health
+          health: daemon.silence === undefined ? daemon.health : "unhealthy"
         })),
       logs: (handle, logOptions) =>
         Effect.map(lookup(handle), (daemon) => daemon.tail.slice(-(logOptions?.lines ?? logTailLines))),
