@@ -35,7 +35,13 @@ export const headerBytes = 5
 
 const Text = Schema.String.pipe(Schema.maxLength(64 * 1024))
 const Count = Schema.Int.pipe(Schema.nonNegative())
-const Env = Schema.Record({ key: Text, value: Text })
+/** Variables as execve takes them: names not empty, without "=" or NUL (a filter on the whole record: a key schema would drop such names silently). */
+const Env = Schema.Record({ key: Text, value: Text }).pipe(
+  Schema.filter((env) => {
+    const bad = Object.keys(env).find((name) => name === "" || name.includes("=") || name.includes("\0"))
+    return bad === undefined || `${JSON.stringify(bad)} is not an environment variable name`
+  })
+)
 const SignalName = Schema.String.pipe(Schema.pattern(/^SIG[A-Z0-9]{1,12}$/))
 
 /**
@@ -302,7 +308,11 @@ export const decodePayload = (type: number, payload: Uint8Array): Either.Either<
   if (name === undefined) return Either.left(new FrameError({ type, reason: `unknown frame type ${type}` }))
   let json: unknown
   try {
-    json = JSON.parse(Buffer.from(payload).toString("utf8"))
+    json = JSON.parse(Buffer.from(payload).toString("utf8"), (key, value) => {
+      // An object would lose it (or take it as its prototype): refused, never silently dropped.
+      if (key === "__proto__") throw new SyntaxError("a __proto__ key")
+      return value
+    })
   } catch (error) {
     return Either.left(new FrameError({ type, reason: `payload is not JSON: ${(error as Error).message}` }))
   }

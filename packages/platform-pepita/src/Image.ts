@@ -312,6 +312,24 @@ const hashOf = (entries: ReadonlyArray<Cpio.Entry>): Effect.Effect<string, Image
   })
 
 /**
+ * The least memory a VM needs for an image: the kernel keeps the initramfs in
+ * memory while it unpacks it into the root ramfs (so twice its size), and
+ * node needs room to run; rounded up to 32 MiB. About 352 MiB for a 102 MiB
+ * initramfs.
+ *
+ * @example
+ * ```ts
+ * import { Image } from "@duende/platform-pepita/adapter"
+ *
+ * Image.minimumMemoryMiB({ bytes: 107_082_776 }) // 352
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const minimumMemoryMiB = (image: Pick<Image, "bytes">): number =>
+  Math.ceil((2 * Math.ceil(image.bytes / (1024 * 1024)) + 128) / 32) * 32
+
+/**
  * The default cache directory: `$XDG_CACHE_HOME/duende/pepita`, else `~/.cache/duende/pepita`.
  *
  * @since 0.1.0

@@ -392,14 +392,21 @@ export const make = (options: Options = {}): Effect.Effect<PepitaAdapter, Adapte
 
     const boot = (daemon: Daemon, run: Run) =>
       Effect.gen(function*() {
-        const spec = machineSpec(daemon.config, {
+        const configured = machineSpec(daemon.config, {
           kernel: daemon.image.kernel,
           initrd: daemon.image.initrd,
           directory: join(stateDirectory, daemon.handle.name),
           forwards: options.forwards ?? [],
           heartbeatMs
         })
-        const machine = yield* driver.boot(spec)
+        const minimum = Image.minimumMemoryMiB(daemon.image)
+        if (configured.memoryMiB < minimum) {
+          yield* Effect.logWarning(
+            `${daemon.handle.name}: platform.pepita.memory (${configured.memoryMiB} MiB) is too small for its ` +
+              `${Math.ceil(daemon.image.bytes / (1024 * 1024))} MiB initramfs; the VM gets ${minimum} MiB`
+          )
+        }
+        const machine = yield* driver.boot({ ...configured, memoryMiB: Math.max(configured.memoryMiB, minimum) })
         run.machine = machine
         const channel = yield* AgentChannel.connect(machine.agentSocket)
         run.channel = channel

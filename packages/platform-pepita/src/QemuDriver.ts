@@ -85,7 +85,8 @@ export const argv = (spec: MachineSpec, accel: "kvm" | "tcg", channels = true): 
   "-initrd",
   spec.initrd,
   "-append",
-  ["console=ttyS0", "quiet", "panic=-1", ...(spec.forwards.length > 0 ? ["duende.net=1"] : []), ...spec.cmdline].join(" "),
+  // rootfstype=ramfs: a tmpfs root would be capped at half the RAM, less than a 100 MB initramfs.
+  ["console=ttyS0", "quiet", "panic=-1", "rootfstype=ramfs", ...(spec.forwards.length > 0 ? ["duende.net=1"] : []), ...spec.cmdline].join(" "),
   ...(channels
     ? [
       "-qmp",

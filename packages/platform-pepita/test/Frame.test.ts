@@ -13,7 +13,7 @@ const frame: fc.Arbitrary<Frame.Frame> = fc.oneof(
     id: text,
     program: text,
     args: fc.array(text, { maxLength: 5 }),
-    env: fc.dictionary(text, text, { maxKeys: 5 }),
+    env: fc.dictionary(text.filter((name) => name !== "" && !/[=\0]/.test(name) && name !== "__proto__"), text, { maxKeys: 5 }),
     cwd: fc.option(text, { nil: undefined }),
     shutdownTimeoutMs: count
   }, { requiredKeys: ["_tag", "id", "program", "args", "env", "shutdownTimeoutMs"] }),
@@ -125,6 +125,14 @@ describe("Frame", () => {
   it("refuses to encode a payload over the bound", () => {
     const result = Frame.encode({ _tag: "Deregister", reason: "x".repeat(Frame.maxPayload) })
     expect(Either.isLeft(result)).toBe(true)
+  })
+
+  it("refuses an environment a process could not get: a name with \"=\", or __proto__ (which an object would lose)", () => {
+    const submit = (env: string) =>
+      Frame.decodePayload(0, Buffer.from(`{"id":"a","program":"p","args":[],"env":${env},"shutdownTimeoutMs":1}`))
+    expect(submit(`{"__proto__":"x"}`)).toMatchObject(Either.left({ reason: expect.stringMatching(/__proto__/) }))
+    expect(Either.isLeft(submit(`{"A=B":"x"}`))).toBe(true)
+    expect(submit(`{"A":"x"}`)).toMatchObject(Either.right({ env: { A: "x" } }))
   })
 
   it("names the field a payload got wrong", () => {

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"
 import * as Module from "../src/adapter.js"
+import * as Image from "../src/Image.js"
 import * as QemuDriver from "../src/QemuDriver.js"
 
 // The entry has core's platform module shape (a compile error otherwise).
@@ -60,6 +61,11 @@ describe("the pepita platform module", () => {
     })
   })
 
+  it("gives a VM room for its initramfs twice (packed and unpacked) and node", () => {
+    expect(Image.minimumMemoryMiB({ bytes: 107_082_776 })).toBe(352)
+    expect(Image.minimumMemoryMiB({ bytes: 1 })).toBe(160)
+  })
+
   it("builds QEMU's argv as an array: -M pc, the agent's port, ports forwarded on 127.0.0.1 only", () => {
     const argv = QemuDriver.argv({
       name: "api",
@@ -75,7 +81,7 @@ describe("the pepita platform module", () => {
     expect(argv).toContain("virtserialport,chardev=agent,name=org.duende.agent.0")
     expect(argv).toContain("socket,id=agent,path=/run/vm/agent.sock,server=on,wait=on")
     expect(argv).toContain("user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80")
-    expect(argv[argv.indexOf("-append") + 1]).toBe("console=ttyS0 quiet panic=-1 duende.net=1 duende.vm=api")
+    expect(argv[argv.indexOf("-append") + 1]).toBe("console=ttyS0 quiet panic=-1 rootfstype=ramfs duende.net=1 duende.vm=api")
     const kvm = QemuDriver.argv({ name: "x", kernel: "k", initrd: "i", memoryMiB: 1, vcpus: 1, cmdline: [], directory: "/d", forwards: [] }, "kvm")
     expect(kvm.slice(0, 6)).toEqual(["-M", "pc", "-accel", "kvm", "-cpu", "host"])
     expect(kvm).not.toContain("-netdev")
