@@ -19,10 +19,8 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, statSync } from "node:fs"
@@ -153,7 +151,6 @@ const qmp = (socket: string, command: string): Effect.Effect<unknown, VmmError> 
 interface Spawned {
   readonly pid: number
   readonly exited: Deferred.Deferred<MachineExit>
-  readonly console: PubSub.PubSub<string>
   readonly tail: Ref.Ref<Chunk.Chunk<string>>
   readonly kill: () => void
 }
@@ -161,7 +158,6 @@ interface Spawned {
 const start = (binary: string, args: ReadonlyArray<string>): Effect.Effect<Spawned, VmmError> =>
   Effect.gen(function*() {
     const exited = yield* Deferred.make<MachineExit>()
-    const consoleHub = yield* PubSub.unbounded<string>()
     const tail = yield* Ref.make(Chunk.empty<string>())
     const child = spawn(binary, [...args], { stdio: ["ignore", "pipe", "pipe"] })
     let stderr = ""
@@ -170,11 +166,7 @@ const start = (binary: string, args: ReadonlyArray<string>): Effect.Effect<Spawn
     })
     let rest = ""
     const line = (text: string) => {
-      const clean = text.replace(/\r$/, "")
-      Effect.runSync(Effect.zipRight(
-        Ref.update(tail, (lines) => Chunk.takeRight(Chunk.append(lines, clean), consoleTailLines)),
-        PubSub.publish(consoleHub, clean)
-      ))
+      Effect.runSync(Ref.update(tail, (lines) => Chunk.takeRight(Chunk.append(lines, text.replace(/\r$/, "")), consoleTailLines)))
     }
     child.stdout.on("data", (chunk: Buffer) => {
       rest += chunk.toString("utf8")
@@ -192,7 +184,7 @@ const start = (binary: string, args: ReadonlyArray<string>): Effect.Effect<Spawn
       child.once("spawn", () => resume(Effect.succeed(child.pid!)))
       child.once("error", (error) => resume(Effect.fail(failed("start", `${binary}: ${error.message}`))))
     })
-    return { pid, exited, console: consoleHub, tail, kill: () => child.kill("SIGKILL") }
+    return { pid, exited, tail, kill: () => child.kill("SIGKILL") }
   })
 
 /** Boots the probe initramfs under KVM: true when its /init printed the marker. */
@@ -311,7 +303,6 @@ export const make = (options: Options = {}): Effect.Effect<VmmDriver, VmmError> 
           pid: vm.pid,
           accel,
           agentSocket: join(spec.directory, "agent.sock"),
-          console: Stream.fromPubSub(vm.console),
           consoleTail: Effect.map(Ref.get(vm.tail), Chunk.toReadonlyArray),
           exited: Deferred.await(vm.exited),
           pause: Effect.asVoid(qmp(qmpSocket, "stop")),

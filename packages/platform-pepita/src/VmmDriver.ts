@@ -18,7 +18,6 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
 
 /**
  * A host port forwarded (TCP, on 127.0.0.1 only) to a guest port.
@@ -72,9 +71,7 @@ export interface Machine {
   readonly accel: "kvm" | "tcg"
   /** The unix socket carrying the agent's byte stream (see `AgentChannel`). */
   readonly agentSocket: string
-  /** Lines the guest printed on its console, from now on (kernel, init, the agent's stderr). */
-  readonly console: Stream.Stream<string>
-  /** The last console lines (up to 500). */
+  /** The last lines the guest printed on its console (up to 500: kernel, init, the agent's stderr). */
   readonly consoleTail: Effect.Effect<ReadonlyArray<string>>
   /** Waits for the VMM to exit. */
   readonly exited: Effect.Effect<MachineExit>

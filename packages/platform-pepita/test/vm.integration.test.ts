@@ -3,6 +3,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import type * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
@@ -49,6 +50,8 @@ describe.skipIf(!gate.ok)(`a pepita VM under QEMU${gate.label}`, () => {
   let frames: Queue.Dequeue<Frame.Decoded>
   let register: Extract<Frame.Frame, { _tag: "Register" }>
   let bootMs = 0
+  // The first connection lives in its own scope, so a test can drop it.
+  const firstConnection = Effect.runSync(Scope.fork(scope, ExecutionStrategy.sequential))
 
   beforeAll(async () => {
     image = await run(Image.build({ files: [{ from: app, to: "/app" }] }, { cacheDirectory }))
@@ -65,8 +68,13 @@ describe.skipIf(!gate.ok)(`a pepita VM under QEMU${gate.label}`, () => {
         directory: mkdtempSync(join(tmpdir(), "pepita-vm-")),
         forwards: []
       })
-      const channel = yield* AgentChannel.connect(machine.agentSocket)
-      const frames = yield* channel.subscribe
+      const { channel, frames } = yield* Scope.extend(
+        Effect.gen(function*() {
+          const channel = yield* AgentChannel.connect(machine.agentSocket)
+          return { channel, frames: yield* channel.subscribe }
+        }),
+        firstConnection
+      )
       return { machine, channel, frames }
     }), scope))
     ;({ channel, frames, machine } = booted)
@@ -150,6 +158,27 @@ describe.skipIf(!gate.ok)(`a pepita VM under QEMU${gate.label}`, () => {
     expect(error).toMatchObject({ id: "serve", message: expect.stringMatching(/no task/) })
   })
 
+  it("survives the host's end of the channel dropping: the same agent answers a new connection", async () => {
+    const before = await next(frames, (f) => f._tag === "Heartbeat", 10)
+    await run(Scope.close(firstConnection, Exit.void))
+    // Long enough for heartbeats to be written while nobody listens.
+    await new Promise((resolve) => setTimeout(resolve, 2500))
+    ;({ channel, frames } = await run(Scope.extend(
+      Effect.gen(function*() {
+        const channel = yield* AgentChannel.connect(machine.agentSocket)
+        return { channel, frames: yield* channel.subscribe }
+      }),
+      scope
+    )))
+    const after = await next(frames, (f) => f._tag === "Heartbeat", 10)
+    // Not a respawned agent (whose count would start at 1 after a Register): its heartbeats count on.
+    expect(after.seq).toBeGreaterThan(before.seq)
+    await run(channel.send({ _tag: "TaskCancel", id: "nothing", signal: "SIGHUP" }))
+    const answer = await until(frames, (f) => f._tag === "Error")
+    expect(answer.some((item) => Either.isRight(item) && item.right._tag === "Register")).toBe(false)
+    expect(answer.at(-1)).toMatchObject(Either.right({ _tag: "Error", id: "nothing" }))
+  })
+
   it("Shutdown: SIGTERM, the deadline, SIGKILL for a daemon that ignores it, Deregister, power off", async () => {
     await run(channel.send({
       _tag: "TaskSubmit",
@@ -168,5 +197,6 @@ describe.skipIf(!gate.ok)(`a pepita VM under QEMU${gate.label}`, () => {
     expect(result).toEqual(Either.right({ _tag: "TaskResult", id: "stubborn", code: null, signal: "SIGKILL" }))
     const exit = await run(machine.exited.pipe(Effect.timeout(Duration.seconds(30))))
     expect(exit.code).toBe(0)
+    expect((await run(machine.consoleTail)).some((line) => line.includes("reboot: Power down"))).toBe(true)
   })
 })
