@@ -9,7 +9,7 @@
  * - start boots the VM (memory and vCPUs from `platform.pepita`), waits for the
  *   agent's Register, submits the daemon's real command and returns once the
  *   daemon reports READY on its notify pipe (a command that never says
- *   `DUENDE=1` is ready once it has run for two seconds); the VM's states are
+ *   `DUENDE=1` is ready once it has run for five seconds); the VM's states are
  *   Starting → Running ↔ Paused → Stopping → Stopped | Failed;
  * - stop sends Shutdown (SIGTERM, the timeout, SIGKILL in the guest, power
  *   off), then quits the VMM through QMP and kills it at a deadline;
@@ -116,8 +116,13 @@ export const PepitaAdapter: Context.Tag<PepitaAdapter, PepitaAdapter> = Context.
 
 const platform = "pepita" as const
 const logTailLines = 1000
-/** A command that never says DUENDE=1 on its notify pipe is ready after this long. */
-const plainReadyMs = 2_000
+/**
+ * A command that never says DUENDE=1 on its notify pipe is ready after this
+ * long (the native supervisor waits 2s; an emulated CPU loads a Duende
+ * daemon's modules several times slower, and it must not be taken for a plain
+ * command before its hello).
+ */
+const plainReadyMs = 5_000
 
 interface Run {
   readonly scope: Scope.CloseableScope

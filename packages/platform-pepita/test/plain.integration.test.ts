@@ -1,0 +1,43 @@
+// A command that is no Duende daemon (busybox sh in the guest): ready after its
+// grace, its output in the logs, and a stop it ignores forced at the deadline.
+import { decodeSync } from "@duende/core/DaemonConfigSchema"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import * as PepitaAdapter from "../src/PepitaAdapter.js"
+import { cacheDirectory, gate } from "./helpers/vm.js"
+
+const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+describe.skipIf(!gate.ok)(`a plain command in a pepita VM${gate.label}`, () => {
+  const scope = Effect.runSync(Scope.make())
+  afterAll(() => run(Scope.close(scope, Exit.void)))
+
+  it("is ready once it has run a while, logs its output, and is killed when it ignores SIGTERM past the timeout", async () => {
+    const adapter = await run(Scope.extend(
+      PepitaAdapter.make({ stateDirectory: mkdtempSync(join(tmpdir(), "pepita-plain-")), cacheDirectory }),
+      scope
+    ))
+    const handle = await run(adapter.install(decodeSync({
+      name: "plain",
+      command: ["/bin/sh", "-c", "trap 'echo TERM ignored' TERM; echo plain $GREETING; while :; do sleep 0.2; done"],
+      env: { GREETING: "hi" }
+    })))
+    await run(adapter.start(handle))
+    const state = await run(adapter.status(handle))
+    expect(state.status._tag).toBe("Running")
+    expect(state.statusText).toBeUndefined()
+    expect((await run(adapter.logs(handle))).map((line) => line.text)).toContain("plain hi")
+    // The trap runs between two sleeps, well before the deadline.
+    await run(adapter.stop(handle, Duration.seconds(3)))
+    const stopped = await run(adapter.status(handle))
+    expect(stopped.status._tag).toBe("Stopped")
+    expect(stopped.lastExit).toMatchObject({ code: null, signal: "SIGKILL", description: "killed by SIGKILL" })
+    expect((await run(adapter.logs(handle))).map((line) => line.text)).toContain("TERM ignored")
+  }, 120_000)
+})
