@@ -5,7 +5,8 @@
  * (`dist/agent.mjs`) and the app's files — as a plain `newc` cpio. Nothing is
  * downloaded. Built once per content: the name of the cached image is the
  * sha256 of every input (paths, modes, bytes), so it is rebuilt exactly when an
- * input changes, and written atomically (temporary file, fsync, rename).
+ * input changes, and written atomically (temporary file, fsync, rename); the
+ * cache keeps the few most recently used images.
  *
  * Inside, `/init` mounts proc, sysfs, devtmpfs and a tmpfs on /tmp, loads the
  * modules, brings up the network when asked (`duende.net=1`) and hands PID 1
@@ -21,7 +22,7 @@ import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, readdirSync, realpathSync } from "node:fs"
-import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat } from "node:fs/promises"
+import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, utimes } from "node:fs/promises"
 import { homedir } from "node:os"
 import { basename, dirname, join, posix, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -353,7 +354,11 @@ export const defaultCacheDirectory = (): string =>
  */
 export const build = (
   spec: Spec,
-  options: { readonly cacheDirectory?: string | undefined } = {}
+  options: {
+    readonly cacheDirectory?: string | undefined
+    /** How many images the cache keeps, the most recently used (default 4). */
+    readonly keep?: number | undefined
+  } = {}
 ): Effect.Effect<Image, ImageError> =>
   Effect.gen(function*() {
     const kernel = spec.kernel ?? defaultKernel()
@@ -367,7 +372,11 @@ export const build = (
     const cacheDirectory = options.cacheDirectory ?? defaultCacheDirectory()
     const initrd = join(cacheDirectory, `${hash}.cpio`)
     const cached = yield* Effect.promise(() => stat(initrd).then((info) => info.size, () => undefined))
-    if (cached !== undefined) return { kernel, release, initrd, hash, bytes: cached, built: false }
+    if (cached !== undefined) {
+      // Used now: the last to be pruned.
+      yield* Effect.promise(() => utimes(initrd, new Date(), new Date()).catch(() => undefined))
+      return { kernel, release, initrd, hash, bytes: cached, built: false }
+    }
     const bytes = yield* Effect.tryPromise({
       try: async () => {
         await mkdir(cacheDirectory, { recursive: true, mode: 0o700 })
@@ -387,5 +396,19 @@ export const build = (
       },
       catch: (error) => fail(initrd, `writing the initramfs: ${(error as Error).message}`)
     })
+    yield* prune(cacheDirectory, options.keep ?? 4)
     return { kernel, release, initrd, hash, bytes, built: true }
+  })
+
+/** Removes all but the `keep` most recently used images (a running VM has read its initramfs already). */
+const prune = (cacheDirectory: string, keep: number): Effect.Effect<void> =>
+  Effect.promise(async () => {
+    const images = await Promise.all(
+      (await readdir(cacheDirectory)).filter((name) => /^[0-9a-f]{64}\.cpio$/.test(name)).map(async (name) => {
+        const path = join(cacheDirectory, name)
+        return { path, used: await stat(path).then((info) => info.mtimeMs, () => 0) }
+      })
+    )
+    const stale = images.sort((a, b) => b.used - a.used).slice(keep)
+    await Promise.all(stale.map(({ path }) => rm(path, { force: true })))
   })

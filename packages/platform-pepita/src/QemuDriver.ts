@@ -187,11 +187,36 @@ const start = (binary: string, args: ReadonlyArray<string>): Effect.Effect<Spawn
     return { pid, exited, tail, kill: () => child.kill("SIGKILL") }
   })
 
-/** Boots the probe initramfs under KVM: true when its /init printed the marker. */
-const probeKvm = (binary: string, kernel: string, cacheDirectory: string): Effect.Effect<boolean> =>
+/**
+ * A probe boot: the kernel with a busybox initramfs whose `/init` prints a
+ * marker and powers off, under `accel`. True when the marker came out on the
+ * console within `timeout` — the guest really ran, which `/dev/kvm` existing
+ * does not say.
+ *
+ * @example
+ * ```ts
+ * import { QemuDriver } from "@duende/platform-pepita/adapter"
+ *
+ * const kvmWorks = QemuDriver.probe("kvm", { kernel: "/boot/vmlinuz-6.1.0-57-cloud-amd64", directory: "/tmp/probe" })
+ * // Effect<boolean>: false on machines where KVM guests hang or fail
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const probe = (
+  accel: "kvm" | "tcg",
+  options: {
+    readonly kernel: string
+    /** A scratch directory (created, then removed). */
+    readonly directory: string
+    readonly binary?: string | undefined
+    /** Default 5s: a KVM guest reaches its /init in well under a second. */
+    readonly timeout?: Duration.DurationInput | undefined
+  }
+): Effect.Effect<boolean> =>
   Effect.gen(function*() {
-    const marker = "duende-kvm-probe-ok"
-    const directory = join(cacheDirectory, `probe-${process.pid}`)
+    const marker = "duende-probe-reached-init"
+    const { directory, kernel } = options
     const initrd = join(directory, "probe.cpio")
     yield* Effect.promise(async () => {
       await mkdir(directory, { recursive: true, mode: 0o700 })
@@ -213,11 +238,10 @@ const probeKvm = (binary: string, kernel: string, cacheDirectory: string): Effec
     })
     const spec: MachineSpec = { name: "probe", kernel, initrd, memoryMiB: 128, vcpus: 1, cmdline: [], directory, forwards: [] }
     // No agent port and no QMP: the probe only has to reach its /init.
-    const args = argv(spec, "kvm", false)
     const works = yield* Effect.scoped(Effect.gen(function*() {
-      const vm = yield* Effect.acquireRelease(start(binary, args), (vm) =>
+      const vm = yield* Effect.acquireRelease(start(options.binary ?? "qemu-system-x86_64", argv(spec, accel, false)), (vm) =>
         Effect.zipRight(Effect.sync(vm.kill), Deferred.await(vm.exited)))
-      yield* Deferred.await(vm.exited).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
+      yield* Deferred.await(vm.exited).pipe(Effect.timeout(options.timeout ?? Duration.seconds(5)), Effect.ignore)
       return Chunk.some(yield* Ref.get(vm.tail), (line) => line.includes(marker))
     })).pipe(Effect.catchAll(() => Effect.succeed(false)))
     yield* Effect.promise(() => rm(directory, { recursive: true, force: true }))
@@ -242,7 +266,8 @@ const accelFor = (binary: string, kernel: string, cacheDirectory: string): Effec
       readFile(file, "utf8").then((text) => (JSON.parse(text) as { accel?: string }).accel, () => undefined)
     )
     if (cached === "kvm" || cached === "tcg") return cached
-    const accel = (yield* probeKvm(binary, kernel, cacheDirectory)) ? "kvm" as const : "tcg" as const
+    const works = yield* probe("kvm", { binary, kernel, directory: join(cacheDirectory, `probe-${process.pid}`) })
+    const accel = works ? "kvm" as const : "tcg" as const
     yield* Effect.promise(async () => {
       const temporary = `${file}.${process.pid}.tmp`
       await writeFile(temporary, JSON.stringify({ accel }))

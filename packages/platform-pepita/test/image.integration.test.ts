@@ -2,9 +2,12 @@
 // guest needs is there, device nodes included, and nothing is compressed.
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
-import { createReadStream } from "node:fs"
+import { createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import * as Image from "../src/Image.js"
+import * as QemuDriver from "../src/QemuDriver.js"
 import { app, cacheDirectory, gate } from "./helpers/vm.js"
 
 describe.skipIf(!gate.ok)(`the VM image${gate.label}`, () => {
@@ -25,4 +28,30 @@ describe.skipIf(!gate.ok)(`the VM image${gate.label}`, () => {
       createReadStream(image.initrd, { start: 0, end: 5 }).on("data", (chunk) => resolve(chunk.toString())))
     expect(head).toBe("070701")
   })
+
+  it("keeps only the most recently used images", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pepita-prune-"))
+    try {
+      const cache = join(dir, "cache")
+      writeFileSync(join(dir, "one.txt"), "1")
+      // A small binary for node keeps these images small: only the pruning is under test.
+      const small = { node: "/bin/true" }
+      const first = await Effect.runPromise(Image.build({ ...small, files: [{ from: join(dir, "one.txt"), to: "/app/one.txt" }] }, { cacheDirectory: cache, keep: 1 }))
+      const second = await Effect.runPromise(Image.build({ ...small, files: [{ from: app, to: "/app" }] }, { cacheDirectory: cache, keep: 1 }))
+      expect(readdirSync(cache)).toEqual([`${second.hash}.cpio`])
+      expect(existsSync(first.initrd)).toBe(false)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("decides acceleration by a probe boot that must reach /init: TCG does; KVM without /dev/kvm does not", async () => {
+    const kernel = Image.defaultKernel()!
+    const directory = mkdtempSync(join(tmpdir(), "pepita-probe-"))
+    expect(await Effect.runPromise(QemuDriver.probe("tcg", { kernel, directory, timeout: "60 seconds" }))).toBe(true)
+    expect(existsSync(directory)).toBe(false)
+    if (!existsSync("/dev/kvm")) {
+      expect(await Effect.runPromise(QemuDriver.probe("kvm", { kernel, directory }))).toBe(false)
+    }
+  }, 90_000)
 })
