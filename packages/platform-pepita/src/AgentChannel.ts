@@ -120,6 +120,16 @@ export const connect = (
 /**
  * Takes from a subscription until a frame matches (frame errors are skipped).
  *
+ * @example
+ * ```ts
+ * import { AgentChannel } from "@duende/platform-pepita/adapter"
+ * import { Duration, Effect } from "effect"
+ *
+ * const result = AgentChannel.waitFor(frames, (frame) => frame._tag === "TaskResult").pipe(
+ *   Effect.timeout(Duration.seconds(30))
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export const waitFor = <A extends Frame.Frame>(

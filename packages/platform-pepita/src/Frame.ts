@@ -177,7 +177,15 @@ export const Status = Schema.TaggedStruct("Status", {
 })
 
 /**
- * Any frame.
+ * Any frame: a union tagged by the frame type's name.
+ *
+ * @example
+ * ```ts
+ * import { Frame } from "@duende/platform-pepita"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Frame.Frame)({ _tag: "TaskCancel", id: "t1", signal: "SIGTERM" })
+ * ```
  *
  * @since 0.1.0
  */
@@ -363,6 +371,17 @@ export interface Decoder {
 
 /**
  * A new {@link Decoder}.
+ *
+ * @example
+ * ```ts
+ * import { Frame } from "@duende/platform-pepita"
+ * import { Either } from "effect"
+ *
+ * const bytes = Either.getOrThrow(Frame.encode({ _tag: "Deregister", reason: "shutdown" }))
+ * const decoder = Frame.decoder()
+ * decoder.push(bytes.subarray(0, 3)) // []: an unfinished header
+ * decoder.push(bytes.subarray(3)) // [Either.right({ _tag: "Deregister", reason: "shutdown" })]
+ * ```
  *
  * @since 0.1.0
  */

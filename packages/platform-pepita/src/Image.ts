@@ -87,7 +87,15 @@ export interface Image {
 }
 
 /**
- * The name of the agent's virtio-serial port.
+ * The name of the agent's virtio-serial port (in the guest:
+ * the `name` file of its `/sys/class/virtio-ports` entry, linked as `/dev/virtio-ports/<name>`).
+ *
+ * @example
+ * ```ts
+ * import { Image } from "@duende/platform-pepita/adapter"
+ *
+ * Image.agentPort // "org.duende.agent.0"
+ * ```
  *
  * @since 0.1.0
  */
@@ -332,6 +340,13 @@ export const minimumMemoryMiB = (image: Pick<Image, "bytes">): number =>
 
 /**
  * The default cache directory: `$XDG_CACHE_HOME/duende/pepita`, else `~/.cache/duende/pepita`.
+ *
+ * @example
+ * ```ts
+ * import { Image } from "@duende/platform-pepita/adapter"
+ *
+ * Image.defaultCacheDirectory() // "/home/me/.cache/duende/pepita"
+ * ```
  *
  * @since 0.1.0
  */

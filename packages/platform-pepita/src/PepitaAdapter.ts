@@ -164,7 +164,19 @@ const describeExit = (code: number | null, signal: string | null): string =>
   signal !== null ? `killed by ${signal}` : code === 0 ? "exited 0" : `exited ${code}`
 
 /**
- * The VM spec a config becomes (without the initramfs, which install builds).
+ * The machine a config becomes: name, memory (MiB) and vCPUs from
+ * `platform.pepita`, the kernel command line the agent reads (`duende.vm`,
+ * `duende.heartbeat`).
+ *
+ * @example
+ * ```ts
+ * import { decodeSync } from "@duende/core/DaemonConfigSchema"
+ * import { PepitaAdapter } from "@duende/platform-pepita/adapter"
+ *
+ * const config = decodeSync({ name: "api", command: ["node", "api.js"], platform: { pepita: { memory: "512M", vcpus: 2 } } })
+ * PepitaAdapter.machineSpec(config, { kernel: "/boot/vmlinuz", initrd: "/c/i.cpio", directory: "/run/api", forwards: [], heartbeatMs: 2000 })
+ * // { name: "api", memoryMiB: 512, vcpus: 2, cmdline: ["duende.vm=api", "duende.heartbeat=2000"], ... }
+ * ```
  *
  * @since 0.1.0
  */

@@ -347,6 +347,16 @@ export const make = (options: Options = {}): Effect.Effect<VmmDriver, VmmError> 
 /**
  * The driver as a layer.
  *
+ * @example
+ * ```ts
+ * import { PepitaAdapter, QemuDriver, VmmDriver } from "@duende/platform-pepita/adapter"
+ * import { Effect } from "effect"
+ *
+ * const adapter = Effect.flatMap(VmmDriver.VmmDriver, (driver) => PepitaAdapter.make({ driver })).pipe(
+ *   Effect.provide(QemuDriver.layer({ accel: "tcg" }))
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export const layer = (options: Options = {}): Layer.Layer<VmmDriver, VmmError> => Layer.effect(VmmDriver, make(options))
