@@ -4,8 +4,9 @@
  * lists for it, the kernel's virtio modules, the guest agent
  * (`dist/agent.mjs`) and the app's files — as a plain `newc` cpio. Nothing is
  * downloaded. Built once per content: the name of the cached image is the
- * sha256 of every input (paths, modes, bytes), so it is rebuilt exactly when an
- * input changes, and written atomically (temporary file, fsync, rename); the
+ * sha256 of every input (paths, modes, contents; a file of 1 MiB or more by
+ * its own digest, remembered while its path, size, mtime and inode stay the
+ * same), so it is rebuilt when an input changes, and written atomically (temporary file, fsync, rename); the
  * cache keeps the few most recently used images.
  *
  * Inside, `/init` mounts proc, sysfs, devtmpfs and a tmpfs on /tmp, loads the
@@ -22,7 +23,7 @@ import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, readdirSync, realpathSync } from "node:fs"
-import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, utimes } from "node:fs/promises"
+import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, utimes, writeFile } from "node:fs/promises"
 import { homedir } from "node:os"
 import { basename, dirname, join, posix, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -214,7 +215,9 @@ const moduleFiles = (
       const tool = path.endsWith(".xz") ? "xz" : "zstd"
       return Effect.succeed({
         name,
-        data: path.endsWith(".ko") ? () => readFile(path) : () => Effect.runPromise(run(tool, ["-dc", path]))
+        ...(path.endsWith(".ko")
+          ? { data: () => readFile(path), source: path }
+          : { data: () => Effect.runPromise(run(tool, ["-dc", path])) })
       })
     })
   })
@@ -238,7 +241,7 @@ const hostEntries = (from: string, to: string): Effect.Effect<ReadonlyArray<Cpio
         else if (info.isDirectory()) {
           out.push({ kind: "directory", path: guest, mode: info.mode & 0o7777 })
           for (const name of (await readdir(host)).sort()) await walk(join(host, name), posix.join(guest, name))
-        } else if (info.isFile()) out.push({ kind: "file", path: guest, mode: info.mode & 0o7777, data: () => readFile(host) })
+        } else if (info.isFile()) out.push({ kind: "file", path: guest, mode: info.mode & 0o7777, data: () => readFile(host), source: host })
       }
       await walk(resolve(from), to)
       return out
@@ -287,33 +290,58 @@ const manifest = (spec: Spec, release: string): Effect.Effect<ReadonlyArray<Cpio
     }
     add({ kind: "char", path: "/dev/console", mode: 0o600, major: 5, minor: 1 })
     add({ kind: "char", path: "/dev/null", mode: 0o666, major: 1, minor: 3 })
-    add({ kind: "file", path: "/bin/busybox", mode: 0o755, data: () => readFile(busybox) })
+    add({ kind: "file", path: "/bin/busybox", mode: 0o755, data: () => readFile(busybox), source: busybox })
     for (const applet of applets) if (applet !== "busybox") add({ kind: "symlink", path: `/bin/${applet}`, target: "busybox" })
     add({ kind: "file", path: "/init", mode: 0o755, data: text(init) })
     add({ kind: "file", path: "/etc/inittab", mode: 0o644, data: text(inittab) })
     add({ kind: "file", path: "/etc/agent", mode: 0o755, data: text(agentScript) })
-    add({ kind: "file", path: "/usr/bin/node", mode: 0o755, data: () => readFile(node) })
-    for (const library of libraries) add({ kind: "file", path: library, mode: 0o755, data: () => readFile(library) })
+    add({ kind: "file", path: "/usr/bin/node", mode: 0o755, data: () => readFile(node), source: node })
+    for (const library of libraries) add({ kind: "file", path: library, mode: 0o755, data: () => readFile(library), source: library })
     for (const { data, name } of kernelModules) add({ kind: "file", path: `/modules/${name}.ko`, mode: 0o644, data })
-    add({ kind: "file", path: "/agent.mjs", mode: 0o644, data: () => readFile(agent) })
+    add({ kind: "file", path: "/agent.mjs", mode: 0o644, data: () => readFile(agent), source: agent })
     for (const entry of app.flat()) add(entry)
     return entries
   })
 
-/** The sha256 of every entry: kind, path, mode, target or content. */
-const hashOf = (entries: ReadonlyArray<Cpio.Entry>): Effect.Effect<string, ImageError> =>
+/** Files this large have their digest remembered by (path, size, mtime, inode), as build tools do. */
+const rememberedBytes = 1024 * 1024
+
+/**
+ * The sha256 of every entry: kind, path, mode, target or content (a large
+ * host file's content by its own sha256, read again only when its path, size,
+ * mtime or inode changed; kept in `digests.json` in the cache).
+ */
+const hashOf = (entries: ReadonlyArray<Cpio.Entry>, cacheDirectory: string): Effect.Effect<string, ImageError> =>
   Effect.tryPromise({
     try: async () => {
-      const hash = createHash("sha256").update("duende-pepita-initramfs-1\n")
+      const memoFile = join(cacheDirectory, "digests.json")
+      const memo: Record<string, string> = await readFile(memoFile, "utf8").then(
+        (text) => JSON.parse(text) as Record<string, string>,
+        () => ({})
+      )
+      const used: Record<string, string> = {}
+      const hash = createHash("sha256").update("duende-pepita-initramfs-2\n")
       for (const entry of entries) {
         hash.update(`${entry.kind} ${entry.path}\n`)
         if (entry.kind === "symlink") hash.update(`${entry.target}\n`)
         else hash.update(`${entry.mode}\n`)
         if (entry.kind === "char") hash.update(`${entry.major}:${entry.minor}\n`)
-        if (entry.kind === "file") {
-          const data = await entry.data()
-          hash.update(`${data.length}\n`).update(data)
-        }
+        if (entry.kind !== "file") continue
+        const info = entry.source === undefined ? undefined : await stat(entry.source)
+        const key = info === undefined || info.size < rememberedBytes
+          ? undefined
+          : `${entry.source}:${info.size}:${info.mtimeMs}:${info.ino}`
+        let digest = key === undefined ? undefined : memo[key]
+        if (digest === undefined) digest = createHash("sha256").update(await entry.data()).digest("hex")
+        if (key !== undefined) used[key] = digest
+        hash.update(`${digest}\n`)
+      }
+      // Only what this image used: entries of replaced files do not pile up.
+      if (Object.keys(used).some((key) => memo[key] !== used[key]) || Object.keys(memo).length !== Object.keys(used).length) {
+        await mkdir(cacheDirectory, { recursive: true, mode: 0o700 })
+        const temporary = `${memoFile}.${process.pid}.tmp`
+        await writeFile(temporary, JSON.stringify(used))
+        await rename(temporary, memoFile)
       }
       return hash.digest("hex")
     },
@@ -383,8 +411,8 @@ export const build = (
     if (!existsSync(kernel)) return yield* fail(kernel, "no such kernel")
     const release = releaseOf(kernel)
     const entries = yield* manifest(spec, release)
-    const hash = yield* hashOf(entries)
     const cacheDirectory = options.cacheDirectory ?? defaultCacheDirectory()
+    const hash = yield* hashOf(entries, cacheDirectory)
     const initrd = join(cacheDirectory, `${hash}.cpio`)
     const cached = yield* Effect.promise(() => stat(initrd).then((info) => info.size, () => undefined))
     if (cached !== undefined) {

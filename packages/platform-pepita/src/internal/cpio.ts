@@ -10,7 +10,14 @@ import type { FileHandle } from "node:fs/promises"
 
 export type Entry =
   | { readonly kind: "directory"; readonly path: string; readonly mode: number }
-  | { readonly kind: "file"; readonly path: string; readonly mode: number; readonly data: () => Promise<Uint8Array> }
+  | {
+    readonly kind: "file"
+    readonly path: string
+    readonly mode: number
+    readonly data: () => Promise<Uint8Array>
+    /** The host file `data` reads unchanged, when there is one (lets the image's hash reuse a digest). */
+    readonly source?: string
+  }
   | { readonly kind: "symlink"; readonly path: string; readonly target: string }
   | { readonly kind: "char"; readonly path: string; readonly mode: number; readonly major: number; readonly minor: number }
 
