@@ -181,7 +181,7 @@ export const Status = Schema.TaggedStruct("Status", {
  *
  * @example
  * ```ts
- * import { Frame } from "@duende/platform-pepita"
+ * import { Frame } from "@duende/platform-pepita/adapter"
  * import { Schema } from "effect"
  *
  * Schema.decodeUnknownSync(Frame.Frame)({ _tag: "TaskCancel", id: "t1", signal: "SIGTERM" })
@@ -219,7 +219,7 @@ export type Type = Frame["_tag"]
  *
  * @example
  * ```ts
- * import { Frame } from "@duende/platform-pepita"
+ * import { Frame } from "@duende/platform-pepita/adapter"
  *
  * Frame.typeByte.Status // 9
  * ```
@@ -277,7 +277,7 @@ export class FrameError extends Data.TaggedError("FrameError")<{
  *
  * @example
  * ```ts
- * import { Frame } from "@duende/platform-pepita"
+ * import { Frame } from "@duende/platform-pepita/adapter"
  *
  * const bytes = Frame.encode({ _tag: "Shutdown", timeoutMs: 5000 })
  * // Either.right(<Buffer 00 00 00 12 06 7b 22 74 69 ...>)
@@ -303,7 +303,7 @@ export const encode = (frame: Frame): Either.Either<Buffer, FrameError> => {
  *
  * @example
  * ```ts
- * import { Frame } from "@duende/platform-pepita"
+ * import { Frame } from "@duende/platform-pepita/adapter"
  *
  * Frame.decodePayload(6, Buffer.from("{}")) // Either.right({ _tag: "Shutdown" })
  * Frame.decodePayload(42, Buffer.from("{}")) // Either.left(FrameError: unknown frame type 42)
@@ -351,7 +351,7 @@ export type Decoded = Either.Either<Frame, FrameError>
  *
  * @example
  * ```ts
- * import { Frame } from "@duende/platform-pepita"
+ * import { Frame } from "@duende/platform-pepita/adapter"
  *
  * const decoder = Frame.decoder()
  * socket.on("data", (chunk) => {
@@ -374,7 +374,7 @@ export interface Decoder {
  *
  * @example
  * ```ts
- * import { Frame } from "@duende/platform-pepita"
+ * import { Frame } from "@duende/platform-pepita/adapter"
  * import { Either } from "effect"
  *
  * const bytes = Either.getOrThrow(Frame.encode({ _tag: "Deregister", reason: "shutdown" }))

@@ -10,7 +10,7 @@
  * `SendCtrlAltDel`. Neither can be installed here, and neither runs without KVM.
  *
  * A machine is a scoped resource: when its scope closes the VMM is killed,
- * awaited, and its directory (sockets, console log) removed.
+ * awaited, and its directory (its sockets) removed.
  *
  * @since 0.1.0
  */
@@ -42,7 +42,7 @@ export interface MachineSpec {
   readonly vcpus: number
   /** Kernel command-line parameters added to the driver's own. */
   readonly cmdline: ReadonlyArray<string>
-  /** A directory for the machine's sockets and console log (created 0700, removed with the machine). */
+  /** A directory for the machine's sockets (created 0700, removed with the machine). */
   readonly directory: string
   readonly forwards: ReadonlyArray<PortForward>
 }

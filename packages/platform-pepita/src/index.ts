@@ -1,7 +1,7 @@
 /**
  * @duende/platform-pepita: the runtime half, loaded by a daemon inside its
- * pepita VM, and pepita's frame codec (shared with the guest agent). The
- * manager half (image, VMM driver, agent channel, the adapter) is the
+ * pepita VM (kept light: no effect/Schema). The manager half (frame codec,
+ * image, VMM driver, agent channel, the adapter) is the
  * "@duende/platform-pepita/adapter" entry.
  *
  * @since 0.1.0
@@ -10,8 +10,6 @@ import type { PlatformRuntime } from "@duende/core"
 import type * as Layer from "effect/Layer"
 import * as Runtime from "./PepitaRuntime.js"
 
-/** @since 0.1.0 */
-export * as Frame from "./Frame.js"
 /** @since 0.1.0 */
 export * as PepitaRuntime from "./PepitaRuntime.js"
 
