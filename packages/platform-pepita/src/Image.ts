@@ -174,7 +174,7 @@ const run = (file: string, args: ReadonlyArray<string>): Effect.Effect<Buffer, I
 const releaseOf = (kernel: string): string => basename(kernel).replace(/^vmlinuz-/, "")
 
 /**
- * The newest kernel in /boot, if there is one.
+ * The newest kernel in /boot whose modules are installed (`/lib/modules/<release>`), if there is one.
  *
  * @example
  * ```ts
@@ -187,7 +187,9 @@ const releaseOf = (kernel: string): string => basename(kernel).replace(/^vmlinuz
  */
 export const defaultKernel = (): string | undefined => {
   const found = existsSync("/boot") ? readdirSync("/boot").filter((name) => /^vmlinuz-\d/.test(name)) : []
-  const newest = found.sort((a, b) => a.localeCompare(b, "en", { numeric: true })).at(-1)
+  // Only a kernel whose modules are installed: the virtio drivers come from there.
+  const usable = found.filter((name) => existsSync(join("/lib/modules", releaseOf(name))))
+  const newest = usable.sort((a, b) => a.localeCompare(b, "en", { numeric: true })).at(-1)
   return newest === undefined ? undefined : join("/boot", newest)
 }
 
