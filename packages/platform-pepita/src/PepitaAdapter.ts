@@ -586,9 +586,14 @@ export const make = (options: Options = {}): Effect.Effect<PepitaAdapter, Adapte
       })
 
     const adapterScope = yield* Effect.scope
-    // Closing the adapter's scope stops every VM it runs.
+    // Closing the adapter's scope stops every VM it runs (and removes the state directory it chose itself).
     yield* Effect.addFinalizer(() =>
-      Effect.forEach([...daemons.values()], (daemon) => Effect.ignore(stopRun(daemon, Duration.seconds(5))), { discard: true })
+      Effect.zipRight(
+        Effect.forEach([...daemons.values()], (daemon) => Effect.ignore(stopRun(daemon, Duration.seconds(5))), { discard: true }),
+        options.stateDirectory === undefined
+          ? Effect.promise(() => rm(stateDirectory, { recursive: true, force: true }))
+          : Effect.void
+      )
     )
 
     const adapter: PepitaAdapter = {

@@ -10,7 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { existsSync, mkdtempSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -70,7 +70,10 @@ describe.skipIf(!gate.ok)(`PepitaAdapter with real VMs${gate.label}`, () => {
     Effect.runFork(Stream.runForEach(events, (event) => Effect.sync(() => seen.push(event))))
   }, 60_000)
 
-  afterAll(() => run(Scope.close(scope, Exit.void)))
+  afterAll(async () => {
+    await run(Scope.close(scope, Exit.void))
+    rmSync(stateDirectory, { recursive: true, force: true })
+  })
 
   it("renders the VM spec: machine from platform.pepita, the daemon's real command as the task", async () => {
     const [artifact] = await run(adapter.render(config("web", "serve")))

@@ -5,7 +5,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { existsSync, mkdtempSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -16,23 +16,32 @@ const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
 describe.skipIf(!gate.ok)(`a plain command in a pepita VM${gate.label}`, () => {
   const scope = Effect.runSync(Scope.make())
-  afterAll(() => run(Scope.close(scope, Exit.void)))
+  const directories: Array<string> = []
+  const stateDirectory = (prefix: string) => {
+    const directory = mkdtempSync(join(tmpdir(), prefix))
+    directories.push(directory)
+    return directory
+  }
+  afterAll(async () => {
+    await run(Scope.close(scope, Exit.void))
+    for (const directory of directories) rmSync(directory, { recursive: true, force: true })
+  })
 
   it("fails a start whose program does not exist: StartFailed naming it, no VMM process or VM directory left", async () => {
-    const stateDirectory = mkdtempSync(join(tmpdir(), "pepita-missing-"))
-    const adapter = await run(Scope.extend(PepitaAdapter.make({ stateDirectory, cacheDirectory }), scope))
+    const missingState = stateDirectory("pepita-missing-")
+    const adapter = await run(Scope.extend(PepitaAdapter.make({ stateDirectory: missingState, cacheDirectory }), scope))
     const handle = await run(adapter.install(decodeSync({ name: "missing", command: ["/no/such/program", "--flag"] })))
     const error = await run(Effect.flip(adapter.start(handle)))
     expect(error).toMatchObject({ _tag: "StartFailed", name: "missing", reason: expect.stringMatching(/\/no\/such\/program.*ENOENT/) })
     const state = await run(adapter.status(handle))
     expect(state.status._tag).toBe("Failed")
-    expect(existsSync(join(stateDirectory, "missing"))).toBe(false)
+    expect(existsSync(join(missingState, "missing"))).toBe(false)
     expect(await run(Effect.flip(adapter.machine(handle)))).toMatchObject({ _tag: "OperationUnsupported" })
   }, 120_000)
 
   it("is ready once it has run a while, logs its output, and is killed when it ignores SIGTERM past the timeout", async () => {
     const adapter = await run(Scope.extend(
-      PepitaAdapter.make({ stateDirectory: mkdtempSync(join(tmpdir(), "pepita-plain-")), cacheDirectory }),
+      PepitaAdapter.make({ stateDirectory: stateDirectory("pepita-plain-"), cacheDirectory }),
       scope
     ))
     const handle = await run(adapter.install(decodeSync({
