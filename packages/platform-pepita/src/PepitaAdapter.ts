@@ -346,7 +346,8 @@ export const make = (options: Options = {}): Effect.Effect<PepitaAdapter, Adapte
               case "Reloading":
                 return yield* publish(daemon, { _tag: "Reloading", at: now })
               case "Stopping":
-                return yield* publish(daemon, { _tag: "Stopping", at: now })
+                // A stop the adapter asked for was published when it asked.
+                return run.stopRequested ? undefined : yield* publish(daemon, { _tag: "Stopping", at: now })
               case "Watchdog":
                 return
               case "StatusText":

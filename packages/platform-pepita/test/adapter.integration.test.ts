@@ -144,12 +144,15 @@ describe.skipIf(!gate.ok)(`PepitaAdapter with real VMs${gate.label}`, () => {
     vmmPid = (await run(adapter.machine(handle))).pid
     expect(alive(vmmPid)).toBe(true)
     expect(existsSync(join(stateDirectory, "web"))).toBe(true)
+    const eventsBefore = seen.length
     await run(adapter.stop(handle, Duration.seconds(5)))
     const state = await run(adapter.status(handle))
     expect(state.status._tag).toBe("Stopped")
     expect(state.lastExit).toMatchObject({ code: 0, signal: null })
     expect((await run(adapter.logs(handle))).map((line) => line.text)).toContain("shutdown hook ran")
     expect(seen.at(-1)).toMatchObject({ _tag: "Exited", exit: { code: 0 } })
+    // One Stopping for one stop, though the daemon also said STOPPING=1.
+    expect(seen.slice(eventsBefore).map((event) => event._tag)).toEqual(["Stopping", "Exited"])
     expect(existsSync(join(stateDirectory, "web"))).toBe(false)
     expect(alive(vmmPid)).toBe(false)
     // Stopping a stopped daemon does nothing.
