@@ -10,6 +10,8 @@ export default [
   // configs) stay outside the bundle: they are the package's only dependencies.
   // @kubernetes/client-node (12 MB bundled) stays outside too, as an optional peer: only
   // `--platform kubernetes` loads it, and says what to install when it is missing.
+  // @duende/platform-pepita stays outside as an optional peer: it finds its guest agent
+  // (dist/agent.mjs, put into every VM image) next to its own files.
   // No source maps: of the bundled dependencies, they were 9.6 MB of the tarball.
   defineConfig({
     entry: { duende: "src/main.ts" },
@@ -17,7 +19,7 @@ export default [
     target: "node20",
     platform: "node",
     bundle: true,
-    noExternal: [/^(?!jiti$|koffi$|@kubernetes\/client-node$)/],
+    noExternal: [/^(?!jiti$|koffi$|@kubernetes\/client-node$|@duende\/platform-pepita(?:\/|$))/],
     splitting: true,
     sourcemap: false,
     clean: false,

@@ -30,22 +30,22 @@ describe("the platform table", () => {
       for (const part of ["options", "render", "make", "layer"] as const) expect(typeof module[part]).toBe("function")
       for (const flag of module.flags) expect(flag.appliesTo.length).toBeGreaterThan(0)
     }
-    expect([...seen]).toEqual(["systemd", "launchd", "oci", "docker", "podman", "engine", "compose", "kubernetes"])
+    expect([...seen]).toEqual(["systemd", "launchd", "oci", "docker", "podman", "engine", "compose", "kubernetes", "pepita", "wos"])
   })
 
   it("names the package to install when a platform's package is missing", async () => {
-    // WOS has no package yet: its row, were it added, would name it.
-    const row: Platforms.Row = { package: "@duende/platform-wos", load: () => import(["@duende", "platform-wos"].join("/")) }
-    const failure = await Effect.runPromise(Effect.flip(Platforms.loadRow("wos", row)))
+    // A platform whose package is not installed (here one that does not exist): its row names it.
+    const row: Platforms.Row = { package: "@duende/platform-firecracker", load: () => import(["@duende", "platform-firecracker"].join("/")) }
+    const failure = await Effect.runPromise(Effect.flip(Platforms.loadRow("firecracker", row)))
     expect(failure).toEqual({
-      kind: "wos",
-      message: "--platform wos needs @duende/platform-wos, which is not installed: npm install @duende/platform-wos"
+      kind: "firecracker",
+      message: "--platform firecracker needs @duende/platform-firecracker, which is not installed: npm install @duende/platform-firecracker"
     })
-    const rows = { ...Platforms.table, wos: row }
-    expect(await Effect.runPromise(Effect.flip(Platforms.load(["status", "api", "--platform", "wos"], rows)))).toEqual(failure)
+    const rows = { ...Platforms.table, firecracker: row }
+    expect(await Effect.runPromise(Effect.flip(Platforms.load(["status", "api", "--platform", "firecracker"], rows)))).toEqual(failure)
     // Loaded for a render or for help, a missing platform is left out and reported, not fatal.
     const all = await Effect.runPromise(Platforms.load(["render", "oci", "x.json"], rows))
-    expect([...all.modules.keys()]).toEqual(["systemd", "launchd", "container", "kubernetes"])
+    expect([...all.modules.keys()]).toEqual(["systemd", "launchd", "container", "kubernetes", "pepita", "wos"])
     expect(all.unavailable).toEqual([failure])
   })
 
@@ -55,7 +55,8 @@ describe("the platform table", () => {
     expect(Platforms.needed(["status", "api", "--platform", "container"])).toEqual(["container"])
     expect(Platforms.needed(["status", "api", "--platform=systemd"])).toEqual(["systemd"])
     expect(Platforms.needed(["status", "api", "--platform", "launchd"])).toEqual(["launchd"])
-    expect(Platforms.needed(["status", "api", "--platform", "wos"])).toEqual([])
+    expect(Platforms.needed(["status", "api", "--platform", "wos"])).toEqual(["wos"])
+    expect(Platforms.needed(["status", "api", "--platform", "firecracker"])).toEqual([])
     expect(Platforms.needed(["status", "api", "--user"])).toBe("all")
     expect(Platforms.needed(["render", "oci", "x.json"])).toBe("all")
     expect(Platforms.needed(["start", "--help"])).toBe("all")
@@ -65,13 +66,13 @@ describe("the platform table", () => {
 
 describe("duende through the table", () => {
   it("refuses an unknown platform or format, and a flag of another platform, with exit 2 naming the known ones", async () => {
-    const platform = await duende("status", "api", "--platform", "wos")
+    const platform = await duende("status", "api", "--platform", "firecracker")
     expect(platform.code).toBe(2)
-    expect(platform.stdout + platform.stderr).toContain("native, systemd, launchd, container, kubernetes")
+    expect(platform.stdout + platform.stderr).toContain("native, systemd, launchd, container, kubernetes, pepita, wos")
     const format = await duende("render", "plist", counter)
     expect(format).toMatchObject({
       code: 2,
-      stderr: "duende: unknown format plist: expected one of systemd, launchd, oci, docker, podman, engine, compose, kubernetes\n"
+      stderr: "duende: unknown format plist: expected one of systemd, launchd, oci, docker, podman, engine, compose, kubernetes, pepita, wos\n"
     })
     expect(await duende("status", "api", "--platform", "systemd", "--driver", "runc")).toMatchObject({
       code: 2,
@@ -85,11 +86,11 @@ describe("duende through the table", () => {
   it("lists every platform's flags in help, without loading a platform for a native command", async () => {
     const help = await duende("start", "--help")
     expect(help.code).toBe(0)
-    expect(help.stdout).toContain("--platform native | systemd | launchd | container | kubernetes")
+    expect(help.stdout).toContain("--platform native | systemd | launchd | container | kubernetes | pepita | wos")
     expect(help.stdout).toContain("With --platform systemd: the user's manager")
     expect(help.stdout).toContain("--driver runc | crun | podman | engine")
     const render = await duende("render", "--help")
-    expect(render.stdout).toContain("What to render: systemd, launchd, oci, docker, podman, engine, compose, kubernetes")
+    expect(render.stdout).toContain("What to render: systemd, launchd, oci, docker, podman, engine, compose, kubernetes, pepita, wos")
     expect(render.stdout).toContain("For systemd: the systemd version to render for")
   })
 })

@@ -41,7 +41,6 @@ import * as Stream from "effect/Stream"
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { basename, join, relative, resolve } from "node:path"
-import { WASI } from "node:wasi"
 import { Worker } from "node:worker_threads"
 import {
   CODE,
@@ -305,6 +304,9 @@ const load = (path: string, memory: number) =>
     if (!exports.some((entry) => entry.name === "_start" && entry.kind === "function")) {
       return yield* refuse(path, "it exports no _start function (build a WASI command)")
     }
+    // Loaded here, not at import: node:wasi prints an ExperimentalWarning when it loads, and the
+    // duende command loads this module for every `render` (it bundles its platforms).
+    const { WASI } = process.getBuiltinModule("node:wasi")
     const preview1 = (new WASI({ version: "preview1" }).getImportObject() as { wasi_snapshot_preview1: object })
       .wasi_snapshot_preview1
     for (const entry of WebAssembly.Module.imports(module)) {

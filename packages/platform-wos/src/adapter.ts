@@ -148,6 +148,13 @@ export const render = (
   _options: Options & { readonly format: "wos" }
 ): Effect.Effect<ReadonlyArray<PlatformAdapter.Artifact>, PlatformModule.RenderError> =>
   Effect.gen(function*() {
+    if (!config.command.program.endsWith(".wasm")) {
+      return yield* new PlatformModule.RenderError({
+        platform: "wos",
+        format: "wos",
+        reason: `command.program: WOS runs WebAssembly modules (a WASI command, .wasm), got ${JSON.stringify(config.command.program)}`
+      })
+    }
     for (const { field, reason } of Adapter.spawnRequest(config).ignored) {
       yield* Effect.logWarning(`WOS cannot express ${field}: ${reason}`)
     }

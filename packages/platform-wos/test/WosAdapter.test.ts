@@ -52,6 +52,9 @@ describe("@duende/platform-wos/adapter", () => {
         sandbox: "/srv/api"
       })
       expect(logged).toEqual(["WOS cannot express user: WOS processes have no users; each has its own sandbox"])
+      // A command that is not a WebAssembly module (a node script's config) is refused, naming the field.
+      const node = yield* Effect.flip(Module.render(decodeSync({ name: "web", command: ["node", "main.js"] }), { format: "wos" }))
+      expect(node.message).toMatch(/command\.program: WOS runs WebAssembly modules \(a WASI command, \.wasm\), got "node"/)
     }))
 })
 

@@ -30,7 +30,9 @@ export const table = {
   systemd: { package: "@duende/platform-systemd", load: () => import("@duende/platform-systemd/adapter") },
   launchd: { package: "@duende/platform-launchd", load: () => import("@duende/platform-launchd/adapter") },
   container: { package: "@duende/platform-container", load: () => import("@duende/platform-container/adapter") },
-  kubernetes: { package: "@duende/platform-kubernetes", load: () => import("@duende/platform-kubernetes/adapter") }
+  kubernetes: { package: "@duende/platform-kubernetes", load: () => import("@duende/platform-kubernetes/adapter") },
+  pepita: { package: "@duende/platform-pepita", load: () => import("@duende/platform-pepita/adapter") },
+  wos: { package: "@duende/platform-wos", load: () => import("@duende/platform-wos/adapter") }
 } satisfies Record<string, Row>
 
 export type Kind = keyof typeof table
