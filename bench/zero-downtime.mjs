@@ -4,6 +4,9 @@
 //   - the same with `instances: 2` (two processes on the one held socket, restarted one at a time:
 //     the like of PM2's two cluster workers),
 //   - under Duende without `listen` (the same `restart`: stop, then start; the port is closed meanwhile),
+//   - under systemd 252 (PID 1 in systemd-nspawn, as root; skipped with a note otherwise) with the
+//     same `listen` rendered as a .socket unit: `restart` through Duende's systemd adapter restarts
+//     the service only, while systemd keeps the socket listening (the kernel queues connections),
 //   - under PM2 in cluster mode, 2 instances, `pm2 reload` (its rolling reload; Node's cluster module
 //     shares the example's `server.listen(port)`; kill_timeout set to Duende's shutdownTimeout, 10 s),
 // each under two loads of 50 closed-loop clients: keep-alive (http.Agent keepAlive) and a fresh
@@ -45,6 +48,7 @@ delete exampleConfig.$schema
 // --- clean-up, on every way out ----------------------------------------------------------
 let duende
 let pm2
+let machine
 let cleaning
 const cleanup = () =>
   (cleaning ??= (async () => {
@@ -66,6 +70,7 @@ const cleanup = () =>
       for (let i = 0; i < 300 && alive(); i++) await sleep(100)
       rmSync(duende.home, { recursive: true, force: true })
     }
+    if (machine !== undefined) await within(machine.shutdown(), 30_000)
     if (pm2 !== undefined) {
       await within(pm2.call("delete", "all"), 20_000)
       await within(pm2.call("killDaemon"), 10_000)
@@ -172,6 +177,46 @@ const duendeTarget = async (label, name, withListen, instances = 1) => {
     restart: () => duende.send({ method: "restart", name }),
     remove: () => duende.send({ method: "remove", name })
   }
+}
+
+/** systemd in nspawn (root only): the adapter's install, start and restart; MainPID for the pids. */
+const systemdTarget = async (label, name) => {
+  const { register } = await import("tsx/esm/api")
+  register()
+  const { boot } = await import("../packages/platform-systemd/test/helpers/nspawn.ts")
+  const SystemdAdapter = await import("../packages/platform-systemd/src/SystemdAdapter.ts")
+  const Effect = await import("effect/Effect")
+  const Duration = await import("effect/Duration")
+  machine = await boot()
+  const adapter = await Effect.runPromise(SystemdAdapter.make({ prefix: machine.prefix, root: machine.root }))
+  const port = await freePort()
+  const config = decodeSync({
+    ...exampleConfig,
+    name,
+    command: [process.execPath, script],
+    workingDirectory: exampleDir,
+    env: { HOST: "127.0.0.1", PORT: String(port) },
+    listen: [{ name: "http", port }]
+  })
+  const handle = await Effect.runPromise(adapter.install(config))
+  await Effect.runPromise(adapter.start(handle))
+  return {
+    label,
+    port,
+    pids: async () => [(await Effect.runPromise(adapter.status(handle))).pid ?? null],
+    restart: () => Effect.runPromise(adapter.restart(handle, Duration.seconds(30))),
+    remove: () => Effect.runPromise(Effect.zipRight(adapter.stop(handle, Duration.seconds(30)), adapter.uninstall(handle)))
+  }
+}
+const systemdGate = () => {
+  if (process.getuid?.() !== 0) return "not root"
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    try {
+      readFileSync(join(dir, "systemd-nspawn"))
+      return undefined
+    } catch {}
+  }
+  return "no systemd-nspawn (apt-get install systemd-container)"
 }
 
 const pm2Target = async (label, name) => {
@@ -284,6 +329,9 @@ try {
     await duendeTarget("duende no listen (stop+start)", "zd-plain", false),
     await pm2Target(`pm2 ${pm2.version} cluster x2 (reload)`, "zd-pm2")
   ]
+  const noSystemd = systemdGate()
+  if (noSystemd === undefined) targets.push(await systemdTarget("systemd 252 .socket (restart)", "zd-systemd"))
+  else log(`systemd: skipped (${noSystemd})`)
   const loads = [
     ["keep-alive", true],
     ["new connection per request", false]
@@ -331,9 +379,12 @@ if (json) {
       if (r.steadyFailed > 0) console.log(`  ${"".padEnd(width)}  ${r.steadyFailed} failed in the steady second (before any restart)`)
       if (r.restartErrors.length > 0) console.log(`  ${"".padEnd(width)}  restart errors: ${[...new Set(r.restartErrors)].join("; ")}`)
     }
-    const [listen, two, plain, pm] = these
+    const [listen, two, plain, pm, systemd] = these
     console.log(`  ratios (each against duende listen): restart median: x2 ${ratio(two.restartMs.median, listen.restartMs.median)}, no listen ${ratio(plain.restartMs.median, listen.restartMs.median)}, pm2 ${ratio(pm.restartMs.median, listen.restartMs.median)};`)
     console.log(`    req/s during restarts: x2 ${ratio(two.during.rps, listen.during.rps)}, no listen ${ratio(plain.during.rps, listen.during.rps)}, pm2 ${ratio(pm.during.rps, listen.during.rps)}; p99 during: x2 ${ratio(two.during.p99, listen.during.p99)}, no listen ${ratio(plain.during.p99, listen.during.p99)}, pm2 ${ratio(pm.during.p99, listen.during.p99)}`)
+    if (systemd !== undefined) {
+      console.log(`  systemd socket activation against duende listen: restart ${ratio(systemd.restartMs.median, listen.restartMs.median)}, req/s during ${ratio(systemd.during.rps, listen.during.rps)}, p99 during ${ratio(systemd.during.p99, listen.during.p99)}`)
+    }
     console.log(`  two processes each (duende x2 instances against pm2 cluster x2): restart ${ratio(pm.restartMs.median, two.restartMs.median)} faster, req/s during ${ratio(two.during.rps, pm.during.rps)}, p99 during ${ratio(two.during.p99, pm.during.p99)}`)
     console.log(`    during/steady: ${these.map((r) => `${r.target.split(" (")[0]} req/s ${ratio(r.during.rps, r.steady.rps)}, p99 ${ratio(r.during.p99, r.steady.p99)}`).join("; ")}`)
   }
