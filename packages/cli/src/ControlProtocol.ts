@@ -104,7 +104,8 @@ export const Request = Schema.Union(
   Schema.Struct({ method: Schema.Literal("list", "resurrect", "shutdown", "stats", "notices") }),
   Schema.Struct({
     method: Schema.Literal("logs"),
-    name: Name,
+    /** A daemon, a config's instances, or (left out) every daemon. */
+    name: Schema.optional(Name),
     lines: Schema.Number.pipe(Schema.int(), Schema.between(0, 100_000)),
     follow: Schema.Boolean
   })

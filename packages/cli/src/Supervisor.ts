@@ -488,12 +488,15 @@ class State {
       yield* this.saveNow
     })
 
-  /** A daemon's log; for a config with instances, all of theirs interleaved by time, each line naming its instance. */
-  logs = (name: string, lines: number, follow: boolean, emit: (line: LogLineInfo) => void) =>
+  /**
+   * A daemon's log; for a config with instances, or every daemon (no name),
+   * all of theirs interleaved by time, each line naming its daemon.
+   */
+  logs = (name: string | undefined, lines: number, follow: boolean, emit: (line: LogLineInfo) => void) =>
     Effect.scoped(Effect.gen(this, function*() {
-      const members = yield* this.manager.members(name)
+      const members = name === undefined ? yield* this.manager.list : yield* this.manager.members(name)
       const adapter = this.manager.adapter
-      const named = members.length > 1 || members[0]!.handle.name !== name
+      const named = name === undefined || members.length > 1 || members[0]!.handle.name !== name
       const tag = (daemon: string) => (line: LogLineInfo): LogLineInfo => (named ? { daemon, ...line } : line)
       // Subscribe before reading the tails, so no line falls between the two.
       const live = follow

@@ -277,7 +277,10 @@ const platformCommands = (loaded: Platforms.Loaded) => {
   const logs = Command.make(
     "logs",
     {
-      name: nameArg,
+      name: Args.text({ name: "name" }).pipe(
+        Args.optional,
+        Args.withDescription("The daemon's name, a config's (all its instances), or none: every daemon of the supervisor")
+      ),
       lines: Options.integer("lines").pipe(Options.withAlias("n"), Options.withDefault(50), Options.withDescription("How many lines from the end")),
       follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Keep printing new lines")),
       json,
@@ -287,12 +290,14 @@ const platformCommands = (loaded: Platforms.Loaded) => {
     ({ flags: parsed, follow, json, lines, name, platform }) =>
       Effect.gen(function*() {
         if (platform !== "native") {
-          return yield* onPlatform(AdapterCommands.logs(yield* target(platform, parsed), name, lines, follow, showLine(json)))
+          if (Option.isNone(name)) return yield* fail(`logs --platform ${platform} needs the daemon's name`, 2)
+          return yield* onPlatform(AdapterCommands.logs(yield* target(platform, parsed), name.value, lines, follow, showLine(json)))
         }
         yield* native(parsed)
+        const which = Option.match(name, { onNone: () => ({}), onSome: (value) => ({ name: value }) })
         return yield* follow
-          ? talk(ControlClient.stream(paths, { method: "logs", name, lines, follow: true }, showLine(json)))
-          : Effect.flatMap(send({ method: "logs", name, lines, follow: false }), (result) =>
+          ? talk(ControlClient.stream(paths, { method: "logs", ...which, lines, follow: true }, showLine(json)))
+          : Effect.flatMap(send({ method: "logs", ...which, lines, follow: false }), (result) =>
             Effect.sync(() => (result as ReadonlyArray<LogLineInfo>).forEach(showLine(json))))
       })
   ).pipe(Command.withDescription("Print a daemon's log (stdout and stderr, with times; on a platform: what it keeps, e.g. the journal)"))

@@ -96,7 +96,7 @@ describe("instances through the CLI", () => {
     expect((await duende("health", "web")).code).toBe(0)
   }, 60_000)
 
-  it("logs interleaves the instances' logs, each line naming its instance", async () => {
+  it("logs interleaves the instances' logs, each line naming its instance; without a name, every daemon's", async () => {
     const text = await duende("logs", "web")
     for (const instance of [0, 1, 2]) expect(text.stdout).toContain(`web@${instance} | `)
     expect(text.stdout).toMatch(/web@1 \| \S+ out instance 1 serving/)
@@ -105,6 +105,21 @@ describe("instances through the CLI", () => {
     // Interleaved by time.
     const times = lines.map((line) => line.at as number)
     expect(times).toEqual([...times].sort((a, b) => a - b))
+    // No name: every daemon's log, each line naming its daemon.
+    const other = join(home, "other.json")
+    writeFileSync(other, JSON.stringify({ name: "other", command: ["node", "-e", "console.log('other here'); setInterval(() => {}, 1e6)"] }))
+    expect((await duende("start", other)).code).toBe(0)
+    let all: Array<{ daemon: string; text: string }> = []
+    for (let i = 0; i < 50 && !all.some((line) => line.daemon === "other"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      all = (await duende("logs", "--json")).stdout.trim().split("\n").map((line) => JSON.parse(line))
+    }
+    expect(new Set(all.map((line) => line.daemon))).toEqual(new Set(["web@0", "web@1", "web@2", "other"]))
+    expect(all.find((line) => line.daemon === "other")?.text).toBe("other here")
+    expect((await duende("logs")).stdout).toMatch(/^other \| \S+ out other here$/m)
+    expect((await duende("rm", "other")).code).toBe(0)
+    // With another platform, a name is needed.
+    expect(await duende("logs", "--platform", "systemd")).toMatchObject({ code: 2, stderr: "duende: logs --platform systemd needs the daemon's name\n" })
   }, 30_000)
 
   it("scale adds instances that start at once and removes the last ones gracefully; the others keep their pids", async () => {
