@@ -15,6 +15,7 @@ import { resolve } from "node:path"
 import type { ConfigError } from "./ConfigError.js"
 import type * as S from "./DaemonConfigSchema.js"
 import { readConfigSource } from "./internal/configSource.js"
+import * as EnvText from "./internal/envText.js"
 
 /**
  * A decoded daemon config: durations are `Duration`s, sizes are bytes and every
@@ -111,6 +112,8 @@ export const encode = (config: DaemonConfig): Effect.Effect<Input> => Effect.map
  * Loads a config file: `.json`, or a module (`.js`, `.mjs`, `.cjs`, `.ts`,
  * `.mts`, `.cts`) whose default export is the config. A relative
  * `workingDirectory` (or none) is resolved against the file's directory.
+ * Numbers and booleans in `env` (`"PORT": 8080`) are taken as their text,
+ * with a warning logged for each.
  *
  * @example
  * ```ts
@@ -124,10 +127,14 @@ export const encode = (config: DaemonConfig): Effect.Effect<Input> => Effect.map
  */
 export const load = (path: string): Effect.Effect<DaemonConfig, ConfigError> =>
   Effect.flatMap(readConfigSource(path), ({ directory, input, source }) =>
-    Effect.map(decode(input, source), (config) => ({
-      ...config,
-      workingDirectory: resolve(directory, config.workingDirectory ?? ".")
-    })))
+    Effect.map(
+      // A number or boolean in env is taken as its text: said once per value, as a warning.
+      Effect.tap(decode(input, source), () => Effect.forEach(EnvText.notes(input), (note) => Effect.logWarning(`${source}: ${note}`))),
+      (config) => ({
+        ...config,
+        workingDirectory: resolve(directory, config.workingDirectory ?? ".")
+      })
+    ))
 
 /**
  * The JSON Schema (draft-07) of config files, for editors. The same document

@@ -19,6 +19,7 @@ import * as Schema from "effect/Schema"
 import { ConfigError } from "./ConfigError.js"
 import { formatIssues } from "./internal/configIssues.js"
 import { daemonNamePattern, defaults } from "./internal/defaults.js"
+import * as EnvText from "./internal/envText.js"
 import { inputShapeProblems } from "./internal/inputShape.js"
 import {
   Bool,
@@ -72,12 +73,8 @@ const EnvName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/)).a
   })
 })
 
-const EnvValue = BoundedText({
-  nonString: (actual) =>
-    typeof actual === "number" || typeof actual === "boolean"
-      ? `expected a string, got ${show(actual)}: quote it as "${String(actual)}"`
-      : `expected a string, got ${show(actual)}`
-})
+// Finite numbers and booleans never get here: decodeEither takes them as their text (internal/envText.ts).
+const EnvValue = BoundedText({ nonString: (actual) => `expected a string, got ${show(actual)}` })
 
 /** The whole `NAME=value` string must fit in what Linux passes to a program. */
 const Env = Schema.Record({ key: EnvName, value: EnvValue }).pipe(
@@ -966,7 +963,8 @@ export const decodeEither = (input: unknown, source = "config"): Either.Either<D
   if (shape.length > 0) return Either.left(new ConfigError({ source, problems: shape }))
   return Either.flatMap(
     Either.mapLeft(
-      Schema.decodeUnknownEither(DaemonConfig, { errors: "all", onExcessProperty: "error" })(input),
+      // Numbers and booleans in env are taken as their text (DaemonConfig.load notes each).
+      Schema.decodeUnknownEither(DaemonConfig, { errors: "all", onExcessProperty: "error" })(EnvText.withTextValues(input)),
       (error) => new ConfigError({ source, problems: formatIssues(DaemonConfig.ast, error.issue) })
     ),
     (config) => {

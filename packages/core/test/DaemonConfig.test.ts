@@ -2,8 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Logger from "effect/Logger"
 import * as fc from "fast-check"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ConfigError } from "../src/ConfigError.js"
@@ -99,6 +100,24 @@ describe("DaemonConfig decoding", () => {
     expect(config.env).toEqual({})
   })
 
+  it("takes numbers and booleans in env as their text, and load says so for each", async () => {
+    const config = decodeSync({ name: "api", command: ["api"], env: { PORT: 8080, DEBUG: true, RATIO: 0.5, NAME: "x" } })
+    expect(config.env).toEqual({ PORT: "8080", DEBUG: "true", RATIO: "0.5", NAME: "x" })
+    const dir = mkdtempSync(join(tmpdir(), "duende-env-text-"))
+    const file = join(dir, "duende.json")
+    writeFileSync(file, JSON.stringify({ name: "api", command: ["api"], env: { PORT: 8080, OFF: false } }))
+    const logged: Array<string> = []
+    const loaded = await Effect.runPromise(
+      DaemonConfig.load(file).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logged.push(String(message))))))
+    )
+    expect(loaded.env).toEqual({ PORT: "8080", OFF: "false" })
+    expect(logged).toEqual([
+      `${file}: env.PORT: the number 8080 is taken as the string "8080" (environment values are text)`,
+      `${file}: env.OFF: the boolean false is taken as the string "false" (environment values are text)`
+    ])
+    rmSync(dir, { recursive: true, force: true })
+  })
+
   it("encodes back to the file form and decodes to the same config", () => {
     const config = decodeSync(full)
     const encoded = encode(config)
@@ -110,7 +129,7 @@ describe("DaemonConfig decoding", () => {
     const problems = problemsOf({
       name: "My_Daemon",
       command: [],
-      env: { PORT: 8080, "1BAD": "x" },
+      env: { PORT: { number: 8080 }, "1BAD": "x" },
       restart: { polcy: "always", backoff: { multiplier: "two" } },
       resources: { memory: "512MB" },
       shutdownTimeout: "soon",
@@ -119,7 +138,7 @@ describe("DaemonConfig decoding", () => {
     const byPath = Object.fromEntries(problems.map((p) => [p.path, p.message]))
     expect(byPath["name"]).toMatch(/expected lowercase letters.*got "My_Daemon"/)
     expect(byPath["command[0]"]).toMatch(/at least 1 item/)
-    expect(byPath["env.PORT"]).toMatch(/quote it as "8080"/)
+    expect(byPath["env.PORT"]).toMatch(/expected a string, got \{"number":8080\}/)
     expect(byPath['env["1BAD"]']).toMatch(/environment variable name/)
     expect(byPath["restart.polcy"]).toBe(`unknown field; did you mean "policy"?`)
     expect(byPath["restart.backoff.multiplier"]).toMatch(/expected a number from 1 to 100, got "two"/)
@@ -188,6 +207,7 @@ type Kind =
   | "name"
   | "version"
   | "text"
+  | "envValue"
   | "nonEmpty"
   | "account"
   | "bytes"
@@ -205,7 +225,7 @@ const leaves: ReadonlyArray<{ path: ReadonlyArray<string>; kind: Kind; min?: num
   { path: ["name"], kind: "name" },
   { path: ["version"], kind: "version" },
   { path: ["description"], kind: "text" },
-  { path: ["env", "PORT"], kind: "text" },
+  { path: ["env", "PORT"], kind: "envValue" },
   { path: ["workingDirectory"], kind: "nonEmpty" },
   { path: ["user"], kind: "account" },
   { path: ["group"], kind: "account" },
@@ -280,6 +300,15 @@ const badValue = (leaf: (typeof leaves)[number]): fc.Arbitrary<unknown> => {
       return fc.oneof(notString, fc.string().filter((s) => !/^\d+\.\d+\.\d+/.test(s)))
     case "text":
       return fc.oneof(notString, fc.string().map((s) => `${s}\u0000`))
+    case "envValue":
+      // Finite numbers and booleans are taken as text; NaN and the infinities are not numbers JSON has.
+      return fc.oneof(
+        fc.constant(null),
+        fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY),
+        fc.array(fc.string(), { maxLength: 2 }),
+        fc.dictionary(fc.string(), fc.string(), { maxKeys: 2 }),
+        fc.string().map((s) => `${s}\u0000`)
+      )
     case "nonEmpty":
       return fc.oneof(notString, fc.constant(""))
     case "account":
