@@ -9,7 +9,8 @@
  * same), so it is rebuilt when an input changes, and written atomically (temporary file, fsync, rename); the
  * cache keeps the few most recently used images.
  *
- * Inside, `/init` mounts proc, sysfs, devtmpfs and a tmpfs on /tmp, loads the
+ * Inside, `/init` mounts proc, sysfs and devtmpfs (no tmpfs on /tmp: the root
+ * is a ramfs already, and a mount there would hide app files under /tmp), loads the
  * modules, brings up the network when asked (`duende.net=1`) and hands PID 1
  * to busybox `init`, which reaps every orphan and respawns the agent on the
  * virtio-serial port named `org.duende.agent.0` (linked as
@@ -127,7 +128,6 @@ const init = `#!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
 net=0
 grep -q 'duende.net=1' /proc/cmdline && net=1
 for module in ${modules.join(" ")}; do

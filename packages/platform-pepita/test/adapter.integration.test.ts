@@ -10,7 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -160,10 +160,13 @@ describe.skipIf(!gate.ok)(`PepitaAdapter with real VMs${gate.label}`, () => {
   })
 
   it("DaemonManager restarts a crashed VM per the restart policy, then gives up at the crash-loop limit", async () => {
+    // Its app under /tmp (a checkout there once had its files hidden by a tmpfs the guest mounted on /tmp).
+    const underTmp = mkdtempSync(join(tmpdir(), "duende-pepita-app-"))
+    cpSync(app, underTmp, { recursive: true })
     const crash = decodeSync({
       name: "crash",
       command: ["node", "daemon.mjs", "crash"],
-      workingDirectory: app,
+      workingDirectory: underTmp,
       initTimeout: "60s",
       // No platform.pepita: core's default 256 MiB is raised to what the image needs (with a warning).
       restart: { policy: "on-failure", backoff: { initial: "100ms", jitter: 0 }, crashLoop: { burst: 1, interval: "10m" } }
@@ -184,5 +187,6 @@ describe.skipIf(!gate.ok)(`PepitaAdapter with real VMs${gate.label}`, () => {
     const handle = await run(adapter.find("crash"))
     expect((await run(adapter.status(handle))).status._tag).toBe("Failed")
     expect(existsSync(join(stateDirectory, "crash"))).toBe(false)
+    rmSync(underTmp, { recursive: true, force: true })
   }, 120_000)
 })
