@@ -239,8 +239,14 @@ export const make = (options: Options = {}): Effect.Effect<SystemdAdapter> =>
       Effect.gen(function*() {
         const p = yield* Effect.orElseSucceed(show(handle.ref), () => ({}) as Readonly<Record<string, string>>)
         const invocation = p.InvocationID
+        // journald may not have stored the daemon's last lines yet when systemctl returns: ask again
+        // for up to a second while there are none (a daemon that printed nothing costs that second).
         const lines = invocation
-          ? yield* Effect.orElseSucceed(systemctl.journal([`_SYSTEMD_INVOCATION_ID=${invocation}`], 3), () => [])
+          ? yield* systemctl.journal([`_SYSTEMD_INVOCATION_ID=${invocation}`], 3).pipe(
+            Effect.filterOrFail((found) => found.some((line) => line.message !== "")),
+            Effect.retry(Schedule.intersect(Schedule.spaced(Duration.millis(100)), Schedule.recurs(10))),
+            Effect.orElseSucceed(() => [])
+          )
           : []
         const what = p.Result !== undefined && p.Result !== "success" ? UnitState.failure(p) : error.message
         const tail = lines.map((line) => line.message).filter((m) => m !== "")
