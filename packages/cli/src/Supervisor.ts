@@ -66,6 +66,10 @@ const daemonsById = (ids: ReadonlySet<string>): Map<string, Array<number>> => {
   return found
 }
 
+/** The config an instance's entry belongs to (`api` for `api@2`); undefined for a daemon of one. */
+const configOf = (entry: Registry.Entry | undefined): string | undefined =>
+  entry?.instance === undefined ? undefined : entry.name.slice(0, entry.name.lastIndexOf("@"))
+
 /** The supervisor's state: the registry entries next to the manager that runs them. */
 class State {
   readonly entries = new Map<string, Registry.Entry>()
@@ -188,7 +192,7 @@ class State {
     // A config with `instances: "max"` on a machine with another CPU count now: as many copies as it says.
     const groups = new Map<string, Registry.Entry>()
     for (const entry of entries) {
-      const configName = entry.instance === undefined ? undefined : entry.name.slice(0, entry.name.lastIndexOf("@"))
+      const configName = configOf(entry)
       if (configName !== undefined && !this.invalid.has(entry.name)) groups.set(configName, entry)
     }
     for (const [configName, entry] of groups) {
@@ -457,8 +461,9 @@ class State {
   scale = (name: string, instances: number | "max") =>
     Effect.gen(this, function*() {
       const entries = this.entriesOf(name)
-      if (entries[0]?.instance !== undefined && entries[0].name === name) {
-        return yield* Effect.fail({ _tag: "BadRequest", message: `${name} is one instance; scale its config: \`duende scale ${name.slice(0, name.lastIndexOf("@"))} N\`` })
+      const config = configOf(entries[0])
+      if (config !== undefined && entries[0]!.name === name) {
+        return yield* Effect.fail({ _tag: "BadRequest", message: `${name} is one instance; scale its config: \`duende scale ${config} N\`` })
       }
       const first = entries[0]
       if (first === undefined) return yield* this.manager.members(name) // the unknown-daemon error, naming those there are
@@ -473,8 +478,9 @@ class State {
   remove = (name: string) =>
     Effect.gen(this, function*() {
       const entries = this.entriesOf(name)
-      if (entries[0]?.instance !== undefined && entries[0].name === name) {
-        return yield* Effect.fail({ _tag: "BadRequest", message: `${name} is one instance of ${name.slice(0, name.lastIndexOf("@"))}: scale it down (\`duende scale\`) or remove them all` })
+      const config = configOf(entries[0])
+      if (config !== undefined && entries[0]!.name === name) {
+        return yield* Effect.fail({ _tag: "BadRequest", message: `${name} is one instance of ${config}: scale it down (\`duende scale\`) or remove them all` })
       }
       if (entries.length > 0 && entries.every((entry) => this.invalid.has(entry.name))) {
         for (const entry of entries) {
