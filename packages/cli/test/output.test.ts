@@ -13,10 +13,10 @@ const scratch = mkdtempSync(join(tmpdir(), "duende-output-"))
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 
-/** A config whose systemd unit is about 100 KiB: 200 variables of 500 bytes. */
-const bigConfig = () => {
+/** A config whose systemd unit is about `variables` × 500 bytes (100 KiB by default). */
+const bigConfig = (variables = 200) => {
   const env: Record<string, string> = {}
-  for (let i = 0; i < 200; i++) env[`VAR_${i}`] = `${i}-${"v".repeat(496)}`
+  for (let i = 0; i < variables; i++) env[`VAR_${i}`] = `${i}-${"v".repeat(496)}`
   const path = join(scratch, "big.json")
   writeFileSync(path, JSON.stringify({ name: "big", command: [process.execPath, join(scratch, "main.js")], env }))
   return path
@@ -59,7 +59,9 @@ describe("output", () => {
   })
 
   it("ends quietly with 141 when the reader closes the pipe early (| head -c 10)", async () => {
-    const config = bigConfig()
+    // 1 MiB: the reader takes one chunk (≤ 64 KiB) before it closes and the pipe holds 64 KiB more,
+    // so the command cannot have written everything first (at 100 KiB it sometimes had, and ended 0).
+    const config = bigConfig(2000)
     const result = await new Promise<{ code: number | null; head: string; stderr: string }>((resolve, reject) => {
       const child = spawn(process.execPath, [bin, "render", "systemd", config, "--systemd-version", "252"], {
         stdio: ["ignore", "pipe", "pipe"]
