@@ -10,9 +10,10 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as JSONSchema from "effect/JSONSchema"
 import { resolve } from "node:path"
-import type { ConfigError } from "./ConfigError.js"
+import { ConfigError } from "./ConfigError.js"
 import type * as S from "./DaemonConfigSchema.js"
 import { readConfigSource } from "./internal/configSource.js"
 import * as EnvText from "./internal/envText.js"
@@ -108,12 +109,43 @@ export const decode = (input: unknown, source = "config"): Effect.Effect<DaemonC
  */
 export const encode = (config: DaemonConfig): Effect.Effect<Input> => Effect.map(schema, (s) => s.encode(config))
 
+const problem = (source: string, message: string) => new ConfigError({ source, problems: [{ path: "", message }] })
+
+/** A decoded config with its `workingDirectory` resolved against the directory of the file it came from. */
+const fromFile = (input: unknown, source: string, directory: string) =>
+  Effect.map(
+    // A number or boolean in env is taken as its text: said once per value, as a warning.
+    Effect.tap(decode(input, source), () => Effect.forEach(EnvText.notes(input), (note) => Effect.logWarning(`${source}: ${note}`))),
+    (config): DaemonConfig => ({ ...config, workingDirectory: resolve(directory, config.workingDirectory ?? ".") })
+  )
+
+/**
+ * Reads a config file's content without decoding it: the JSON value, or a
+ * module's default export (CommonJS `module.exports` too, even in a package of
+ * `"type": "module"`), bounded to 1 MiB, with the directory relative paths in
+ * it are resolved against. For tools that read other formats from the same
+ * kind of file (the CLI's PM2 ecosystem files).
+ *
+ * @example
+ * ```ts
+ * import { DaemonConfig } from "@duende/core"
+ * import { Effect } from "effect"
+ *
+ * const { input } = await Effect.runPromise(DaemonConfig.read("ecosystem.config.js"))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const read = (path: string): Effect.Effect<{ readonly input: unknown; readonly directory: string }, ConfigError> =>
+  Effect.map(readConfigSource(path), ({ directory, input }) => ({ directory, input }))
+
 /**
  * Loads a config file: `.json`, or a module (`.js`, `.mjs`, `.cjs`, `.ts`,
  * `.mts`, `.cts`) whose default export is the config. A relative
  * `workingDirectory` (or none) is resolved against the file's directory.
  * Numbers and booleans in `env` (`"PORT": 8080`) are taken as their text,
- * with a warning logged for each.
+ * with a warning logged for each. A file that holds several daemons (an
+ * array) is refused here: {@link loadAll} reads it.
  *
  * @example
  * ```ts
@@ -127,14 +159,70 @@ export const encode = (config: DaemonConfig): Effect.Effect<Input> => Effect.map
  */
 export const load = (path: string): Effect.Effect<DaemonConfig, ConfigError> =>
   Effect.flatMap(readConfigSource(path), ({ directory, input, source }) =>
-    Effect.map(
-      // A number or boolean in env is taken as its text: said once per value, as a warning.
-      Effect.tap(decode(input, source), () => Effect.forEach(EnvText.notes(input), (note) => Effect.logWarning(`${source}: ${note}`))),
-      (config) => ({
-        ...config,
-        workingDirectory: resolve(directory, config.workingDirectory ?? ".")
-      })
-    ))
+    Array.isArray(input)
+      ? Effect.fail(
+        problem(source, `this file holds ${input.length} daemons (an array); load it with loadAll, or \`duende start\` starts them all`)
+      )
+      : fromFile(input, source, directory))
+
+/**
+ * Loads a config file that holds one daemon (an object) or several (an array
+ * of them, at most 256, with different names), each decoded as {@link load}
+ * does; a bad entry is named by its index (`services.json[2]`).
+ *
+ * @example
+ * ```ts
+ * import { DaemonConfig } from "@duende/core"
+ * import { Effect } from "effect"
+ *
+ * const configs = await Effect.runPromise(DaemonConfig.loadAll("services.json"))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const loadAll = (path: string): Effect.Effect<ReadonlyArray<DaemonConfig>, ConfigError> =>
+  Effect.flatMap(readConfigSource(path), ({ directory, input, source }) => {
+    if (!Array.isArray(input)) return Effect.map(fromFile(input, source, directory), (config) => [config])
+    if (input.length === 0) return Effect.fail(problem(source, "the array holds no daemon: put at least one config in it"))
+    if (input.length > 256) return Effect.fail(problem(source, `the array holds ${input.length} daemons; a file may hold at most 256`))
+    return Effect.flatMap(Effect.forEach(input, (each, index) => fromFile(each, `${source}[${index}]`, directory)), (configs) => {
+      const seen = new Set<string>()
+      const twice = configs.find((config) => seen.size === seen.add(config.name).size)
+      return twice === undefined
+        ? Effect.succeed(configs)
+        : Effect.fail(problem(source, `two daemons are named "${twice.name}": each needs its own name`))
+    })
+  })
+
+/**
+ * The config with one of its `envProfiles` set over its `env` (PM2's
+ * `--env production`), or the reason it has no such profile.
+ *
+ * @example
+ * ```ts
+ * import { DaemonConfig } from "@duende/core"
+ * import { Effect, Either } from "effect"
+ *
+ * const config = await Effect.runPromise(DaemonConfig.decode({
+ *   name: "api",
+ *   command: ["node", "api.js"],
+ *   envProfiles: { production: { NODE_ENV: "production" } }
+ * }))
+ * const production = DaemonConfig.withProfile(config, "production") // Either.right, env.NODE_ENV = "production"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const withProfile = (config: DaemonConfig, profile: string): Either.Either<DaemonConfig, string> => {
+  const env = Object.hasOwn(config.envProfiles, profile) ? config.envProfiles[profile] : undefined
+  if (env !== undefined) return Either.right({ ...config, env: { ...config.env, ...env } })
+  const known = Object.keys(config.envProfiles)
+  return Either.left(
+    known.length === 0
+      ? `${config.name} has no envProfiles, so there is no profile "${profile}" (add envProfiles.${profile} to its config)`
+      : `${config.name} has no env profile "${profile}"; its profiles: ${known.join(", ")}`
+  )
+}
 
 /**
  * The JSON Schema (draft-07) of config files, for editors. The same document

@@ -19,6 +19,7 @@ import * as Schema from "effect/Schema"
 import { ConfigError } from "./ConfigError.js"
 import { formatIssues } from "./internal/configIssues.js"
 import { daemonNamePattern, defaults } from "./internal/defaults.js"
+import { cronProblem } from "./internal/cronSchedule.js"
 import * as EnvText from "./internal/envText.js"
 import { inputShapeProblems } from "./internal/inputShape.js"
 import {
@@ -90,6 +91,73 @@ const Env = Schema.Record({ key: EnvName, value: EnvValue }).pipe(
     })
   )
 )
+
+const ProfileName = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_.-]{1,64}$/)).annotations({
+  message: (issue) => ({
+    message: `expected a profile name (letters, digits, "_", ".", "-", at most 64), got ${show(issue.actual)}`,
+    override: true
+  })
+})
+
+/** A file name or glob-free path part that a watch ignores: `node_modules`, `*.log` (a `*` matches within a name). */
+const WatchIgnore = BoundedText({ maxBytes: 255, nonEmpty: true })
+
+const WatchPaths = Schema.Array(PathText).pipe(Schema.minItems(1), Schema.maxItems(64))
+
+const WatchOptions = Schema.Struct({
+  paths: Schema.optional(WatchPaths),
+  ignore: Schema.optional(Schema.Array(WatchIgnore).pipe(Schema.maxItems(256))),
+  debounce: Schema.optional(DurationInput({ min: 1 }))
+})
+
+const WatchForms = Schema.Union(Schema.Boolean, WatchPaths, WatchOptions)
+
+/**
+ * What a daemon's watch looks at: `false` (the default: nothing), `true` (the
+ * working directory), a list of paths, or `{ paths, ignore, debounce }`. Each
+ * form is told apart by its type, so a bad one gets the errors of its own form.
+ *
+ * @since 0.1.0
+ */
+export const Watch = Schema.transformOrFail(Schema.Unknown, Schema.typeSchema(WatchForms), {
+  strict: true,
+  decode: (input, options, ast) =>
+    typeof input === "boolean"
+      ? ParseResult.succeed(input)
+      : Array.isArray(input)
+      ? ParseResult.decodeUnknown(WatchPaths)(input, options)
+      : input !== null && typeof input === "object"
+      ? ParseResult.decodeUnknown(WatchOptions)(input, options)
+      : ParseResult.fail(
+        new ParseResult.Type(ast, input, `expected true, false, a list of paths or { "paths", "ignore", "debounce" }, got ${show(input)}`)
+      ),
+  encode: (value, options) =>
+    typeof value === "boolean"
+      ? ParseResult.succeed(value)
+      : Array.isArray(value)
+      ? ParseResult.encodeUnknown(WatchPaths)(value, options)
+      : ParseResult.encodeUnknown(WatchOptions)(value, options)
+}).annotations({
+  jsonSchema: {
+    description: "Restart the daemon when its files change.",
+    anyOf: [
+      { type: "boolean" },
+      { type: "array", items: { type: "string" }, minItems: 1, maxItems: 64 },
+      {
+        type: "object",
+        properties: {
+          paths: { type: "array", items: { type: "string" }, minItems: 1, maxItems: 64 },
+          ignore: { type: "array", items: { type: "string" }, maxItems: 256 },
+          debounce: { anyOf: [{ type: "string" }, { type: "number" }] }
+        },
+        additionalProperties: false
+      }
+    ]
+  }
+})
+
+/** @since 0.1.0 */
+export type Watch = Schema.Schema.Type<typeof Watch>
 
 const Account = Schema.String.pipe(Schema.pattern(/^(?:[a-z_][a-z0-9_-]{0,31}|\d{1,10})$/)).annotations({
   message: (issue) => ({
@@ -212,6 +280,22 @@ export const RestartPolicyName = OneOf("never", "on-failure", "always", "unless-
 /** @since 0.1.0 */
 export type RestartPolicyName = Schema.Schema.Type<typeof RestartPolicyName>
 
+/** A cron expression, checked by the parser that runs it (croner): `"0 3 * * *"` is 03:00 every day. */
+const CronExpression = Schema.String.pipe(
+  Schema.filter((text) => {
+    const problem = cronProblem(text)
+    return problem === undefined || problem
+  })
+).annotations({
+  message: (issue) => ({
+    message: typeof issue.actual === "string"
+      ? `expected a cron expression such as "0 3 * * *" (minute hour day month weekday): ${cronProblem(issue.actual) ?? "invalid"}`
+      : `expected a cron expression such as "0 3 * * *", got ${show(issue.actual)}`,
+    override: true
+  }),
+  jsonSchema: { type: "string", examples: ["0 3 * * *", "*/15 * * * *"] }
+})
+
 /**
  * Restart policy: exponential backoff (initial delay × multiplier^n, capped at
  * max, ± jitter), a crash-loop limit (more than `burst` restarts within
@@ -242,7 +326,11 @@ export const Restart = Schema.Struct({
     }),
     () => ({ burst: defaults.restart.crashLoop.burst, interval: Duration.millis(defaults.restart.crashLoop.intervalMs) })
   ),
-  minUptime: withDefault(DurationInput(), () => Duration.millis(defaults.restart.minUptimeMs))
+  minUptime: withDefault(DurationInput(), () => Duration.millis(defaults.restart.minUptimeMs)),
+  cron: Schema.optional(CronExpression).annotations({
+    description: "Restart the daemon gracefully on this schedule (cron: minute hour day-of-month month day-of-week, " +
+      "an optional seconds field first; the supervisor's local time), as PM2's cron_restart. Run by the native supervisor."
+  })
 })
 
 /** @since 0.1.0 */
@@ -858,6 +946,15 @@ export const DaemonConfig = Schema.Struct({
   description: Schema.optional(BoundedText({ maxBytes: 4_096 })),
   command: CommandInput,
   env: withDefault(Env, () => ({})),
+  envProfiles: withDefault(
+    Schema.Record({ key: ProfileName, value: Env }).pipe(
+      Schema.filter((profiles) => Object.keys(profiles).length <= 64 || "at most 64 profiles")
+    ),
+    () => ({})
+  ).annotations({
+    description: "Named sets of environment variables (PM2's env_<name>): `duende start config --env production` " +
+      "sets envProfiles.production over env."
+  }),
   workingDirectory: Schema.optional(PathText.annotations({
     description: "Working directory; relative paths are resolved against the config file's directory."
   })),
@@ -891,6 +988,10 @@ export const DaemonConfig = Schema.Struct({
   instances: withDefault(Instances(256), () => 1).annotations({
     description: "How many copies run side by side (\"max\": one per CPU), sharing the `listen` sockets (the kernel spreads " +
       "the connections); each has its own pid, log, restarts and DUENDE_INSTANCE (0, 1, …). Run by the native supervisor."
+  }),
+  watch: withDefault(Watch, () => false as const).annotations({
+    description: "Restart the daemon gracefully when a file under these paths changes (true: the working directory), " +
+      "debounced, skipping the ignored names (default node_modules, .git and dot-files). Run by the native supervisor."
   }),
   reload: withDefault(OneOf("signal", "replace"), () => "signal" as const).annotations({
     description: "What `duende reload` does: \"signal\" sends SIGHUP to the running process (the daemon's reload hook, same code); " +

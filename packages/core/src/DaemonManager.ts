@@ -28,6 +28,8 @@ import type { DaemonConfig } from "./DaemonConfig.js"
 import type { DaemonId } from "./DaemonId.js"
 import * as DaemonStatus from "./DaemonStatus.js"
 import { type DaemonEvent, type DaemonHandle, type DaemonState, type ExitInfo, PlatformAdapter } from "./PlatformAdapter.js"
+import * as CronSchedule from "./internal/cronSchedule.js"
+import * as WatchFiles from "./internal/watchFiles.js"
 import * as RestartBreaker from "./RestartBreaker.js"
 import * as RestartPolicy from "./RestartPolicy.js"
 import type { Signal } from "./Signal.js"
@@ -557,6 +559,57 @@ export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, ne
         yield* publish({ _tag: "Changed", name: entry.handle.name, desired: "removed" })
       })
 
+    /** The restarts a config asks for itself (restart.cron, watch): one fiber per config, for all its instances. */
+    const triggers = new Map<string, { readonly key: string; readonly fiber: Fiber.RuntimeFiber<void> }>()
+
+    /** Restarts the running daemons of config `name` for `reason`, one instance at a time (rolling with `listen`). */
+    const triggeredRestart = (name: string, reason: string) =>
+      Effect.gen(function*() {
+        const targets = membersOf(name).filter((entry) => entry.desired === "running" && entry.config.name === name)
+        if (targets.length === 0 || shuttingDown) return
+        yield* Effect.logInfo(`${name}: restarting (${reason})`)
+        for (const entry of targets) {
+          if (entry.desired !== "running" || shuttingDown) continue
+          yield* publish({ _tag: "Restarting", name: entry.handle.name, attempt: entry.restarts + 1, delayMs: 0, reason })
+          yield* restartOne(entry, entry.config.listen.length > 0).pipe(
+            Effect.catchAll((error) => Effect.logWarning(`${entry.handle.name}: restart (${reason}) failed: ${error.message}`))
+          )
+        }
+      })
+
+    /** Starts, replaces or ends the triggers of a config as its `restart.cron` and `watch` say. */
+    const arm = (config: DaemonConfig) =>
+      Effect.gen(function*() {
+        const cron = config.restart.cron
+        const watch = WatchFiles.watchSpec(config)
+        const key = JSON.stringify([cron ?? null, watch === undefined ? null : [watch.paths, watch.ignore, Duration.toMillis(watch.debounce)]])
+        const current = triggers.get(config.name)
+        if (current?.key === key) return
+        if (current !== undefined) {
+          triggers.delete(config.name)
+          yield* Fiber.interrupt(current.fiber)
+        }
+        if (cron === undefined && watch === undefined) return
+        const name = config.name
+        const scheduled = cron === undefined ? Effect.void : CronSchedule.onSchedule(cron, triggeredRestart(name, `cron "${cron}"`))
+        const watched = watch === undefined ? Effect.void : WatchFiles.changes(watch).pipe(
+          Stream.debounce(watch.debounce),
+          Stream.runForEach((path) => triggeredRestart(name, `watch: ${path} changed`)),
+          Effect.catchAll((error) => Effect.logWarning(`${name}: the watch of its files stopped: ${error.message}`))
+        )
+        const fiber = yield* Effect.forkIn(Effect.all([scheduled, watched], { concurrency: "unbounded", discard: true }), scope)
+        triggers.set(name, { key, fiber })
+      })
+
+    /** Ends the triggers of config `name` once none of its daemons is left. */
+    const disarm = (name: string) =>
+      Effect.suspend(() => {
+        const current = triggers.get(name)
+        if (current === undefined || membersOf(name).length > 0) return Effect.void
+        triggers.delete(name)
+        return Fiber.interrupt(current.fiber)
+      })
+
     /** Registers one daemon: the config, or one instance of it. */
     const addOne = (
       config: DaemonConfig,
@@ -604,7 +657,11 @@ export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, ne
       adapter,
       add: (config, options) =>
         Effect.gen(function*() {
-          if (options?.instance !== undefined) return yield* addOne(config, options.instance, options)
+          if (options?.instance !== undefined) {
+            const added = yield* addOne(config, options.instance, options)
+            yield* arm(config)
+            return added
+          }
           // A platform that runs the copies itself (replicas) gets the config once.
           const count = adapter.instances === "replicas" ? 1 : instanceCount(config)
           if (count > 1 && adapter.instances !== "copies") {
@@ -626,6 +683,7 @@ export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, ne
           const keep = (entry: Entry) =>
             grouped ? entry.handle.instance !== undefined && entry.handle.instance < count : entry.handle.instance === undefined
           for (const entry of before) if (!keep(entry)) yield* forget(entry)
+          yield* arm(config)
           return added[0]!
         }),
       start: (name) =>
@@ -656,7 +714,12 @@ export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, ne
       signal: (name, signal) =>
         Effect.flatMap(members(name), (targets) =>
           Effect.forEach(targets, (entry) => adapter.signal(entry.handle, signal), { discard: true })),
-      remove: (name) => Effect.flatMap(members(name), (targets) => Effect.forEach(targets, forget, { discard: true })),
+      remove: (name) =>
+        Effect.flatMap(members(name), (targets) =>
+          Effect.zipRight(
+            Effect.forEach(targets, forget, { discard: true }),
+            Effect.forEach(new Set(targets.map((entry) => entry.config.name)), disarm, { discard: true })
+          )),
       get: (name) => Effect.flatMap(find(name), view),
       members: (name) => Effect.flatMap(members(name), (targets) => Effect.forEach(targets, view)),
       list: Effect.suspend(() => Effect.forEach([...entries.values()], view)),

@@ -18,6 +18,7 @@ const full = {
   description: "the API",
   command: ["node", "dist/server.js", "--port", "8080"],
   env: { PORT: "8080", NODE_ENV: "production" },
+  envProfiles: { staging: { NODE_ENV: "staging" } },
   workingDirectory: "/srv/api",
   user: "api",
   group: "1000",
@@ -37,12 +38,14 @@ const full = {
     policy: "always",
     backoff: { initial: "500ms", max: "1m", multiplier: 2, jitter: 0.1 },
     crashLoop: { burst: 5, interval: "2m" },
-    minUptime: "10s"
+    minUptime: "10s",
+    cron: "0 3 * * *"
   },
   initTimeout: "1m",
   shutdownTimeout: "15s",
   watchdogInterval: "20s",
   pidFile: "/run/api.pid",
+  watch: { paths: ["dist"], ignore: ["*.map"], debounce: "2s" },
   platform: {
     native: { logs: { maxSize: "10M", keep: 3 } },
     systemd: {
@@ -477,6 +480,54 @@ describe("DaemonConfig.load", () => {
       const file = join(dir, "duende.config.mjs")
       writeFileSync(file, `export default { name: "esm", command: ["node"] }\n`)
       expect((yield* DaemonConfig.load(file)).name).toBe("esm")
+    }))
+
+  it.effect("loads a CommonJS .js config in a package whose .js files are ES modules (PM2's ecosystem.config.js)", () =>
+    Effect.gen(function*() {
+      const pkg = mkdtempSync(join(dir, "esm-package-"))
+      writeFileSync(join(pkg, "package.json"), JSON.stringify({ type: "module" }))
+      const file = join(pkg, "duende.config.js")
+      writeFileSync(file, `module.exports = { name: "cjs", command: ["node"], env: { PORT: 3000 } }\n`)
+      const config = yield* DaemonConfig.load(file)
+      expect(config.name).toBe("cjs")
+      expect(config.env).toEqual({ PORT: "3000" })
+      expect((yield* DaemonConfig.read(file)).input).toEqual({ name: "cjs", command: ["node"], env: { PORT: 3000 } })
+    }))
+
+  it.effect("loads a file of several daemons with loadAll, naming a bad one by its index; load refuses it", () =>
+    Effect.gen(function*() {
+      const file = join(dir, "several.json")
+      writeFileSync(file, JSON.stringify([{ name: "web", command: ["web"] }, { name: "worker", command: ["worker"], workingDirectory: "w" }]))
+      const configs = yield* DaemonConfig.loadAll(file)
+      expect(configs.map((config) => [config.name, config.workingDirectory])).toEqual([["web", dir], ["worker", join(dir, "w")]])
+      expect((yield* Effect.flip(DaemonConfig.load(file))).message).toMatch(/holds 2 daemons \(an array\); load it with loadAll/)
+      writeFileSync(file, JSON.stringify([{ name: "web", command: ["web"] }, { name: "web", command: ["x"] }]))
+      expect((yield* Effect.flip(DaemonConfig.loadAll(file))).message).toMatch(/two daemons are named "web"/)
+      writeFileSync(file, JSON.stringify([{ name: "web", command: ["web"] }, { name: "Bad", command: ["x"] }]))
+      expect((yield* Effect.flip(DaemonConfig.loadAll(file))).message).toMatch(/several\.json\[1\][\s\S]*name/)
+      writeFileSync(file, "[]")
+      expect((yield* Effect.flip(DaemonConfig.loadAll(file))).message).toMatch(/holds no daemon/)
+    }))
+
+  it.effect("sets an env profile over env with withProfile, and names the profiles there are when one is missing", () =>
+    Effect.gen(function*() {
+      const config = yield* DaemonConfig.decode({
+        name: "api",
+        command: ["api"],
+        env: { NODE_ENV: "development", PORT: "3000" },
+        envProfiles: { production: { NODE_ENV: "production", WORKERS: 4 }, staging: { NODE_ENV: "staging" } }
+      })
+      expect(Either.getOrThrow(DaemonConfig.withProfile(config, "production")).env).toEqual({
+        NODE_ENV: "production",
+        PORT: "3000",
+        WORKERS: "4"
+      })
+      expect(DaemonConfig.withProfile(config, "prod")).toEqual(Either.left('api has no env profile "prod"; its profiles: production, staging'))
+      expect(DaemonConfig.withProfile(config, "__proto__")._tag).toBe("Left")
+      const plain = yield* DaemonConfig.decode({ name: "plain", command: ["x"] })
+      expect(DaemonConfig.withProfile(plain, "production")).toEqual(
+        Either.left('plain has no envProfiles, so there is no profile "production" (add envProfiles.production to its config)')
+      )
     }))
 
   it.effect("says where JSON is broken", () =>

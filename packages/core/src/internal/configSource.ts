@@ -128,17 +128,29 @@ const parseJson = (text: string, source: string): Effect.Effect<unknown, ConfigE
     })
   )
 
+/** Loads a module with jiti: TypeScript, and CommonJS written in a `.js` file of a `"type": "module"` package. */
+const importWithJiti = async (file: string): Promise<unknown> =>
+  (await import("jiti")).createJiti(import.meta.url ?? pathToFileURL(__filename).href, {
+    interopDefault: true,
+    moduleCache: false
+  }).import<unknown>(file, { default: true })
+
+/** The error Node gives a `.js` file that uses `module.exports` or `require` where `.js` means an ES module. */
+const commonJsInModuleScope = (error: unknown) =>
+  error instanceof ReferenceError && /\b(module|exports|require) is not defined in ES module scope/.test(error.message)
+
 const importModule = (file: string, source: string): Effect.Effect<unknown, ConfigError> =>
   Effect.tryPromise({
     try: async () => {
-      const typescript = /\.[mc]?ts$/.test(file)
-      const module = typescript
-        ? await (await import("jiti")).createJiti(import.meta.url ?? pathToFileURL(__filename).href, {
-          interopDefault: true,
-          moduleCache: false
-        }).import<unknown>(file, { default: true })
-        : await import(pathToFileURL(file).href)
-      return typescript ? module : (module as { default?: unknown }).default ?? module
+      if (/\.[mc]?ts$/.test(file)) return importWithJiti(file)
+      try {
+        const module = await import(pathToFileURL(file).href)
+        return (module as { default?: unknown }).default ?? module
+      } catch (error) {
+        // PM2's ecosystem.config.js is CommonJS; in an ES module package Node refuses to run it as one.
+        if (file.endsWith(".js") && commonJsInModuleScope(error)) return importWithJiti(file)
+        throw error
+      }
     },
     catch: (error) =>
       problem(source, `could not load the config module: ${error instanceof Error ? error.message : String(error)}`)

@@ -13,6 +13,7 @@ export const defaultConfig = (name: string, command: Command): DaemonConfig => (
   version: defaults.version,
   command,
   env: {},
+  envProfiles: {},
   resources: { lockMemory: false },
   health: {
     enabled: defaults.health.enabled,
@@ -37,6 +38,7 @@ export const defaultConfig = (name: string, command: Command): DaemonConfig => (
   after: [],
   listen: [],
   instances: 1,
+  watch: false,
   reload: "signal",
   platform: {}
 })

@@ -9,6 +9,8 @@ export const defaults = {
   version: "0.0.0",
   initTimeoutMs: 60_000,
   shutdownTimeoutMs: 30_000,
+  /** How long files must stay unchanged after a change before a watch restarts the daemon. */
+  watchDebounceMs: 1_000,
   health: {
     enabled: true,
     intervalMs: 30_000,
