@@ -39,6 +39,7 @@ import type { DaemonInfo, LogLineInfo, Request } from "./ControlProtocol.js"
 import * as ConfigPath from "./internal/configPath.js"
 import { daemonDetails, daemonTable, logLine } from "./internal/format.js"
 import { runForeground } from "./internal/foreground.js"
+import * as Ecosystem from "./internal/ecosystem.js"
 import * as Health from "./internal/health.js"
 import * as Output from "./internal/output.js"
 import * as PlatformFlags from "./internal/platformFlags.js"
@@ -47,6 +48,8 @@ import * as Render from "./internal/render.js"
 import * as Paths from "./Paths.js"
 import * as Registry from "./Registry.js"
 import { Launchctl } from "@duende/platform-launchd/adapter"
+import * as StartFlags from "./internal/startFlags.js"
+import * as StartTarget from "./internal/startTarget.js"
 import * as Startup from "./internal/startup.js"
 import * as Supervisor from "./Supervisor.js"
 
@@ -129,8 +132,13 @@ const describeStart = (info: DaemonInfo): string =>
 const usage = <A>(result: Either.Either<A, string>) =>
   Either.match(result, { onLeft: (message) => fail(message, 2), onRight: (value) => Effect.succeed(value) })
 
-const configOrName = Args.text({ name: "config|name" }).pipe(
-  Args.withDescription("A config file to add and start, or the name of a registered daemon")
+const configOrName = Args.text({ name: "config|script|name" }).pipe(
+  Args.withDescription("A config file to add and start, a script or command line to run, or the name of a registered daemon")
+)
+
+const scriptArgs = Args.text({ name: "args" }).pipe(
+  Args.repeated,
+  Args.withDescription("With a script or a command line, after --: its arguments")
 )
 
 /** A line on stdout: JSON, or for people (prefixed with its instance when the log is a config's instances'). */
@@ -169,31 +177,54 @@ const platformCommands = (loaded: Platforms.Loaded) => {
 
   const start = Command.make(
     "start",
-    { target: configOrName, platform, flags: flags.options },
-    ({ flags: parsed, platform, target: what }) =>
+    { target: configOrName, platform, flags: flags.options, args: scriptArgs, ...StartFlags.options },
+    ({ args, flags: parsed, platform, target: what, ...given }) =>
       Effect.gen(function*() {
+        const kind = StartTarget.classify(what, process.cwd())
+        const options = yield* usage(StartFlags.parse(given, args, process.cwd()))
+        if (kind._tag === "Name") {
+          if (StartFlags.anyGiven(given, args)) {
+            return yield* fail(`${ConfigPath.shown(what)} is the name of a daemon, which takes none of --name, --interpreter, -i, --env, --only, --watch or arguments (give a config file or a script)`, 2)
+          }
+          if (platform !== "native") {
+            const on = yield* target(platform, parsed)
+            return yield* print(AdapterCommands.describe(yield* onPlatform(AdapterCommands.start(on, what))))
+          }
+          yield* native(parsed)
+          yield* ensure
+          return yield* print(describeStart((yield* send({ method: "start", name: what })) as DaemonInfo))
+        }
+        if (kind._tag === "ConfigFile") {
+          const problem = ConfigPath.problem(kind.path)
+          if (problem !== undefined) return yield* fail(problem, 2)
+        }
+        const resolved = yield* StartTarget.configsOf(kind, options).pipe(
+          Effect.catchTag("StartProblem", (problem) => fail(problem.message, problem.code))
+        )
+        for (const note of resolved.notes) yield* printError(`duende: ${note}`)
         if (platform !== "native") {
-          const config = ConfigPath.isConfigPath(what) ? yield* loadConfig(what) : undefined
+          if (resolved.configs.length > 1) {
+            return yield* fail(`${what} holds ${resolved.configs.length} daemons: start them on --platform ${platform} one at a time (--only NAME)`, 2)
+          }
+          const config = resolved.configs[0]!
           const on = yield* target(platform, parsed, config)
-          return yield* print(AdapterCommands.describe(yield* onPlatform(AdapterCommands.start(on, config ?? what))))
+          return yield* print(AdapterCommands.describe(yield* onPlatform(AdapterCommands.start(on, config))))
         }
         yield* native(parsed)
-        if (ConfigPath.isConfigPath(what)) {
-          const config = yield* loadConfig(what)
-          yield* ensure
+        yield* ensure
+        for (const config of resolved.configs) {
           const info = (yield* send({
             method: "add",
             config: encode(config),
-            configPath: resolvePath(what),
+            ...(resolved.configPath === undefined ? {} : { configPath: resolved.configPath }),
             start: true
           })) as DaemonInfo
-          return yield* print(describeStart(info))
+          yield* print(describeStart(info))
         }
-        yield* ensure
-        return yield* print(describeStart((yield* send({ method: "start", name: what })) as DaemonInfo))
       })
   ).pipe(Command.withDescription(
-    "Start a daemon under the background supervisor (starting the supervisor if needed), or on another platform with --platform"
+    "Start a daemon under the background supervisor (starting the supervisor if needed), or on another platform with --platform: " +
+      "a config file (one daemon or several; a PM2 ecosystem file too), a script (app.js, app.ts, an executable), a command line, or a registered name"
   ))
 
   const install = Command.make(
@@ -557,6 +588,61 @@ const shutdown = Command.make("shutdown", {}, () =>
     yield* print("duende: supervisor stopped (daemons stopped; the registry keeps them for `duende resurrect`)")
   })).pipe(Command.withDescription("Stop every daemon and the supervisor"))
 
+const importCommand = Command.make(
+  "import",
+  {
+    file: Args.text({ name: "ecosystem-file" }).pipe(Args.withDescription("A PM2 ecosystem file (ecosystem.config.js, .cjs, .mjs or .json)")),
+    out: Options.directory("out").pipe(
+      Options.withAlias("o"),
+      Options.optional,
+      Options.withDescription("Where to write the duende configs (default: beside the ecosystem file)")
+    ),
+    force: Options.boolean("force").pipe(Options.withDescription("Replace config files that exist")),
+    json
+  },
+  ({ file, force, json, out }) =>
+    Effect.gen(function*() {
+      const problem = ConfigPath.problem(file)
+      if (problem !== undefined) return yield* fail(problem, 2)
+      const { directory, input } = yield* DaemonConfig.read(file).pipe(Effect.catchTag("ConfigError", (error) => fail(error.message, 78)))
+      if (!Ecosystem.isEcosystem(input)) return yield* fail(`${ConfigPath.shown(file)} is no PM2 ecosystem file (it has no "apps")`, 2)
+      const apps = yield* Either.match(Ecosystem.fromEcosystem(input, directory, "node"), {
+        onLeft: (why) => fail(`${ConfigPath.shown(file)}: ${why}`, 78),
+        onRight: Effect.succeed
+      })
+      // Each config is decoded as `duende start` would, before anything is written.
+      for (const app of apps) {
+        yield* DaemonConfig.decode(app.input, `${file} apps[${app.index}] (${app.name})`).pipe(
+          Effect.catchTag("ConfigError", (error) => fail(error.message, 78))
+        )
+      }
+      const target = resolvePath(Option.getOrElse(out, () => directory))
+      const written = apps.map((app) => ({ app, path: join(target, `${app.name}.json`) }))
+      const existing = written.filter(({ path }) => existsSync(path))
+      if (!force && existing.length > 0) {
+        return yield* fail(`${existing.map(({ path }) => path).join(", ")} exist(s): give --force to replace, or -o another directory`, 1)
+      }
+      const reportPath = join(target, "pm2-import-report.txt")
+      const text = Ecosystem.report(file, apps)
+      yield* Effect.try({
+        try: () => {
+          mkdirSync(target, { recursive: true })
+          for (const { app, path } of written) writeAtomically(path, `${JSON.stringify(app.input, null, 2)}\n`)
+          writeAtomically(reportPath, `${text}\n`)
+        },
+        catch: (error) => new CliFailure({ message: `cannot write to ${target}: ${(error as Error).message}`, code: 1 })
+      })
+      if (json) {
+        return yield* printJson({ written: written.map(({ app, path }) => ({ name: app.name, path, keys: app.keys })), report: reportPath })
+      }
+      yield* print(text)
+      yield* print(`wrote ${written.map(({ path }) => path).join(", ")} and ${reportPath}`)
+      yield* print(`start them with \`duende start ${written.length === 1 ? written[0]!.path : "<file>"}\`${apps.some((app) => Object.keys(app.input.envProfiles ?? {}).length > 0) ? " (--env NAME selects an env profile)" : ""}`)
+    })
+).pipe(Command.withDescription(
+  "Turn a PM2 ecosystem file into duende config files (one per app), with a report of every key: where it went, or why it did not"
+))
+
 const doctor = Command.make("doctor", { json }, ({ json }) =>
   Effect.gen(function*() {
     const tools = ["systemctl", "systemd-analyze", "journalctl", "launchctl", "runc", "crun", "podman", "docker", "qemu-system-x86_64", "tini"]
@@ -644,6 +730,7 @@ const duende = (loaded: Platforms.Loaded) => {
       startup,
       shutdown,
       doctor,
+      importCommand,
       supervisor
     ])
   )

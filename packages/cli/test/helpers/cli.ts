@@ -11,9 +11,9 @@ export interface Result {
   readonly stderr: string
 }
 
-/** A runner of `duende …` with `env` (over process.env) and a timeout per command. */
-export const runner = (env: NodeJS.ProcessEnv, timeout = 60_000) => (...args: Array<string>): Promise<Result> =>
+/** A runner of `duende …` with `env` (over process.env) and a timeout per command, in `cwd` (default: this process's). */
+export const runner = (env: NodeJS.ProcessEnv, timeout = 60_000, cwd?: string) => (...args: Array<string>): Promise<Result> =>
   new Promise((done) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, timeout }, (error, stdout, stderr) =>
+    execFile(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, timeout, ...(cwd === undefined ? {} : { cwd }) }, (error, stdout, stderr) =>
       done({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))
   })
