@@ -358,6 +358,8 @@ const platformCommands = (loaded: Platforms.Loaded) => {
           owners.flatMap((other) => loaded.modules.get(other)?.formats ?? []).join(", "))
         const config = yield* loadConfig(path)
         const options = yield* usage(module.options(values, { stateDirectory: stateDirectory(kind), config }))
+        const nativeOnly = AdapterCommands.nativeOnly(config, format)
+        if (nativeOnly !== undefined) yield* Effect.logWarning(nativeOnly)
         const artifacts = yield* module.render(config, { ...options, format }).pipe(
           Effect.catchTag("RenderError", (error) => fail(error.message, 78))
         )

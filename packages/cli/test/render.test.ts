@@ -98,6 +98,15 @@ describe("duende render", () => {
     expect(await duende("render", "kubernetes", counter, "--image", "x:1", "--namespace", "Prod")).toMatchObject({ code: 2 })
   })
 
+  it("warns that restart.cron and watch are the native supervisor's, and renders the rest", async () => {
+    const config = join(scratch, "scheduled.json")
+    writeFileSync(config, JSON.stringify({ name: "scheduled", command: [process.execPath], restart: { cron: "0 3 * * *" }, watch: ["src"] }))
+    const result = await duende("render", "systemd", config, "--systemd-version", "252")
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^ExecStart=/m)
+    expect(result.stderr).toContain("scheduled: restart.cron and watch are run by the native supervisor; systemd does not restart the daemon on them")
+  })
+
   it("says what is missing, as a config error", async () => {
     const result = await duende("render", "compose", counter)
     expect(result).toMatchObject({

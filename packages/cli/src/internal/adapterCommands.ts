@@ -31,9 +31,26 @@ export const withAdapter = <A>(
 const withState = (adapter: PlatformModule.Adapter, handle: PlatformAdapter.DaemonHandle) =>
   Effect.map(adapter.status(handle), (state) => ({ handle, state }))
 
+/**
+ * What of a config only the native supervisor does (restart.cron, watch), as
+ * one warning for `platform`, or undefined when the config uses none of it.
+ */
+export const nativeOnly = (config: DaemonConfig.DaemonConfig, platform: string): string | undefined => {
+  const fields = [...(config.restart.cron === undefined ? [] : ["restart.cron"]), ...(config.watch === false ? [] : ["watch"])]
+  return fields.length === 0
+    ? undefined
+    : `${config.name}: ${fields.join(" and ")} ${fields.length > 1 ? "are" : "is"} run by the native supervisor; ${platform} does not restart the daemon on ${fields.length > 1 ? "them" : "it"}`
+}
+
 /** A config with `instances` is installed where copies can run side by side, never silently as one. */
 const installOne = (adapter: PlatformModule.Adapter, config: DaemonConfig.DaemonConfig) => {
   const count = DaemonManager.instanceCount(config)
+  const warning = nativeOnly(config, adapter.platform)
+  if (warning !== undefined) return Effect.zipRight(Effect.logWarning(warning), installChecked(adapter, config, count))
+  return installChecked(adapter, config, count)
+}
+
+const installChecked = (adapter: PlatformModule.Adapter, config: DaemonConfig.DaemonConfig, count: number) => {
   if (count === 1 || adapter.instances !== undefined) return adapter.install(config)
   return Effect.fail(
     new OperationUnsupported({
