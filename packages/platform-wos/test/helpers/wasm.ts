@@ -23,14 +23,17 @@ export const sources = {
   contract: resolve(__dirname, "../fixtures/contract.c")
 }
 
-export const gate = Integration.check(
+/** clang that builds for wasm32-wasi. */
+export const requirements = [
   Integration.tool("clang", "apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32"),
   Integration.command(
     "clang",
     ["--target=wasm32-wasi", "-O2", "-Wl,--import-memory", "-o", "/dev/null", sources.grow],
     "clang cannot build for wasm32-wasi (apt-get install lld wasi-libc libclang-rt-14-dev-wasm32)"
   )
-)
+]
+
+export const gate = Integration.check(...requirements)
 
 const cache = join(tmpdir(), "duende-wos-build")
 

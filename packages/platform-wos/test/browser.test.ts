@@ -1,0 +1,149 @@
+// The kernel in a real browser: the example page examples/wos-browser (built with esbuild for a
+// browser, served cross-origin isolated on 127.0.0.1) in Debian's headless Chromium, driven with
+// playwright-core. Two counters (examples/wos-counter, compiled by clang) run in Web Workers; the
+// test reads their output and `ps` from the page, presses the page's TERM button and checks the
+// handler ran and the process exited 0 while the other kept counting. Without chromium (or clang)
+// the suite skips loudly; with DUENDE_REQUIRE_INTEGRATION=1 it fails.
+import { Integration } from "@duende/testing"
+import { chromium, type Browser, type Page } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { browserEntries, buildPage, bundle, serve } from "./helpers/page.js"
+import { compile, requirements, sources } from "./helpers/wasm.js"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const executable = "/usr/bin/chromium"
+
+describe("the browser entries", () => {
+  it("bundle for a browser: no node: module and no Node host in them", async () => {
+    const out = mkdtempSync(join(tmpdir(), "wos-bundle-"))
+    try {
+      const metafile = await bundle(browserEntries, out)
+      const inputs = Object.keys(metafile.inputs)
+      expect(inputs.some((input) => input.endsWith("src/BrowserWosHost.ts"))).toBe(true)
+      expect(inputs.some((input) => input.includes("browser_wasi_shim"))).toBe(true)
+      expect(inputs.filter((input) => input.startsWith("node:") || /NodeWosHost|internal\/worker\.ts/.test(input))).toEqual([])
+    } finally {
+      rmSync(out, { recursive: true, force: true })
+    }
+  })
+
+  it("a node: import in them fails the bundle (the check above can fail)", async () => {
+    const out = mkdtempSync(join(tmpdir(), "wos-bundle-"))
+    try {
+      await expect(bundle({ node: join(__dirname, "../src/NodeWosHost.ts") }, out)).rejects.toThrow(/node:/)
+    } finally {
+      rmSync(out, { recursive: true, force: true })
+    }
+  })
+})
+
+const gate = Integration.check(
+  ...requirements,
+  () => (Integration.which("chromium") === undefined ? `chromium is not installed (apt-get install chromium)` : undefined)
+)
+
+describe.runIf(gate.ok)(`WOS in headless Chromium${gate.label}`, () => {
+  let browser: Browser
+  let server: Awaited<ReturnType<typeof serve>>
+  let page: Awaited<ReturnType<typeof buildPage>>
+  const problems: Array<string> = []
+
+  beforeAll(async () => {
+    page = await buildPage(await compile(sources.counter))
+    server = await serve(page.directory)
+    browser = await chromium.launch({ executablePath: executable, headless: true, args: ["--no-sandbox"] })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+    page?.remove()
+  })
+
+  const open = async (path: string): Promise<Page> => {
+    const tab = await browser.newPage()
+    tab.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
+    tab.on("console", (message) => {
+      if (message.type() === "error") problems.push(`console: ${message.text()}`)
+    })
+    await tab.goto(server.url + path)
+    return tab
+  }
+  const text = (tab: Page, selector: string) => tab.locator(selector).textContent().then((value) => value ?? "")
+  const rows = (tab: Page) =>
+    tab.$$eval("#ps tr", (trs) => trs.map((tr) => Array.from(tr.querySelectorAll("td"), (td) => td.textContent ?? "")))
+
+  it("boots the kernel with two WASM counters in Web Workers, shows ps and their output; TERM runs the handler, it exits 0", async () => {
+    const tab = await open("")
+    try {
+      expect(await tab.evaluate(() => crossOriginIsolated)).toBe(true)
+      await tab.waitForSelector("#status[data-state=running]", { timeout: 30_000 })
+      const status = await text(tab, "#status")
+      const [, a, b] = status.match(/counter-a is pid (\d+), counter-b is pid (\d+)/)!.map(Number)
+      expect([a, b]).toEqual([2, 3])
+
+      // ps: kernel, init and both counters under init, each alive, at their priorities.
+      const table = await rows(tab)
+      expect(table.map((row) => [row[0], row[1], row[2], row[4]])).toEqual([
+        ["0", "0", "kernel", "0"],
+        ["1", "0", "init", "0"],
+        ["2", "1", "counter-a", "3"],
+        ["3", "1", "counter-b", "4"]
+      ])
+      for (const row of table.slice(2)) expect(row[3]).toMatch(/^(Running|Ready|Blocked)$/)
+
+      // Both ran: they started with their own pid (WOS_PID) and count (a line every 100 counts).
+      await tab.waitForFunction(
+        () => /\[2\] count 100\n/.test(document.getElementById("log")!.textContent!) &&
+          /\[3\] count 100\n/.test(document.getElementById("log")!.textContent!),
+        undefined,
+        { timeout: 30_000 }
+      )
+      const before = await text(tab, "#log")
+      expect(before).toContain("[2] counter 2 started\n")
+      expect(before).toContain("[3] counter 3 started\n")
+      expect(before).toContain("[2] ready\n")
+
+      await tab.click("#term")
+      await tab.waitForSelector("#status[data-state=stopped]", { timeout: 30_000 })
+      expect(await text(tab, "#status")).toBe("counter-a exited: exit 0")
+      const after = await text(tab, "#log")
+      // Its TERM handler ran: it stopped counting, wrote its count to /sandbox/count and exited 0.
+      expect(after).toMatch(/\[2\] signal 15: stopping after \d+ counts\n\[2\] exited: exit 0 \(code 0\)\n/)
+      expect(after).not.toMatch(/\[2\] \/sandbox\/count/)
+
+      // init reaped counter-a; counter-b lives on and keeps counting.
+      await tab.waitForFunction(
+        () => !Array.from(document.querySelectorAll("#ps tr")).some((tr) => tr.getAttribute("data-name") === "counter-a"),
+        undefined,
+        { timeout: 10_000 }
+      )
+      expect((await rows(tab)).map((row) => row[2])).toEqual(["kernel", "init", "counter-b"])
+      const counts = (log: string) => [...log.matchAll(/\[3\] count (\d+)/g)].map((m) => Number(m[1])).at(-1)!
+      const last = counts(after)
+      await tab.waitForFunction(
+        (n) => [...document.getElementById("log")!.textContent!.matchAll(/\[3\] count (\d+)/g)].some((m) => Number(m[1]) > n),
+        last,
+        { timeout: 30_000 }
+      )
+      expect(problems).toEqual([])
+    } finally {
+      await tab.close()
+    }
+  })
+
+  it("a page that is not cross-origin isolated gets an error saying which headers it needs", async () => {
+    const tab = await open("plain/")
+    try {
+      expect(await tab.evaluate(() => crossOriginIsolated)).toBe(false)
+      await tab.waitForSelector("#status[data-state=failed]", { timeout: 30_000 })
+      expect(await text(tab, "#status")).toBe(
+        "WOS host: SharedArrayBuffer is unavailable: serve the page cross-origin isolated " +
+          "(Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)"
+      )
+    } finally {
+      await tab.close()
+    }
+  })
+})
