@@ -71,13 +71,18 @@ describe.runIf(gate.ok)(`WOS in headless Chromium${gate.label}`, () => {
     return tab
   }
   const text = (tab: Page, selector: string) => tab.locator(selector).textContent().then((value) => value ?? "")
+  // Expressions evaluated in the page are strings: this package's types have no DOM.
   const rows = (tab: Page) =>
-    tab.$$eval("#ps tr", (trs) => trs.map((tr) => Array.from(tr.querySelectorAll("td"), (td) => td.textContent ?? "")))
+    tab.evaluate(
+      `Array.from(document.querySelectorAll("#ps tr"), (tr) => Array.from(tr.querySelectorAll("td"), (td) => td.textContent))`
+    ) as Promise<Array<Array<string>>>
+  const isolated = (tab: Page) => tab.evaluate("crossOriginIsolated") as Promise<boolean>
+  const soon = { timeout: 30_000, interval: 100 }
 
   it("boots the kernel with two WASM counters in Web Workers, shows ps and their output; TERM runs the handler, it exits 0", async () => {
     const tab = await open("")
     try {
-      expect(await tab.evaluate(() => crossOriginIsolated)).toBe(true)
+      expect(await isolated(tab)).toBe(true)
       await tab.waitForSelector("#status[data-state=running]", { timeout: 30_000 })
       const status = await text(tab, "#status")
       const [, a, b] = status.match(/counter-a is pid (\d+), counter-b is pid (\d+)/)!.map(Number)
@@ -94,12 +99,7 @@ describe.runIf(gate.ok)(`WOS in headless Chromium${gate.label}`, () => {
       for (const row of table.slice(2)) expect(row[3]).toMatch(/^(Running|Ready|Blocked)$/)
 
       // Both ran: they started with their own pid (WOS_PID) and count (a line every 100 counts).
-      await tab.waitForFunction(
-        () => /\[2\] count 100\n/.test(document.getElementById("log")!.textContent!) &&
-          /\[3\] count 100\n/.test(document.getElementById("log")!.textContent!),
-        undefined,
-        { timeout: 30_000 }
-      )
+      await expect.poll(() => text(tab, "#log"), soon).toMatch(/\[2\] count 100\n[^]*\[3\] count 100\n|\[3\] count 100\n[^]*\[2\] count 100\n/)
       const before = await text(tab, "#log")
       expect(before).toContain("[2] counter 2 started\n")
       expect(before).toContain("[3] counter 3 started\n")
@@ -114,19 +114,14 @@ describe.runIf(gate.ok)(`WOS in headless Chromium${gate.label}`, () => {
       expect(after).not.toMatch(/\[2\] \/sandbox\/count/)
 
       // init reaped counter-a; counter-b lives on and keeps counting.
-      await tab.waitForFunction(
-        () => !Array.from(document.querySelectorAll("#ps tr")).some((tr) => tr.getAttribute("data-name") === "counter-a"),
-        undefined,
-        { timeout: 10_000 }
-      )
-      expect((await rows(tab)).map((row) => row[2])).toEqual(["kernel", "init", "counter-b"])
+      await expect.poll(() => rows(tab).then((table) => table.map((row) => row[2])), soon).toEqual([
+        "kernel",
+        "init",
+        "counter-b"
+      ])
       const counts = (log: string) => [...log.matchAll(/\[3\] count (\d+)/g)].map((m) => Number(m[1])).at(-1)!
       const last = counts(after)
-      await tab.waitForFunction(
-        (n) => [...document.getElementById("log")!.textContent!.matchAll(/\[3\] count (\d+)/g)].some((m) => Number(m[1]) > n),
-        last,
-        { timeout: 30_000 }
-      )
+      await expect.poll(() => text(tab, "#log").then(counts), soon).toBeGreaterThan(last)
       expect(problems).toEqual([])
     } finally {
       await tab.close()
@@ -136,7 +131,7 @@ describe.runIf(gate.ok)(`WOS in headless Chromium${gate.label}`, () => {
   it("a page that is not cross-origin isolated gets an error saying which headers it needs", async () => {
     const tab = await open("plain/")
     try {
-      expect(await tab.evaluate(() => crossOriginIsolated)).toBe(false)
+      expect(await isolated(tab)).toBe(false)
       await tab.waitForSelector("#status[data-state=failed]", { timeout: 30_000 })
       expect(await text(tab, "#status")).toBe(
         "WOS host: SharedArrayBuffer is unavailable: serve the page cross-origin isolated " +

@@ -20,7 +20,8 @@ export const sources = {
   work: resolve(__dirname, "../fixtures/work.c"),
   output: resolve(__dirname, "../fixtures/output.c"),
   fds: resolve(__dirname, "../fixtures/fds.c"),
-  contract: resolve(__dirname, "../fixtures/contract.c")
+  contract: resolve(__dirname, "../fixtures/contract.c"),
+  env: resolve(__dirname, "../fixtures/env.c")
 }
 
 /** clang that builds for wasm32-wasi. */
