@@ -2,13 +2,18 @@
 // browser, served cross-origin isolated on 127.0.0.1) in Debian's headless Chromium, driven with
 // playwright-core. Two counters (examples/wos-counter, compiled by clang) run in Web Workers; the
 // test reads their output and `ps` from the page, presses the page's TERM button and checks the
-// handler ran and the process exited 0 while the other kept counting. Without chromium (or clang)
+// handler ran and the process exited 0 while the other kept counting. A probe page
+// (test/fixtures/browser-probe.ts) runs the Node host's fixture programs in the browser host: the
+// same output and exit codes, the memory cap, KILL of a spinner, DUENDE_WOS_ABI seen by
+// Platform.detect, modules refused. Without chromium (or clang)
 // the suite skips loudly; with DUENDE_REQUIRE_INTEGRATION=1 it fails.
+import { Platform } from "@duende/core"
 import { Integration } from "@duende/testing"
 import { chromium, type Browser, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { browserEntries, buildPage, bundle, serve } from "./helpers/page.js"
 import { compile, requirements, sources } from "./helpers/wasm.js"
+import type { SpawnOptions } from "../src/WosHost.js"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -47,7 +52,15 @@ describe.runIf(gate.ok)(`WOS in headless Chromium${gate.label}`, () => {
   const problems: Array<string> = []
 
   beforeAll(async () => {
-    page = await buildPage(await compile(sources.counter))
+    const [counter, output, ownMemory, grow, spin, env] = await Promise.all([
+      compile(sources.counter),
+      compile(sources.output),
+      compile(sources.output, { importMemory: false }),
+      compile(sources.grow),
+      compile(sources.spin),
+      compile(sources.env)
+    ])
+    page = await buildPage({ counter, output, "own-memory": ownMemory, grow, spin, env })
     server = await serve(page.directory)
     // Debian's chromium; --no-sandbox: its sandbox refuses to run as root.
     browser = await chromium.launch({ executablePath: Integration.which("chromium")!, headless: true, args: ["--no-sandbox"] })
@@ -134,6 +147,66 @@ describe.runIf(gate.ok)(`WOS in headless Chromium${gate.label}`, () => {
         "WOS host: SharedArrayBuffer is unavailable: serve the page cross-origin isolated " +
           "(Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)"
       )
+    } finally {
+      await tab.close()
+    }
+  })
+  interface Ran {
+    readonly pid: number
+    readonly code: number
+    readonly signal: number | undefined
+    readonly reason: string
+    readonly logs: ReadonlyArray<string>
+  }
+  /** Runs a process in the probe page (test/fixtures/browser-probe.ts). */
+  const run = (tab: Page, request: SpawnOptions, signal?: number) =>
+    tab.evaluate(
+      ([request, signal]) =>
+        (globalThis as unknown as { wos: { run: (r: SpawnOptions, s?: number) => Promise<Ran | { error: string }> } })
+          .wos.run(request, signal),
+      [request, signal] as const
+    )
+
+  it("runs the processes the Node host runs, the same way: args, env, stdio and exit code; the memory cap; KILL; modules refused", async () => {
+    const tab = await open("probe.html")
+    try {
+      await tab.waitForSelector("body[data-ready='1']", { state: "attached", timeout: 30_000 })
+      const [output, small, large, spin, env, ownMemory, sandbox] = await Promise.all([
+        run(tab, { name: "out", module: "output.wasm", args: ["a", "b c"], env: { GREETING: "hola" } }),
+        run(tab, { name: "grow", module: "grow.wasm", memory: 4 * 1024 * 1024 }),
+        run(tab, { name: "grow", module: "grow.wasm", memory: 64 * 1024 * 1024 }),
+        run(tab, { name: "spin", module: "spin.wasm" }, 9),
+        run(tab, { name: "env", module: "env.wasm", env: { GREETING: "hola" } }),
+        run(tab, { name: "own", module: "own-memory.wasm" }),
+        run(tab, { name: "out", module: "output.wasm", sandbox: "/tmp" })
+      ])
+      expect(output).toMatchObject({ code: 7, signal: undefined, reason: "exit 7" })
+      expect((output as Ran).logs).toEqual([
+        "stdout: hello from out with 2 args: a b c",
+        "stdout: GREETING=hola",
+        "stderr: to stderr",
+        "stdout: no newline at the end"
+      ])
+      // The cap is the memory the host created for the module: malloc fails past it.
+      const got = (ran: unknown) => Number((ran as Ran).logs[0]!.match(/allocated (\d+) MiB/)![1])
+      expect(small).toMatchObject({ code: 12 })
+      expect(got(small)).toBeLessThan(4)
+      expect(got(large)).toBeGreaterThanOrEqual(60)
+      expect(got(large)).toBeLessThan(64)
+      // A module that never calls the host again: KILL terminates its Web Worker.
+      expect(spin).toMatchObject({ code: 9, signal: 9, reason: "killed by KILL", logs: ["stdout: spinning"] })
+      // Inside WOS: the environment carries the ABI marker, and core's detection names WOS from it.
+      const environment = Object.fromEntries((env as Ran).logs.map((line) => line.slice("stdout: ".length).split(/=(.*)/s)))
+      expect(environment).toEqual({ PWD: "/sandbox", GREETING: "hola", WOS_PID: String((env as Ran).pid), DUENDE_WOS_ABI: "1" })
+      expect(Platform.detect({ ...Platform.processProbe(), env: environment })).toEqual({
+        kind: "wos",
+        markers: ["env WOS_PID", "env DUENDE_WOS_ABI=1"]
+      })
+      expect(ownMemory).toEqual({
+        error: expect.stringContaining("own-memory.wasm refused: it defines and exports its own memory")
+      })
+      expect(sandbox).toEqual({ error: expect.stringContaining("the browser host has no directories") })
+      expect(problems).toEqual([])
     } finally {
       await tab.close()
     }

@@ -2,7 +2,7 @@
 // worker script, from this package's source) beside counter.wasm, and served by the example's
 // serve.mjs (127.0.0.1, cross-origin isolated: SharedArrayBuffer needs it; not under /plain/).
 import { build, type Metafile } from "esbuild"
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 
@@ -21,7 +21,7 @@ export const bundle = (entries: Record<string, string>, outdir: string): Promise
     bundle: true,
     format: "esm",
     platform: "browser",
-    target: "chrome120",
+    target: "es2022",
     alias: { "@duende/platform-wos/browser": join(source, "browser.ts") },
     metafile: true,
     logLevel: "silent"
@@ -30,12 +30,20 @@ export const bundle = (entries: Record<string, string>, outdir: string): Promise
 /** The browser entries of the package: the host (with the kernel) and the worker script. */
 export const browserEntries = { browser: join(source, "browser.ts"), "browser-worker": join(source, "browser-worker.ts") }
 
-/** Builds the page into a temporary directory with `counter.wasm`. */
-export const buildPage = async (counterWasm: string) => {
+/**
+ * Builds the page (index.html) and the test's probe page (probe.html, test/fixtures/browser-probe.ts)
+ * into a temporary directory, with the given `.wasm` files.
+ */
+export const buildPage = async (wasm: Record<string, string>) => {
   const directory = mkdtempSync(join(tmpdir(), "wos-browser-"))
-  await bundle({ main: join(example, "main.ts"), "browser-worker": browserEntries["browser-worker"] }, directory)
+  await bundle({
+    main: join(example, "main.ts"),
+    probe: resolve(__dirname, "../fixtures/browser-probe.ts"),
+    "browser-worker": browserEntries["browser-worker"]
+  }, directory)
   copyFileSync(join(example, "index.html"), join(directory, "index.html"))
-  copyFileSync(counterWasm, join(directory, "counter.wasm"))
+  writeFileSync(join(directory, "probe.html"), `<!doctype html>\n<link rel="icon" href="data:,">\n<script type="module" src="./probe.js"></script>\n`)
+  for (const [name, path] of Object.entries(wasm)) copyFileSync(path, join(directory, `${name}.wasm`))
   return { directory, remove: () => rmSync(directory, { recursive: true, force: true }) }
 }
 
