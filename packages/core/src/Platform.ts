@@ -6,7 +6,7 @@
  * Detection looks at real markers in two tiers. First the protocol variables a
  * manager sets for this very process to talk back to it (`NOTIFY_SOCKET`,
  * `LISTEN_FDS` with our `LISTEN_PID`, `WATCHDOG_USEC`, the native
- * supervisor's `DUENDE_NOTIFY_FD`, `WOS_PID`, `PEPITA_VM`): the first row
+ * supervisor's `DUENDE_NOTIFY_FD`, `WOS_PID`, `DUENDE_WOS_ABI`, `PEPITA_VM`): the first row
  * with one wins. Only without any, the ambient markers (`/.dockerenv`,
  * cgroups, `container=`, `KUBERNETES_SERVICE_HOST`, `INVOCATION_ID`,
  * `XPC_SERVICE_NAME`, the pepita agent port), again in row order WOS, pepita,
@@ -99,6 +99,19 @@ const found = (...markers: ReadonlyArray<string | false>): ReadonlyArray<string>
   markers.filter((marker): marker is string => marker !== false)
 
 /**
+ * Inside WOS: a WOS host gives every process `WOS_PID` and `DUENDE_WOS_ABI`, the
+ * version of the `duende` import ABI it provides (platform-wos's
+ * include/duende_wos.h) — what a JavaScript runtime running as a WOS process sees
+ * of the ABI. A WebAssembly module needs no marker: it imports the ABI, and
+ * only a WOS host instantiates it.
+ */
+const wos = (probe: Probe) =>
+  found(
+    has(probe, "WOS_PID") && "env WOS_PID",
+    /^[1-9][0-9]{0,3}$/.test(probe.env.DUENDE_WOS_ABI ?? "") && `env DUENDE_WOS_ABI=${probe.env.DUENDE_WOS_ABI}`
+  )
+
+/**
  * The runtime table: every platform, in detection order (native last: it is the
  * fallback). Adding a platform is one row here (and one in the CLI's table).
  *
@@ -115,7 +128,7 @@ export const table: ReadonlyArray<Row> = [
   {
     kind: "wos",
     runtimePackage: "@duende/platform-wos",
-    protocol: (probe) => found(has(probe, "WOS_PID") && "env WOS_PID"),
+    protocol: wos,
     ambient: () => []
   },
   {

@@ -52,6 +52,22 @@ describe("Platform.detect", () => {
     expect(Platform.detect(probe({ DUENDE_NOTIFY_FD: "3" })).kind).toBe("native")
   })
 
+  it("finds WOS from the duende ABI its host declares (DUENDE_WOS_ABI), with or without WOS_PID, over any surroundings", () => {
+    const docker = { "/.dockerenv": "", "/proc/1/cgroup": "0::/docker/abc\n" }
+    expect(Platform.detect(probe({ WOS_PID: "2", DUENDE_WOS_ABI: "1" }, docker))).toEqual({
+      kind: "wos",
+      markers: ["env WOS_PID", "env DUENDE_WOS_ABI=1"]
+    })
+    expect(Platform.detect(probe({ DUENDE_WOS_ABI: "1" }, docker))).toEqual({
+      kind: "wos",
+      markers: ["env DUENDE_WOS_ABI=1"]
+    })
+    // A value that is no ABI version is no marker.
+    for (const value of ["", "0", "yes", "1.0", "-1", "12345"]) {
+      expect(Platform.detect(probe({ DUENDE_WOS_ABI: value }, docker)).kind).toBe("container")
+    }
+  })
+
   it("ignores markers that do not mean what they seem", () => {
     // LISTEN_PID for another process, XPC_SERVICE_NAME=0 (a Terminal session), XPC off macOS
     expect(Platform.detect(probe({ LISTEN_PID: "1" })).kind).toBe("native")

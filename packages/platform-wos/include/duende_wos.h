@@ -30,12 +30,23 @@
  * Files: the process's sandbox directory is preopened as /sandbox and also at
  * its host path, which $PWD names: chdir(getenv("PWD")) makes it the working
  * directory, so relative paths resolve in it. Nothing else of the host's file
- * system is visible.
+ * system is visible. (In a browser, BrowserWosHost: /sandbox is an empty
+ * directory in the process's worker memory, PWD is /sandbox, and duende_spawn
+ * returns -1.)
+ *
+ * Every process's environment has WOS_PID (its pid) and DUENDE_WOS_ABI (the
+ * version of this ABI the host provides, DUENDE_WOS_ABI_VERSION), which is how
+ * a runtime hosted in a WOS process (and @duende/core's Platform.detect) knows
+ * it is inside WOS. A module that imports these functions needs no such check:
+ * only a WOS host instantiates it.
  */
 #ifndef DUENDE_WOS_H
 #define DUENDE_WOS_H
 
 #include <stdint.h>
+
+/* The version of this ABI; the host gives it to every process as $DUENDE_WOS_ABI. */
+#define DUENDE_WOS_ABI_VERSION 1
 
 #define DUENDE_IMPORT(name) __attribute__((import_module("duende"), import_name(name)))
 

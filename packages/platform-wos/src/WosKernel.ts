@@ -14,8 +14,8 @@
  * 1000 processes, 100 zombies, 256 MiB of memory in all, 256 fds per process,
  * each a typed error.
  *
- * The kernel is the model and the bookkeeping; `NodeWosHost` runs real
- * WebAssembly processes under it. Time slices come from `Clock` (`run`), so
+ * The kernel is the model and the bookkeeping; `NodeWosHost` (worker threads)
+ * and `BrowserWosHost` (Web Workers) run real WebAssembly processes under it. Time slices come from `Clock` (`run`), so
  * `TestClock` drives scheduling deterministically.
  *
  * @since 0.1.0

@@ -9,6 +9,9 @@ export const VALUE = 4 // the answer: a pid, or -1
 export const CODE = 5 // for wait: the reaped child's exit code
 export const SLOTS = 6
 
+/** The version of the `duende` import ABI (include/duende_wos.h), given to every process as `DUENDE_WOS_ABI`. */
+export const ABI_VERSION = 1
+
 /** What the host gives a process's worker. */
 export interface WorkerData {
   readonly module: WebAssembly.Module

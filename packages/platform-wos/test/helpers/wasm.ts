@@ -20,17 +20,21 @@ export const sources = {
   work: resolve(__dirname, "../fixtures/work.c"),
   output: resolve(__dirname, "../fixtures/output.c"),
   fds: resolve(__dirname, "../fixtures/fds.c"),
-  contract: resolve(__dirname, "../fixtures/contract.c")
+  contract: resolve(__dirname, "../fixtures/contract.c"),
+  env: resolve(__dirname, "../fixtures/env.c")
 }
 
-export const gate = Integration.check(
+/** clang that builds for wasm32-wasi. */
+export const requirements = [
   Integration.tool("clang", "apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32"),
   Integration.command(
     "clang",
     ["--target=wasm32-wasi", "-O2", "-Wl,--import-memory", "-o", "/dev/null", sources.grow],
     "clang cannot build for wasm32-wasi (apt-get install lld wasi-libc libclang-rt-14-dev-wasm32)"
   )
-)
+]
+
+export const gate = Integration.check(...requirements)
 
 const cache = join(tmpdir(), "duende-wos-build")
 
