@@ -41,6 +41,7 @@ import { daemonDetails, daemonTable, logLine } from "./internal/format.js"
 import { runForeground } from "./internal/foreground.js"
 import * as Ecosystem from "./internal/ecosystem.js"
 import * as Health from "./internal/health.js"
+import * as Monit from "./internal/monit.js"
 import * as Output from "./internal/output.js"
 import * as PlatformFlags from "./internal/platformFlags.js"
 import * as Platforms from "./internal/platforms.js"
@@ -590,6 +591,34 @@ const shutdown = Command.make("shutdown", {}, () =>
     yield* print("duende: supervisor stopped (daemons stopped; the registry keeps them for `duende resurrect`)")
   })).pipe(Command.withDescription("Stop every daemon and the supervisor"))
 
+const monit = Command.make(
+  "monit",
+  {
+    interval: Options.integer("interval").pipe(
+      Options.withDefault(1000),
+      Options.withDescription("Milliseconds between refreshes (100 to 60000)")
+    )
+  },
+  ({ interval }) =>
+    Effect.gen(function*() {
+      if (interval < 100 || interval > 60_000) return yield* fail(`--interval: expected 100 to 60000 milliseconds, got ${interval}`, 2)
+      if (!process.stdin.isTTY || !process.stdout.isTTY) {
+        return yield* fail("duende monit needs a terminal (its input and output); in a pipe, use `duende ls --json` and `duende logs -f`", 2)
+      }
+      yield* ensure
+      yield* Monit.run({
+        list: Effect.map(send({ method: "list" }), (infos) => infos as ReadonlyArray<DaemonInfo>),
+        logs: (name, lines) =>
+          Effect.map(
+            send({ method: "logs", ...(name === undefined ? {} : { name }), lines, follow: false }),
+            (result) => result as ReadonlyArray<LogLineInfo>
+          )
+      }, interval)
+    })
+).pipe(Command.withDescription(
+  "A live view of the daemons (status, pid, uptime, restarts, cpu, memory, health) and the recent logs of one or all; q quits"
+))
+
 const importCommand = Command.make(
   "import",
   {
@@ -733,6 +762,7 @@ const duende = (loaded: Platforms.Loaded) => {
       shutdown,
       doctor,
       importCommand,
+      monit,
       supervisor
     ])
   )
