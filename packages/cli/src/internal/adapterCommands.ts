@@ -134,9 +134,17 @@ export const describe = ({ handle, state }: {
 }): string =>
   `${handle.name}: ${state.status._tag.toLowerCase()}${
     state.status._tag === "Failed" ? ` (${state.status.reason})` : ""
-  } under ${handle.platform} (${handle.ref}${
-    state.pid === undefined ? "" : `, pid ${state.pid}`
-  }${state.restarts > 0 ? `, ${state.restarts} restarts` : ""})${state.statusText ? ` — ${state.statusText}` : ""}`
+  } under ${handle.platform}${parenthesized([
+    handle.ref,
+    state.pid === undefined ? "" : `pid ${state.pid}`,
+    state.restarts > 0 ? `${state.restarts} restarts` : ""
+  ])}${state.statusText ? ` — ${state.statusText}` : ""}`
+
+/** ` (a, b)` of the parts that say something, or nothing when none does (a platform without a ref: WOS). */
+const parenthesized = (parts: ReadonlyArray<string>) => {
+  const said = parts.filter((part) => part !== "")
+  return said.length === 0 ? "" : ` (${said.join(", ")})`
+}
 
 /** The default patience of `stop`, `restart` and `rm`. */
 export const defaultTimeout: Duration.Duration = Duration.minutes(15)
