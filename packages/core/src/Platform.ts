@@ -134,6 +134,8 @@ export const table: ReadonlyArray<Row> = [
   {
     kind: "pepita",
     runtimePackage: "@duende/platform-pepita",
+    // The guest agent is the daemon's manager over the native notify pipe (DUENDE_NOTIFY_FD): core's runtime speaks it.
+    fallback: "native",
     protocol: (probe) => found(has(probe, "PEPITA_VM") && "env PEPITA_VM"),
     ambient: (probe) =>
       found(probe.exists("/dev/virtio-ports/org.duende.agent.0") && "/dev/virtio-ports/org.duende.agent.0")

@@ -166,9 +166,12 @@ describe("PlatformRuntime.layerDetect", () => {
       expect(lines).toContain("DEBUG platform: systemd: protocol variable (env NOTIFY_SOCKET); overruled: container (/.dockerenv)")
     }))
 
-  it("falls back to the container runtime in a pod when the application lacks @duende/platform-kubernetes", () => {
-    // A real application outside the workspace, without NODE_PATH (pnpm's bin shims set one
-    // that sees every package), so the kubernetes package cannot be found from its main script.
+  /**
+   * Detects the runtime in a real application outside the workspace, without NODE_PATH (pnpm's bin
+   * shims set one that sees every package), so no platform package can be found from its main
+   * script: `given` is the kind whose runtime the application provides, `env` what the probe sees.
+   */
+  const detectOutside = (given: string, env: Record<string, string>) => {
     const app = mkdtempSync(join(tmpdir(), "duende-app-"))
     const core = pathToFileURL(join(__dirname, "../dist/index.js")).href
     writeFileSync(
@@ -178,20 +181,31 @@ import * as Effect from ${JSON.stringify(pathToFileURL(require.resolve("effect/E
 import * as Layer from ${JSON.stringify(pathToFileURL(require.resolve("effect/Layer")).href)}
 import * as Logger from ${JSON.stringify(pathToFileURL(require.resolve("effect/Logger")).href)}
 import * as LogLevel from ${JSON.stringify(pathToFileURL(require.resolve("effect/LogLevel")).href)}
-const container = { ...PlatformRuntime.make({ platform: "container" }), marker: "given" }
-const probe = { env: { KUBERNETES_SERVICE_HOST: "10.96.0.1" }, os: "linux", pid: 1, exists: () => false, read: () => undefined }
+const given = { ...PlatformRuntime.make({ platform: ${JSON.stringify(given)} }), marker: "given" }
+const probe = { env: ${JSON.stringify(env)}, os: "linux", pid: 1, exists: () => false, read: () => undefined }
 const runtime = await Effect.runPromise(PlatformRuntime.PlatformRuntime.pipe(
-  Effect.provide(PlatformRuntime.layerDetect({ container: Layer.succeed(PlatformRuntime.PlatformRuntime, container) }, probe)),
+  Effect.provide(PlatformRuntime.layerDetect({ ${given}: Layer.succeed(PlatformRuntime.PlatformRuntime, given) }, probe)),
   Logger.withMinimumLogLevel(LogLevel.Debug)
 ))
 console.log("runtime", runtime.marker)
 `
     )
-    const env = { ...process.env }
-    delete env.NODE_PATH
-    const result = spawnSync(process.execPath, [join(app, "main.mjs")], { cwd: app, env, encoding: "utf8" })
+    const childEnv = { ...process.env }
+    delete childEnv.NODE_PATH
+    return spawnSync(process.execPath, [join(app, "main.mjs")], { cwd: app, env: childEnv, encoding: "utf8" })
+  }
+
+  it("falls back to the container runtime in a pod when the application lacks @duende/platform-kubernetes", () => {
+    const result = detectOutside("container", { KUBERNETES_SERVICE_HOST: "10.96.0.1" })
     expect(result.stderr).toBe("")
     expect(result.stdout).toMatch(/without @duende\/platform-kubernetes .*; using the container runtime/)
+    expect(result.stdout).toMatch(/^runtime given$/m)
+  })
+
+  it("falls back to core's native runtime in a pepita VM when the application lacks @duende/platform-pepita (the agent speaks the native pipe)", () => {
+    const result = detectOutside("native", { PEPITA_VM: "1", DUENDE_NOTIFY_FD: "3" })
+    expect(result.stderr).toBe("")
+    expect(result.stdout).toMatch(/without @duende\/platform-pepita .*; using the native runtime/)
     expect(result.stdout).toMatch(/^runtime given$/m)
   })
 })
