@@ -1,43 +1,29 @@
 /**
  * One line of the native notify protocol (`KEY=VALUE`, as a Duende daemon
- * writes it to the fd named by DUENDE_NOTIFY_FD: see core's notify pipe) read
- * as the `Status` event the agent forwards to the host. Lines that are not
- * part of the protocol are undefined and ignored, as the native supervisor
- * ignores them.
+ * writes it to the fd named by DUENDE_NOTIFY_FD), read by core's own decoder
+ * and turned into the `Status` event the agent forwards to the host. Lines
+ * that are not part of the protocol are undefined and ignored, as the native
+ * supervisor ignores them; `EXTEND_TIMEOUT_USEC` has no frame and is ignored
+ * too. Text is cut to 2 KiB, the most a frame's text carries.
  *
  * @internal
  */
+import * as NotifyProtocol from "@duende/core/NotifyProtocol"
 import type { StatusEvent } from "../Frame.js"
 
 export const parse = (line: string): StatusEvent | undefined => {
-  const equals = line.indexOf("=")
-  if (equals <= 0) return undefined
-  const key = line.slice(0, equals)
-  const value = line.slice(equals + 1)
-  switch (key) {
-    case "DUENDE":
-      return { _tag: "Hello" }
-    case "READY":
-      return value === "1" ? { _tag: "Ready" } : undefined
-    case "RELOADING":
-      return value === "1" ? { _tag: "Reloading" } : undefined
-    case "STOPPING":
-      return value === "1" ? { _tag: "Stopping" } : undefined
-    case "WATCHDOG":
-      return value === "1" ? { _tag: "Watchdog" } : undefined
-    case "STATUS":
-      return { _tag: "StatusText", text: value.slice(0, 2048) }
-    case "HEALTH": {
-      const match = /^(starting|healthy|unhealthy) (\d+) ?(.*)$/.exec(value)
-      return match === null ? undefined : {
-        _tag: "Health",
-        state: match[1] as "starting" | "healthy" | "unhealthy",
-        consecutiveFailures: Number(match[2]),
-        summary: match[3]!.slice(0, 2048)
-      }
-    }
+  const message = NotifyProtocol.decode(line)
+  switch (message?._tag) {
+    case undefined:
+    case "ExtendTimeout":
+      return undefined
+    case "Status":
+      return { _tag: "StatusText", text: message.text.slice(0, 2048) }
+    case "Health":
+      return { ...message, summary: message.summary.slice(0, 2048) }
+    default:
+      return message
   }
-  return undefined
 }
 
 /** Splits a byte stream into lines (no terminator), a line over `max` characters cut into pieces. */
