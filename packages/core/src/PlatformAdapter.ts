@@ -206,7 +206,7 @@ export interface PlatformAdapter {
    */
   readonly attachTracer?: (
     handle: DaemonHandle,
-    options?: SyscallTrace.Options
+    options?: SyscallTrace.Input
   ) => Effect.Effect<
     Stream.Stream<SyscallTrace.Event, SyscallTrace.TracerFailed>,
     AdapterError | SyscallTrace.TraceError,

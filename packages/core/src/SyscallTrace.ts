@@ -29,6 +29,7 @@ import * as Stream from "effect/Stream"
 import type { AdapterError } from "./AdapterError.js"
 import type { ConfigProblem } from "./ConfigError.js"
 import { formatIssues } from "./internal/configIssues.js"
+import { DurationInput } from "./internal/schemas.js"
 import type { DaemonHandle, PlatformAdapter } from "./PlatformAdapter.js"
 import { displayLine } from "./internal/displayText.js"
 import { runStrace, tracePermissions } from "./internal/straceRunner.js"
@@ -61,7 +62,9 @@ export const Options = Schema.Struct({
   /** Only these classes or calls (default: every call). */
   filter: Schema.optional(Schema.Array(Filter).pipe(Schema.minItems(1), Schema.maxItems(64))),
   /** How many characters of each string argument strace shows (`-s`; default 96). */
-  stringLimit: Schema.optional(Schema.Int.pipe(Schema.between(0, 4096)))
+  stringLimit: Schema.optional(Schema.Int.pipe(Schema.between(0, 4096))),
+  /** Stop (detach) after this long: "10s", "500ms"… (default: when the scope closes or the daemon ends). */
+  duration: Schema.optional(DurationInput({ min: 1, what: "a trace's duration" }))
 })
 
 /**
@@ -70,6 +73,21 @@ export const Options = Schema.Struct({
  * @since 0.1.0
  */
 export type Options = Schema.Schema.Type<typeof Options>
+
+/**
+ * Options of a trace as written (a CLI's flags, a file): decoded by
+ * {@link attach}, every bad field named.
+ *
+ * @since 0.1.0
+ */
+export interface Input {
+  readonly followChildren?: boolean | undefined
+  /** Classes (`file`, `network`, `process`, `signal`, `ipc`, `desc`, `memory`, `creds`, `clock`) or call names. */
+  readonly filter?: ReadonlyArray<string> | undefined
+  readonly stringLimit?: number | undefined
+  /** "10s", "1m", "500ms" or milliseconds. */
+  readonly duration?: string | number | undefined
+}
 
 /**
  * One system call, complete.
@@ -236,8 +254,8 @@ export const decodeOptions = (input: unknown): Either.Either<Options, InvalidTra
  * once strace has attached (what the process does from then on is in the
  * stream), after checking that `target.pid` is still the process that started
  * at `target.startedAt` — before and after attaching. The stream ends when the
- * process ends; closing the scope detaches strace and leaves the process
- * running. A consumer that does not keep up slows the process down (strace
+ * process ends or after `duration`; closing the scope detaches strace and
+ * leaves the process running. A consumer that does not keep up slows the process down (strace
  * waits for its output to be read): nothing is dropped, nothing piles up.
  *
  * @example
@@ -256,10 +274,13 @@ export const decodeOptions = (input: unknown): Either.Either<Options, InvalidTra
  */
 export const attach = (
   target: Target,
-  options: Options = {}
+  options: Input = {}
 ): Effect.Effect<Stream.Stream<Event, TracerFailed>, TraceError, Scope.Scope> =>
-  Effect.flatMap(Either.match(decodeOptions(options), { onLeft: Effect.fail, onRight: Effect.succeed }), (decoded) =>
-    runStrace(target, decoded))
+  Effect.gen(function*() {
+    const decoded = yield* Either.match(decodeOptions(options), { onLeft: Effect.fail, onRight: Effect.succeed })
+    const events = yield* runStrace(target, decoded)
+    return decoded.duration === undefined ? events : Stream.interruptAfter(events, decoded.duration)
+  })
 
 /**
  * Traces a daemon through its adapter (`PlatformAdapter.attachTracer`), or
@@ -279,7 +300,7 @@ export const attach = (
 export const ofAdapter = (
   adapter: PlatformAdapter,
   handle: DaemonHandle,
-  options: Options = {}
+  options: Input = {}
 ): Effect.Effect<Stream.Stream<Event, TracerFailed>, AdapterError | TraceError, Scope.Scope> =>
   adapter.attachTracer === undefined
     ? Effect.fail(

@@ -60,7 +60,7 @@ const started = Effect.gen(function*() {
   return { adapter, handle, pid }
 })
 
-const attach = (adapter: PlatformAdapter, handle: DaemonHandle, options?: SyscallTrace.Options) =>
+const attach = (adapter: PlatformAdapter, handle: DaemonHandle, options?: SyscallTrace.Input) =>
   SyscallTrace.ofAdapter(adapter, handle, options)
 
 /** Consumes the stream in the background, keeping what it sees; `stop` ends it and returns what was seen. */
@@ -112,6 +112,17 @@ describe.skipIf(missing.length > 0)("SyscallTrace with the native adapter and re
       expect(after.pid).toBe(pid)
       yield* adapter.stop(handle, Duration.seconds(5))
       expect((yield* adapter.status(handle)).lastExit?.code).toBe(143)
+    }))
+
+  it.scopedLive("a duration ends the trace by itself, and the daemon runs on", () =>
+    Effect.gen(function*() {
+      const { adapter, handle, pid } = yield* started
+      const events = yield* attach(adapter, handle, { duration: "1500ms" })
+      const fiber = yield* Effect.fork(Stream.runCount(events))
+      for (let i = 0; i < 3; i++) yield* fetchText("/")
+      const count = yield* Fiber.join(fiber).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("the trace did not end") }))
+      expect(count).toBeGreaterThan(0)
+      expect(yield* fetchText("/healthz")).toBe(`ok ${pid}\n`)
     }))
 
   it.scopedLive("summarizes: counts per call, errors, time, without keeping events", () =>
@@ -166,10 +177,11 @@ describe.skipIf(missing.length > 0)("SyscallTrace with the native adapter and re
       const reused = yield* Effect.flip(SyscallTrace.attach({ pid, startedAt: started1 - 60_000 }))
       expect(reused._tag).toBe("TracerFailed")
       expect(reused.message).toMatch(new RegExp(`pid ${pid} is no longer the daemon.*reused`))
-      const bad = yield* Effect.flip(SyscallTrace.attach({ pid, startedAt: started1 }, { filter: ["file", "Bad Name!"], stringLimit: -1 } as never))
+      const bad = yield* Effect.flip(SyscallTrace.attach({ pid, startedAt: started1 }, { filter: ["file", "Bad Name!"], stringLimit: -1, duration: "soon" }))
       expect(bad._tag).toBe("InvalidTraceOptions")
       expect(bad.message).toMatch(/filter\[1\]/)
       expect(bad.message).toMatch(/stringLimit/)
+      expect(bad.message).toMatch(/duration: expected a trace's duration such as "30s"/)
       yield* adapter.stop(handle, Duration.seconds(5))
       const stopped = yield* Effect.flip(attach(adapter, handle))
       expect(stopped.message).toBe(`trace failed: ${handle.name} is not running`)
