@@ -283,6 +283,30 @@ export const attach = (
   })
 
 /**
+ * Fails with `TraceUnsupported` when the adapter has no tracer
+ * (`PlatformAdapter.attachTracer`), before a daemon is looked up.
+ *
+ * @example
+ * ```ts
+ * import { NativeAdapter, SyscallTrace } from "@duende/core/manager"
+ * import { Effect } from "effect"
+ *
+ * const check = Effect.scoped(Effect.flatMap(NativeAdapter.make({ logDirectory: "/tmp/logs" }), SyscallTrace.supported))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const supported = (adapter: PlatformAdapter): Effect.Effect<void, TraceUnsupported> =>
+  adapter.attachTracer === undefined
+    ? Effect.fail(
+      new TraceUnsupported({
+        platform: adapter.platform,
+        reason: "its adapter has no syscall tracer (the native, systemd and container adapters have one)"
+      })
+    )
+    : Effect.void
+
+/**
  * Traces a daemon through its adapter (`PlatformAdapter.attachTracer`), or
  * fails with `TraceUnsupported` when the adapter has no tracer.
  *
@@ -302,14 +326,7 @@ export const ofAdapter = (
   handle: DaemonHandle,
   options: Input = {}
 ): Effect.Effect<Stream.Stream<Event, TracerFailed>, AdapterError | TraceError, Scope.Scope> =>
-  adapter.attachTracer === undefined
-    ? Effect.fail(
-      new TraceUnsupported({
-        platform: adapter.platform,
-        reason: "its adapter has no syscall tracer (the native, systemd and container adapters have one)"
-      })
-    )
-    : adapter.attachTracer(handle, options)
+  Effect.zipRight(supported(adapter), Effect.suspend(() => adapter.attachTracer!(handle, options)))
 
 /**
  * One system call's totals in a {@link Summary}.
