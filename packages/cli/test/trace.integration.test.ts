@@ -3,7 +3,7 @@
 // `--summary` counts (text and JSON), the daemon unchanged afterwards, bad flags as bad usage (exit 2),
 // an unknown or stopped daemon, a platform without a tracer, and what `duende doctor` says about ptrace.
 import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -132,9 +132,24 @@ describe.skipIf(strace === undefined)("duende trace", () => {
     const unknown = await duende("trace", "nope")
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toMatch(/nope/)
-    const launchd = await duende("trace", "counter", "--platform", "launchd")
+    // A platform that cannot trace says why: launchd, installed through its launchctl stand-in.
+    const root = mkdtempSync(join(tmpdir(), "duende-cli-trace-launchd-"))
+    mkdirSync(join(root, "home"))
+    const config = join(root, "agent.json")
+    writeFileSync(config, JSON.stringify({ name: "agent", command: ["/bin/sleep", "100"], shutdownTimeout: "5s" }))
+    const standIn = join(__dirname, "..", "..", "platform-launchd", "test", "stand-in")
+    const onLaunchd = runner({
+      ...env,
+      HOME: join(root, "home"),
+      LAUNCHD_STAND_IN_STATE: join(root, "state"),
+      PATH: `${standIn}:${process.env.PATH ?? "/usr/bin:/bin"}`
+    })
+    expect((await onLaunchd("install", config, "--platform", "launchd")).code).toBe(0)
+    const launchd = await onLaunchd("trace", "agent", "--platform", "launchd")
     expect(launchd.code).toBe(1)
-    expect(launchd.stderr).toMatch(/^duende: cannot trace daemons on launchd: /)
+    expect(launchd.stderr).toMatch(/^duende: cannot trace daemons on launchd: launchd runs daemons on macOS, where strace does not exist/m)
+    expect((await onLaunchd("rm", "agent", "--platform", "launchd")).code).toBe(0)
+    rmSync(root, { recursive: true, force: true })
   })
 
   it("duende doctor reports strace, ptrace_scope and CAP_SYS_PTRACE", async () => {

@@ -13,6 +13,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { type AdapterError, SyscallTrace } from "@duende/core/manager"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -85,20 +86,25 @@ export const summaryTable = (summary: SyscallTrace.Summary): string => {
   ].join("\n") + "\n"
 }
 
-/** Ends the stream at the first SIGINT (Ctrl-C): the trace detaches, a summary still prints. */
-const untilInterrupted = <A, E>(events: Stream.Stream<A, E>) =>
-  Stream.interruptWhen(
-    events,
-    Effect.async<void>((resume) => {
-      const stop = () => resume(Effect.void)
+/**
+ * Ctrl-C (SIGINT) from now on, for the life of the scope: done at the first
+ * one, which then no longer ends this process (the trace detaches, a summary
+ * still prints).
+ */
+const interrupted = Effect.acquireRelease(
+  Effect.flatMap(Deferred.make<void>(), (signalled) =>
+    Effect.sync(() => {
+      const stop = () => Deferred.unsafeDone(signalled, Effect.void)
       process.once("SIGINT", stop)
-      return Effect.sync(() => process.off("SIGINT", stop))
-    })
-  )
+      return { signalled, stop }
+    })),
+  ({ stop }) => Effect.sync(() => process.off("SIGINT", stop))
+)
 
-/** Prints the trace, or its summary once it ends. */
-const show = (summary: boolean, json: boolean) => (events: Stream.Stream<SyscallTrace.Event, SyscallTrace.TracerFailed>) => {
-  const stopped = untilInterrupted(events)
+/** Prints the trace until it ends or `stop` is done; or, with `summary`, its summary once it ends. */
+const show = (summary: boolean, json: boolean, stop: Deferred.Deferred<void>) =>
+(events: Stream.Stream<SyscallTrace.Event, SyscallTrace.TracerFailed>) => {
+  const stopped = Stream.interruptWhenDeferred(events, stop)
   return summary
     ? Effect.flatMap(SyscallTrace.summarize(stopped), (s) => write(json ? `${JSON.stringify(s, null, 2)}\n` : summaryTable(s)))
     : Stream.runForEach(stopped, (event) => write(`${json ? JSON.stringify(event) : eventLine(event)}\n`))
@@ -128,7 +134,7 @@ export const command = <E>(deps: Deps<E>) =>
       flags: deps.flags
     },
     ({ children, duration, filter, flags, json, name, platform, summary }) =>
-      Effect.gen(function*() {
+      Effect.scoped(Effect.gen(function*() {
         const input: SyscallTrace.Input = {
           followChildren: children,
           ...(Option.isSome(filter) ? { filter: filter.value.split(",").map((f) => f.trim()) } : {}),
@@ -137,7 +143,8 @@ export const command = <E>(deps: Deps<E>) =>
         // Bad options are bad usage (2), told before anything is attached.
         const bad = SyscallTrace.decodeOptions(input)
         if (Either.isLeft(bad)) return yield* deps.fail(bad.left.message, 2)
-        const print = show(summary, json)
+        const { signalled } = yield* interrupted
+        const print = show(summary, json, signalled)
         const traced = (what: string) =>
           notice(`tracing ${what} with strace; ${Option.isSome(duration) ? `for ${duration.value}, ` : ""}Ctrl-C detaches`)
         if (platform === "native") {
@@ -158,7 +165,7 @@ export const command = <E>(deps: Deps<E>) =>
             yield* traced(`${name} on ${platform} (${handle.ref})`)
             yield* print(events)
           })).pipe(Effect.catchAll((message) => deps.fail(message)))
-      })
+      }))
   ).pipe(Command.withDescription(
     "Trace a running daemon's system calls with strace (its real host pid: the supervisor's child, systemd's MainPID, a container's process); detaching leaves it running"
   ))
