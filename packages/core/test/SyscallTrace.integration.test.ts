@@ -125,6 +125,17 @@ describe.skipIf(missing.length > 0)("SyscallTrace with the native adapter and re
       expect(yield* fetchText("/healthz")).toBe(`ok ${pid}\n`)
     }))
 
+  it.scopedLive("the stream ends when the daemon does, with its exit and the SIGTERM that ended it", () =>
+    Effect.gen(function*() {
+      const { adapter, handle, pid } = yield* started
+      const events = yield* attach(adapter, handle, { filter: ["signal", "process"] })
+      const fiber = yield* Effect.fork(Stream.runCollect(events))
+      yield* adapter.stop(handle, Duration.seconds(5))
+      const seen = [...(yield* Fiber.join(fiber).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("the trace did not end") })))]
+      expect(seen.some((e) => e._tag === "Signal" && e.pid === pid && e.signal === "SIGTERM")).toBe(true)
+      expect(seen.find((e) => e._tag === "Exited" && e.tid === pid)).toMatchObject({ _tag: "Exited", pid, code: 143 })
+    }))
+
   it.scopedLive("summarizes: counts per call, errors, time, without keeping events", () =>
     Effect.gen(function*() {
       const { adapter, handle, pid } = yield* started
