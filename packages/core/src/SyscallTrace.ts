@@ -254,8 +254,9 @@ export const decodeOptions = (input: unknown): Either.Either<Options, InvalidTra
  * once strace has attached (what the process does from then on is in the
  * stream), after checking that `target.pid` is still the process that started
  * at `target.startedAt` — before and after attaching. The stream ends when the
- * process ends or after `duration`; closing the scope detaches strace and
- * leaves the process running. A consumer that does not keep up slows the process down (strace
+ * process ends or after `duration`, and fails with `TracerFailed` when strace
+ * itself ends in another way (killed, crashed: the trace is lost); closing
+ * the scope detaches strace and leaves the process running. A consumer that does not keep up slows the process down (strace
  * waits for its output to be read): nothing is dropped, nothing piles up.
  *
  * @example

@@ -136,6 +136,19 @@ describe.skipIf(missing.length > 0)("SyscallTrace with the native adapter and re
       expect(seen.find((e) => e._tag === "Exited" && e.tid === pid)).toMatchObject({ _tag: "Exited", pid, code: 143 })
     }))
 
+  it.scopedLive("a tracer killed under it fails the stream (the trace was lost), and the daemon runs on", () =>
+    Effect.gen(function*() {
+      const { adapter, handle, pid } = yield* started
+      const events = yield* attach(adapter, handle)
+      const fiber = yield* Effect.fork(Stream.runDrain(events))
+      const tracer = Number(/^TracerPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1])
+      expect(readFileSync(`/proc/${tracer}/cmdline`, "utf8").split("\0")[0]).toBe("strace")
+      process.kill(tracer, "SIGKILL")
+      const failed = yield* Effect.flip(Fiber.join(fiber))
+      expect(failed.message).toMatch(new RegExp(`^trace failed: strace ended \\(SIGKILL\\) while tracing pid ${pid}`))
+      expect(yield* fetchText("/healthz")).toBe(`ok ${pid}\n`)
+    }))
+
   it.scopedLive("summarizes: counts per call, errors, time, without keeping events", () =>
     Effect.gen(function*() {
       const { adapter, handle, pid } = yield* started

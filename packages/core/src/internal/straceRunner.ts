@@ -34,6 +34,8 @@ const capSysPtrace = 19
 const maxLine = 64 * 1024
 const attachTimeout = Duration.seconds(15)
 const detachTimeout = Duration.seconds(5)
+/** The signals on which strace detaches from every tracee before it ends (strace(1)). */
+const cleanDetach = new Set<string>(["SIGINT", "SIGTERM", "SIGQUIT", "SIGPIPE", "SIGHUP"])
 
 const readOr = (path: string): string | undefined => {
   try {
@@ -44,7 +46,7 @@ const readOr = (path: string): string | undefined => {
 }
 
 /** strace's arguments for the options (without `-p`). */
-export const straceFilter = (options: Options): ReadonlyArray<string> => [
+export const straceArguments = (options: Options): ReadonlyArray<string> => [
   "-f",
   "-ttt",
   "-T",
@@ -185,12 +187,12 @@ export const runStrace = (
     const attached = yield* Deferred.make<void, TracerFailed | TraceNotPermitted>()
     /** strace's last own messages, for a failure. */
     const said: Array<string> = []
-    /** Trace lines waiting for the stream's consumer; strace is paused while any wait. */
+    /** Where trace lines go once the stream runs; until then, into `early` (strace is paused meanwhile, below). */
     let deliver: ((line: string) => void) | undefined
     const early: Array<string> = []
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        spawn(program, [...straceFilter(options), "-p", String(target.pid)], {
+        spawn(program, [...straceArguments(options), "-p", String(target.pid)], {
           // strace starts its own messages with its argv[0]: "strace: ", whatever path it ran from.
           argv0: "strace",
           stdio: ["ignore", "ignore", "pipe"],
@@ -234,6 +236,8 @@ export const runStrace = (
           })
       })
     )
+    let closed: { readonly code: number | null; readonly signal: NodeJS.Signals | null } | undefined
+    child.once("close", (code, signal) => void (closed = { code, signal }))
     // The pid could have been reused between the check and the attach: check again, now that it is held.
     yield* identity(target)
     // The early lines are only those strace wrote until the consumer starts: it stops while none reads (below).
@@ -291,18 +295,24 @@ export const runStrace = (
         void emit.chunk(Chunk.unsafeFromArray(batch.splice(0))).then(() => stderr.resume())
       }
       stderr.on("data", flush)
-      const end = () => {
+      const end = (code: number | null, signal: NodeJS.Signals | null) => {
         feed("\n")
         flush()
-        void emit.end()
+        // strace detaches and re-raises these; anything else (SIGKILL, a crash, an error exit) lost the trace.
+        if ((signal === null && code === 0) || (signal !== null && cleanDetach.has(signal))) return void emit.end()
+        void emit.fail(
+          new TracerFailed({
+            reason: `strace ended (${signal ?? `exit ${code}`}) while tracing pid ${target.pid}${said.length > 0 ? `: ${said.slice(-3).join(" | ")}` : ""}`
+          })
+        )
       }
-      if (stderr.readableEnded) end()
-      else stderr.once("end", end)
+      if (closed !== undefined) end(closed.code, closed.signal)
+      else child.once("close", end)
       flush()
       stderr.resume()
       return Effect.sync(() => {
         stderr.off("data", flush)
-        stderr.off("end", end)
+        child.off("close", end)
       })
     }, 16)
   })
