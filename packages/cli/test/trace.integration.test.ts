@@ -1,6 +1,7 @@
 // `duende trace` as users run it, through the built CLI, against a real daemon under the real background
 // supervisor (the http-counter example) and the real strace: a request's accept4/read/write as JSON lines,
-// `--summary` counts (text and JSON), the daemon unchanged afterwards, bad flags as bad usage (exit 2),
+// `--summary` counts (text and JSON), the daemon unchanged afterwards, Ctrl-C, a runc container's
+// process traced through `--platform container`, bad flags as bad usage (exit 2),
 // an unknown or stopped daemon, a platform without a tracer, and what `duende doctor` says about ptrace.
 import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -13,6 +14,9 @@ import { bin, runner } from "./helpers/cli.js"
 const strace = ["/usr/bin/strace", "/bin/strace"].find(existsSync)
 if (strace === undefined && process.env.DUENDE_REQUIRE_INTEGRATION === "1") throw new Error("strace is missing (apt-get install strace)")
 if (strace === undefined) process.stderr.write("\n[duende] SKIPPING duende trace suite: strace is missing (apt-get install strace)\n")
+const runc = ["/usr/sbin/runc", "/usr/bin/runc"].find(existsSync)
+if (runc === undefined && process.env.DUENDE_REQUIRE_INTEGRATION === "1") throw new Error("runc is missing (apt-get install runc)")
+if (runc === undefined) process.stderr.write("\n[duende] SKIPPING duende trace --platform container: runc is missing (apt-get install runc)\n")
 
 const home = mkdtempSync(join(tmpdir(), "duende-cli-trace-"))
 const env = { DUENDE_HOME: home }
@@ -150,6 +154,46 @@ describe.skipIf(strace === undefined)("duende trace", () => {
     expect(launchd.stderr).toMatch(/^duende: cannot trace daemons on launchd: launchd runs daemons on macOS, where strace does not exist/m)
     expect((await onLaunchd("rm", "agent", "--platform", "launchd")).code).toBe(0)
     rmSync(root, { recursive: true, force: true })
+  })
+
+  it.skipIf(runc === undefined)("--platform container: traces the runc container's process from the host", async () => {
+    const repository = join(__dirname, "..", "..", "..")
+    const boxPort = port + 1
+    const config = join(home, "box.json")
+    writeFileSync(config, JSON.stringify({
+      name: "traced-box",
+      command: [process.execPath, "dist/main.js"],
+      workingDirectory: join(repository, "examples", "http-counter"),
+      env: { PORT: String(boxPort), HOST: "127.0.0.1" },
+      shutdownTimeout: "10s",
+      // The host's network, so that this test can reach it (runc's default is none).
+      platform: { container: { network: "host", mounts: [{ type: "bind", source: repository, target: repository, readOnly: true }] } }
+    }))
+    const on = ["--platform", "container", "--driver", "runc"]
+    const started = await duende("start", config, ...on)
+    expect(started.code).toBe(0)
+    const boxPid = Number(/pid (\d+)/.exec(started.stdout)![1])
+    try {
+      const trace = await traceInBackground("traced-box", ...on, "--filter", "network", "--duration", "3s", "--json")
+      const answer = await new Promise<string>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port: boxPort, path: "/", agent: false }, (res) => {
+          let body = ""
+          res.on("data", (c) => (body += c))
+          res.on("end", () => resolve(body))
+        })
+        req.on("error", reject)
+        req.end()
+      })
+      expect(answer).toBe("1\n")
+      const { code, stderr, stdout } = await trace.done
+      expect(code).toBe(0)
+      expect(stderr).toBe("duende: tracing traced-box on container (duende-traced-box) with strace; for 3s, Ctrl-C detaches\n")
+      const events = stdout.trim().split("\n").map((line) => JSON.parse(line))
+      expect(events.some((e) => e._tag === "Syscall" && e.name === "accept4" && Number(e.result) >= 0 && e.pid === boxPid)).toBe(true)
+      expect(readFileSync(`/proc/${boxPid}/status`, "utf8")).toMatch(/^TracerPid:\s+0$/m)
+    } finally {
+      expect((await duende("rm", "traced-box", ...on, "--timeout", "20")).code).toBe(0)
+    }
   })
 
   it("duende doctor reports strace, ptrace_scope and CAP_SYS_PTRACE", async () => {
