@@ -2,7 +2,7 @@
 // supervisor (the http-counter example) and the real strace: a request's accept4/read/write as JSON lines,
 // `--summary` counts (text and JSON), the daemon unchanged afterwards, Ctrl-C, a runc container's
 // process traced through `--platform container`, bad flags as bad usage (exit 2),
-// an unknown or stopped daemon, a platform without a tracer, and what `duende doctor` says about ptrace.
+// an unknown daemon, a platform without a tracer, and what `duende doctor` says about ptrace.
 import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
