@@ -18,7 +18,8 @@ const all = [
   ["systemd", "systemd/run.mjs"],
   ["launchd-render", "launchd-render.mjs"],
   ["container", "container/run.mjs"],
-  ["wos", "wos.mjs"]
+  ["wos", "wos.mjs"],
+  ["trace", "trace.mjs"]
 ]
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1].split(",") : undefined
 const passthrough = process.argv.includes("--json") ? ["--json"] : []

@@ -53,6 +53,7 @@ import * as StartFlags from "./internal/startFlags.js"
 import * as StartTarget from "./internal/startTarget.js"
 import * as Startup from "./internal/startup.js"
 import * as Supervisor from "./Supervisor.js"
+import * as Trace from "./internal/trace.js"
 
 const version = "0.1.0"
 const paths = Paths.resolve()
@@ -385,7 +386,8 @@ const platformCommands = (loaded: Platforms.Loaded) => {
     status,
     logs,
     rm,
-    render
+    render,
+    trace: Trace.command({ platform, flags: flags.options, target, native, fail, supervised: (name) => Effect.map(send({ method: "status", name }), (info) => info as DaemonInfo) })
   }
 }
 
@@ -700,7 +702,8 @@ const doctor = Command.make("doctor", { json }, ({ json }) =>
       paths,
       supervisor: supervisor._tag === "Right" ? { running: true, ...(supervisor.right as object) } : { running: false },
       notices: found,
-      resources: NativeAdapter.resourceSupport()
+      resources: NativeAdapter.resourceSupport(),
+      trace: Trace.doctorReport()
     }
     if (json) return yield* printJson(report)
     yield* print(`duende ${version} on node ${process.version} (${process.platform}/${process.arch})`)
@@ -720,6 +723,7 @@ const doctor = Command.make("doctor", { json }, ({ json }) =>
       yield* print(`${index === 0 ? "limits     " : "           "} ${controller.padEnd(6)} ${how ?? `not enforced: ${why}`}`)
     }
     for (const [tool, path] of Object.entries(report.tools)) yield* print(`${tool.padEnd(11)} ${path ?? "-"}`)
+    yield* print(Trace.doctorLine(report.trace))
   })).pipe(Command.withDescription("Show the detected platform, the tools found and the supervisor's state"))
 
 const run = Command.make(
@@ -756,6 +760,7 @@ const duende = (loaded: Platforms.Loaded) => {
       scale,
       commands.rm,
       commands.render,
+      commands.trace,
       health,
       resurrect,
       startup,

@@ -37,6 +37,7 @@ import { DaemonNotFound, OperationUnsupported } from "./AdapterError.js"
 import * as DaemonId from "./DaemonId.js"
 import type { DaemonEvent, DaemonHandle } from "./PlatformAdapter.js"
 import { PlatformAdapter } from "./PlatformAdapter.js"
+import * as SyscallTrace from "./SyscallTrace.js"
 import { createServer, type Server } from "node:net"
 import { rmSync } from "node:fs"
 import { lineSplitter } from "./internal/lines.js"
@@ -269,6 +270,13 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
         Effect.flatMap(find(handle), (daemon) => daemon.follow()),
       events: (handle) =>
         Effect.flatMap(find(handle), (daemon) => Effect.map(PubSub.subscribe(daemon.events), Stream.fromQueue)),
+      attachTracer: (handle, traceOptions) =>
+        Effect.flatMap(find(handle), (daemon) => {
+          const { pid, startedAt } = daemon.state()
+          return pid === undefined || startedAt === undefined
+            ? Effect.fail(new SyscallTrace.TracerFailed({ reason: `${handle.name} is not running` }))
+            : SyscallTrace.attach({ pid, startedAt }, traceOptions)
+        }),
       uninstall: (handle) =>
         Effect.flatMap(find(handle), (daemon) =>
           daemon.running

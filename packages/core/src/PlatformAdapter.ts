@@ -19,6 +19,7 @@ import type { DaemonStatus } from "./DaemonStatus.js"
 import type * as Platform from "./Platform.js"
 import type { HealthReport } from "./PlatformRuntime.js"
 import type { Signal } from "./Signal.js"
+import type * as SyscallTrace from "./SyscallTrace.js"
 
 /**
  * A file a platform needs for a daemon, as rendered from its config.
@@ -196,6 +197,21 @@ export interface PlatformAdapter {
   /** Subscribes now, for the life of the scope, to what happens to the daemon from this moment. */
   readonly events: (handle: DaemonHandle) => Effect.Effect<Stream.Stream<DaemonEvent>, AdapterError, Scope.Scope>
   readonly uninstall: (handle: DaemonHandle) => Effect.Effect<void, AdapterError>
+  /**
+   * Attaches a syscall tracer (strace) to the daemon's main process as the
+   * host sees it (the supervisor's child, systemd's MainPID, a container's
+   * init pid), for the life of the scope; see `SyscallTrace.attach`. An
+   * adapter without it cannot trace: `SyscallTrace.ofAdapter` says so with a
+   * `TraceUnsupported`; one that can never trace its daemons fails with it.
+   */
+  readonly attachTracer?: (
+    handle: DaemonHandle,
+    options?: SyscallTrace.Input
+  ) => Effect.Effect<
+    Stream.Stream<SyscallTrace.Event, SyscallTrace.TracerFailed>,
+    AdapterError | SyscallTrace.TraceError,
+    Scope.Scope
+  >
 }
 
 /**

@@ -22,3 +22,5 @@ export * as RestartBreaker from "./RestartBreaker.js"
 export * as ProcessTree from "./ProcessTree.js"
 /** @since 0.1.0 */
 export * as PlatformModule from "./PlatformModule.js"
+/** @since 0.1.0 */
+export * as SyscallTrace from "./SyscallTrace.js"

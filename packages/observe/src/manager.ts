@@ -22,3 +22,5 @@ export * as PrometheusServer from "./PrometheusServer.js"
 export * from "./SamplingError.js"
 /** @since 0.1.0 */
 export * as SupervisorMetrics from "./SupervisorMetrics.js"
+/** @since 0.1.0 */
+export * as SyscallSpans from "./SyscallSpans.js"

@@ -29,7 +29,9 @@ import {
   AdapterIOError,
   DaemonNotFound,
   OperationUnsupported,
-  PlatformAdapter
+  PlatformAdapter,
+  ProcessTree,
+  SyscallTrace
 } from "@duende/core/manager"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -414,6 +416,25 @@ export const make = (options: Options): Effect.Effect<ContainerAdapter, Operatio
       followLogs: (handle) => Effect.flatMap(find(handle), (daemon) => driver.follow(daemon.spec.name, daemon.paths)),
       events: (handle) =>
         Effect.flatMap(find(handle), (daemon) => Effect.map(PubSub.subscribe(daemon.events), Stream.fromQueue)),
+      attachTracer: (handle, traceOptions) =>
+        Effect.gen(function*() {
+          const daemon = yield* find(handle)
+          // runc/crun state and podman's (or the engine's) State.Pid are pids of this host.
+          const hostPid = (yield* driver.inspect(daemon.spec.name))?.pid
+          const startedAt = hostPid === undefined ? undefined : ProcessTree.startTime(hostPid)
+          if (hostPid === undefined || startedAt === undefined) {
+            return yield* new SyscallTrace.TracerFailed({ reason: `container ${daemon.spec.name} is not running` })
+          }
+          const events = yield* SyscallTrace.attach({ pid: hostPid, startedAt }, traceOptions)
+          // Attached to that pid, started then: still the container's process if the runtime still says so.
+          const now = (yield* driver.inspect(daemon.spec.name))?.pid
+          if (now !== hostPid) {
+            return yield* new SyscallTrace.TracerFailed({
+              reason: `container ${daemon.spec.name} changed its process while attaching (pid ${hostPid}, now ${now ?? "none"})`
+            })
+          }
+          return events
+        }),
       uninstall: (handle) =>
         Effect.gen(function*() {
           const daemon = yield* find(handle)

@@ -51,7 +51,8 @@ import {
   OperationUnsupported,
   PlatformAdapter,
   PlatformCommandFailed,
-  StartFailed
+  StartFailed,
+  SyscallTrace
 } from "@duende/core/manager"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -402,6 +403,14 @@ export const make = (options: Options = {}): Effect.Effect<KubernetesAdapter, Ad
     const adapter: KubernetesAdapter = {
       platform: "kubernetes",
       restarts: "platform",
+      attachTracer: () =>
+        Effect.fail(
+          new SyscallTrace.TraceUnsupported({
+            platform: "kubernetes",
+            reason:
+              "the daemon runs in a pod on a cluster node, out of this host's ptrace: trace it on its node (kubectl debug node/… with strace)"
+          })
+        ),
       // A config's `instances` is its workload's replicas.
       instances: "replicas",
       find,

@@ -43,7 +43,8 @@ import {
   OperationUnsupported,
   PlatformAdapter,
   type PlatformCommandFailed,
-  StartFailed
+  StartFailed,
+  SyscallTrace
 } from "@duende/core/manager"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -722,6 +723,14 @@ export const make = (options: Options = {}): Effect.Effect<LaunchdAdapter> =>
     const adapter: LaunchdAdapter = {
       platform: "launchd",
       restarts: "platform",
+      attachTracer: () =>
+        Effect.fail(
+          new SyscallTrace.TraceUnsupported({
+            platform: "launchd",
+            reason:
+              "launchd runs daemons on macOS, where strace does not exist (dtruss needs System Integrity Protection disabled); trace the daemon with the native supervisor or systemd on Linux"
+          })
+        ),
       scope,
       domain,
       directories,

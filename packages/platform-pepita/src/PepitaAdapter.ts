@@ -30,7 +30,8 @@ import {
   PlatformAdapter,
   PlatformCommandFailed,
   type PlatformModule,
-  StartFailed
+  StartFailed,
+  SyscallTrace
 } from "@duende/core/manager"
 import type { AdapterError } from "@duende/core/manager"
 import { type DaemonConfig, DaemonId, DaemonStatus, type PlatformRuntime, type Signal } from "@duende/core"
@@ -600,6 +601,14 @@ export const make = (options: Options = {}): Effect.Effect<PepitaAdapter, Adapte
     const adapter: PepitaAdapter = {
       platform,
       restarts: "manager",
+      attachTracer: () =>
+        Effect.fail(
+          new SyscallTrace.TraceUnsupported({
+            platform: "pepita",
+            reason:
+              "the daemon runs in a QEMU guest: its system calls go to the guest's kernel, which the host's ptrace cannot see, and the guest image has no strace"
+          })
+        ),
       render: (config) => Effect.succeed([artifact(config, { ...options, stateDirectory }, heartbeatMs)]),
       install: (config, id) =>
         Effect.gen(function*() {

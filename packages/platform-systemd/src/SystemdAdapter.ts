@@ -26,7 +26,8 @@ import {
   OperationUnsupported,
   PlatformAdapter,
   PlatformCommandFailed,
-  StartFailed
+  StartFailed,
+  SyscallTrace
 } from "@duende/core/manager"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -40,6 +41,7 @@ import * as Stream from "effect/Stream"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import * as Files from "./internal/files.js"
+import { hostPids } from "./internal/hostPid.js"
 import * as UnitState from "./internal/unitState.js"
 import * as Systemctl from "./Systemctl.js"
 import { defaults as sectionDefaults, type SystemdSection } from "./SystemdSection.js"
@@ -371,6 +373,23 @@ export const make = (options: Options = {}): Effect.Effect<SystemdAdapter> =>
                 [next, [...missed, ...UnitState.diff(previous, next, at)]] as const)),
             Stream.flattenIterables
           )),
+      attachTracer: (handle, traceOptions) =>
+        Effect.gen(function*() {
+          const { pid, startedAt } = yield* Effect.flatMap(loaded(handle), (p) => state(handle.ref, p))
+          if (pid === undefined || startedAt === undefined) {
+            return yield* new SyscallTrace.TracerFailed({ reason: `${handle.ref} has no main process (not running)` })
+          }
+          // MainPID is systemd's: in a container's pid namespace when systemd runs in one.
+          const found = hostPids(pid, startedAt)
+          if (found.length !== 1) {
+            return yield* new SyscallTrace.TracerFailed({
+              reason: found.length === 0
+                ? `no process on this host is ${handle.ref}'s MainPID ${pid} started at ${new Date(startedAt).toISOString()} (its systemd's pid namespace is not visible from here)`
+                : `${found.length} processes on this host could be ${handle.ref}'s MainPID ${pid} (pids ${found.join(", ")}): not tracing any`
+            })
+          }
+          return yield* SyscallTrace.attach({ pid: found[0]!, startedAt }, traceOptions)
+        }),
       uninstall: (handle) =>
         Effect.gen(function*() {
           const p = yield* loaded(handle)

@@ -23,7 +23,8 @@ import {
   OperationUnsupported,
   PlatformAdapter,
   type PlatformModule,
-  StartFailed
+  StartFailed,
+  SyscallTrace
 } from "@duende/core/manager"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -418,6 +419,14 @@ export const make = (options: Options = {}): Effect.Effect<WosAdapter, never, Sc
     const adapter: WosAdapter = {
       platform: "wos",
       restarts: "manager",
+      attachTracer: () =>
+        Effect.fail(
+          new SyscallTrace.TraceUnsupported({
+            platform: "wos",
+            reason:
+              "WOS processes are WebAssembly modules in this process's worker threads: they make no Linux system calls of their own (their WASI calls are the WOS kernel's host functions), so strace would show this Node process, not the daemon"
+          })
+        ),
       host,
       render: (config) => Effect.succeed([artifact(config)]),
       install,

@@ -22,9 +22,9 @@ export interface Target {
 }
 
 /** Runs `f` with the target's adapter; a failure becomes the adapter's message (the platform's stderr included). */
-export const withAdapter = <A>(
+export const withAdapter = <A, E extends { readonly message: string } = AdapterError>(
   target: Target,
-  f: (adapter: PlatformModule.Adapter) => Effect.Effect<A, AdapterError, Scope.Scope>
+  f: (adapter: PlatformModule.Adapter) => Effect.Effect<A, AdapterError | E, Scope.Scope>
 ): Effect.Effect<A, string> =>
   Effect.scoped(Effect.flatMap(target.module.make(target.options), f)).pipe(Effect.mapError((error) => error.message))
 

@@ -15,9 +15,9 @@ import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChildProcess, spawn } from "node:child_process"
-import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs"
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs"
 import { StringDecoder } from "node:string_decoder"
-import { delimiter, join, resolve } from "node:path"
+import { join } from "node:path"
 import { DaemonAlreadyRunning, StartFailed } from "../../AdapterError.js"
 import { ownerOf } from "../../ProcessTree.js"
 import type { DaemonConfig } from "../../DaemonConfig.js"
@@ -25,6 +25,7 @@ import * as DaemonStatus from "../../DaemonStatus.js"
 import * as ExitReason from "../../ExitReason.js"
 import type { DaemonEvent, DaemonHandle, DaemonState, ExitInfo, LogLine } from "../../PlatformAdapter.js"
 import * as Signal from "../../Signal.js"
+import { findExecutable } from "../executable.js"
 import { toHandoff } from "../handoff.js"
 import { formatByteSize, formatDurationMillis } from "../units.js"
 import { lineSplitter } from "../lines.js"
@@ -134,19 +135,8 @@ interface Run {
 }
 
 /** Whether `program` can be run from `cwd` with `path` (the check spawn makes, done before a shell runs it). */
-const runnable = (program: string, path: string | undefined, cwd: string): boolean => {
-  const candidates = program.includes("/")
-    ? [resolve(cwd, program)]
-    : (path ?? "").split(delimiter).filter((dir) => dir !== "").map((dir) => resolve(cwd, dir, program))
-  return candidates.some((candidate) => {
-    try {
-      accessSync(candidate, constants.X_OK)
-      return statSync(candidate).isFile()
-    } catch {
-      return false
-    }
-  })
-}
+const runnable = (program: string, path: string | undefined, cwd: string): boolean =>
+  findExecutable(program, path, cwd) !== undefined
 
 /**
  * Runs the command with LISTEN_PID set to its own pid, which only the child
