@@ -689,8 +689,10 @@ export const runMain = (paths: Paths): void => {
   // Checked before the PID file is written too.
   const problem = unsafe(paths)
   if (problem !== undefined) {
+    // Nothing runs yet: returning lets stderr drain (a pipe is asynchronous), then the process ends with 1.
     process.stderr.write(`duende supervisor: ${problem}\n`)
-    process.exit(1)
+    process.exitCode = 1
+    return
   }
   const tracing = (process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? "") !== ""
   // Filled when the registry is restored, read once per daemon by the adapter's start.
