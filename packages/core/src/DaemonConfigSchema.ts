@@ -885,6 +885,8 @@ export const PlatformSections = Schema.Struct({
     ),
     /** "gui": a LaunchAgent of the logged-in user (gui/<uid>); "system": a LaunchDaemon (root's system domain). */
     domain: withDefault(OneOf("gui", "system"), () => "gui" as const),
+    /** "auto": a Duende daemon at its ready line, any other command after a grace; "notify"; "started". */
+    ready: Schema.optional(OneOf("auto", "notify", "started")),
     /** ProcessType: how macOS throttles the job's CPU and I/O (default: from resources.cpuWeight, else "Standard"). */
     processType: Schema.optional(OneOf("Background", "Standard", "Adaptive", "Interactive")),
     /** RunAtLoad: start the job when launchd loads it (at login for agents, at boot for daemons). */

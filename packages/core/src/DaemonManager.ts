@@ -480,6 +480,9 @@ export const makeWith = (options: Options = {}): Effect.Effect<DaemonManager, ne
         Effect.gen(function*() {
           yield* publish({ _tag: "Daemon", name: entry.handle.name, event })
           if (adapter.restarts !== "manager") return
+          // Uptime (for minUptime) runs from when the process started, not from the start
+          // request: booting a VM or pulling an image before it is no uptime.
+          if (event._tag === "Started") entry.lastStartAt = Math.max(entry.lastStartAt, yield* Clock.currentTimeMillis)
           if (event._tag === "Exited") yield* onExit(entry, event.exit)
           if (event._tag === "Health" && event.state === "unhealthy") yield* onUnhealthy(entry, event.summary)
         })).pipe(Effect.catchAllCause((cause) => Effect.logError(`supervision of ${entry.handle.name} ended`, cause)))

@@ -10,8 +10,10 @@
  * - `start` loads it (`launchctl bootstrap <domain> <plist>`), `kickstart`s it
  *   and returns once it is ready. launchd has no readiness protocol: a Duende
  *   daemon logs that it is ready (see `LaunchdRuntime`), and the adapter reads
- *   that line in the job's stderr log; any other program counts as ready once
- *   it has run for `readyGrace`. `initTimeout` is enforced here.
+ *   that line in the job's stderr log. With `platform.launchd.ready: "auto"`
+ *   (the default) a program that writes no hello line within `readyGrace`
+ *   counts as ready then; "notify" waits for the ready line only, "started"
+ *   returns once launchd runs it. `initTimeout` is enforced here.
  * - `stop` unloads it (`bootout`: launchd sends SIGTERM), sends SIGKILL
  *   (`launchctl kill SIGKILL`) if it has not ended within the timeout, and
  *   waits until launchd has forgotten it: a `KeepAlive` job must be unloaded,
@@ -335,9 +337,10 @@ export const make = (options: Options = {}): Effect.Effect<LaunchdAdapter> =>
           if (seen.some((m) => m.event === "ready")) return
           const i = current.value
           if (i.running) {
+            if (record.readiness === "started") return
             runningSince ??= now
             const hello = seen.some((m) => m.event === "hello" && m.pid === i.pid)
-            if (!hello && now - runningSince >= graceMs) return
+            if (record.readiness !== "notify" && !hello && now - runningSince >= graceMs) return
           } else if ((i.runs ?? 0) > runsBefore || seen.some((m) => m.event === "exit")) {
             const exit = i.lastExit === undefined ? "it exited" : exitFromLaunchd(i.lastExit, now).description
             return yield* new StartFailed({ name: handle.name, reason: `${exit} before it was ready${stderrTail(record, offset)}` })
@@ -692,6 +695,7 @@ export const make = (options: Options = {}): Effect.Effect<LaunchdAdapter> =>
           stderr: job.stderrPath,
           keepAlive: config.restart.policy !== "never",
           initTimeoutMs: Duration.toMillis(config.initTimeout),
+          readiness: config.platform.launchd?.ready ?? "auto",
           crashLoop: { burst: config.restart.crashLoop.burst, intervalMs: Duration.toMillis(config.restart.crashLoop.interval) }
         }
         const loaded = yield* info(record)

@@ -146,7 +146,9 @@ describe.skipIf(!gate.ok)(`LaunchdAdapter through the launchctl stand-in${gate.l
       writeFileSync(wrapper, `#!/bin/sh\nif [ "$1" = print ]; then echo "something else entirely"; exit 0; fi\nexec launchctl "$@"\n`)
       chmodSync(wrapper, 0o755)
       const a = yield* adapter({ launchctl: wrapper })
-      const handle = yield* a.install(duende())
+      // ready "notify": start returns at the ready marker even when a loaded machine takes
+      // longer than the 2s grace to start node (under "auto" it would be taken for a plain program).
+      const handle = yield* a.install(duende({}, { platform: { launchd: { ready: "notify" } } }))
       yield* a.start(handle)
       const state = yield* a.status(handle)
       expect(state.status._tag).toBe("Running")

@@ -15,6 +15,8 @@
  * @since 0.1.0
  */
 export interface Behavior {
+  /** Time from the start request until the process exists, like a VM booting or an image being pulled (default 0). */
+  readonly spawnAfterMs?: number
   /** Time from start to READY (default 0). */
   readonly readyAfterMs?: number
   /** Never becomes ready. */
@@ -38,6 +40,7 @@ export interface Behavior {
 }
 
 const keys = {
+  spawnAfterMs: "DUENDE_TEST_SPAWN_AFTER_MS",
   readyAfterMs: "DUENDE_TEST_READY_AFTER_MS",
   neverReady: "DUENDE_TEST_NEVER_READY",
   failInit: "DUENDE_TEST_FAIL_INIT",
@@ -92,6 +95,7 @@ export const fromEnv = (env: Readonly<Record<string, string | undefined>>): Beha
   const set = <K extends keyof Behavior>(field: K, value: Behavior[K] | undefined) => {
     if (value !== undefined && value !== false) behavior[field] = value
   }
+  set("spawnAfterMs", number(keys.spawnAfterMs))
   set("readyAfterMs", number(keys.readyAfterMs))
   set("neverReady", flag(keys.neverReady))
   set("failInit", flag(keys.failInit))

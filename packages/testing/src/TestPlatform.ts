@@ -127,6 +127,9 @@ export const make = (options: Options = {}): Effect.Effect<Adapter, never, Scope
         })
       }
 
+      /** A start is waiting for its process to exist (`spawnAfterMs`). */
+      spawning = false
+
       running(): boolean {
         return this.run !== undefined && !this.run.ended
       }
@@ -284,7 +287,15 @@ export const make = (options: Options = {}): Effect.Effect<Adapter, never, Scope
 
       start() {
         return Effect.gen(this, function*() {
-          if (this.running()) return yield* new DaemonAlreadyRunning({ name: this.handle.name, pid: this.run?.pid })
+          if (this.running() || this.spawning) {
+            return yield* new DaemonAlreadyRunning({ name: this.handle.name, pid: this.run?.pid })
+          }
+          const spawnAfterMs = this.behavior.spawnAfterMs ?? 0
+          if (spawnAfterMs > 0) {
+            this.spawning = true
+            this.moveTo(DaemonStatus.Starting())
+            yield* Effect.ensuring(Effect.sleep(Duration.millis(spawnAfterMs)), Effect.sync(() => (this.spawning = false)))
+          }
           const now = yield* Clock.currentTimeMillis
           const run: Run = {
             ended: false,

@@ -52,6 +52,24 @@ describe("TestPlatform with DaemonManager", () => {
       expect(reset[4]).toBe(1000) // that run lasted 20s ≥ minUptime: back to the initial delay
     }).pipe(Effect.provide(live)))
 
+  it.scoped("counts uptime from the process's start, not the start request (a 20s boot is no uptime)", () =>
+    Effect.gen(function*() {
+      const manager = yield* DaemonManager.DaemonManager
+      const seen = yield* events
+      // Each start takes 20s before the process exists (a VM booting), longer than minUptime;
+      // the process then crashes after 2s: a crash loop whose backoff must keep growing.
+      yield* manager.add(decodeSync({
+        name: "booting",
+        command: ["simulated"],
+        env: Behavior.toEnv({ spawnAfterMs: 20_000, exitAfterMs: 2_000 }),
+        restart: { policy: "always", backoff: { initial: "1s", multiplier: 2, jitter: 0 }, minUptime: "10s" }
+      }))
+      yield* Effect.fork(manager.start("booting"))
+      yield* TestClock.adjust("80 seconds")
+      const delays = seen.filter((e) => e._tag === "Restarting").map((e) => (e as { delayMs: number }).delayMs)
+      expect(delays.slice(0, 3)).toEqual([1000, 2000, 4000])
+    }).pipe(Effect.provide(live)))
+
   it.scoped("kills a daemon that stops pinging its watchdog and restarts it", () =>
     Effect.gen(function*() {
       const manager = yield* DaemonManager.DaemonManager

@@ -24,6 +24,12 @@ export interface Record {
   readonly stderr: string
   readonly keepAlive: boolean
   readonly initTimeoutMs: number
+  /**
+   * When a start counts as ready (`platform.launchd.ready`): "notify" waits for the ready
+   * marker, "started" for launchd to have it running, "auto" takes a program that writes
+   * no hello marker within the grace as ready. Absent in records of older versions: "auto".
+   */
+  readonly readiness?: "auto" | "notify" | "started"
   readonly crashLoop: { readonly burst: number; readonly intervalMs: number }
   /** When Duende last started it (epoch ms). */
   readonly startedAt?: number
