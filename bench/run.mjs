@@ -11,6 +11,7 @@ const all = [
   ["native", "native.mjs"],
   ["supervisor-memory", "supervisor-memory.mjs"],
   ["crash-storm", "crash-storm.mjs"],
+  ["soak", "soak.mjs"],
   ["zero-downtime", "zero-downtime.mjs"],
   ["test-platform", "test-platform.mjs"],
   ["observe", "observe/run.mjs"],

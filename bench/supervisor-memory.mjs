@@ -1,8 +1,8 @@
 // Supervisor memory: the RSS of Duende's supervisor and of PM2's daemon, each
-// managing 1 and then 100 idle processes (the benchmark weighs the supervisor,
-// not the daemons, so the daemons are `sleep infinity`).
+// managing 1, 100 and 1,000 idle processes (the benchmark weighs the
+// supervisor, not the daemons, so the daemons are `sleep infinity`).
 //
-//   node bench/supervisor-memory.mjs [--json]
+//   node bench/supervisor-memory.mjs [--counts 1,100,1000] [--json]
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { installPm2, median, rssOf, startDuende } from "./lib.mjs"
@@ -32,8 +32,11 @@ const duendeRss = async (count) => {
 }
 
 const pm2Rss = async (pm2, count) => {
-  for (let i = 0; i < count; i++) {
-    await pm2.call("start", { script: "sleep", args: ["infinity"], interpreter: "none", name: `idle-${i}`, autorestart: false })
+  for (let i = 0; i < count; i += 25) {
+    await Promise.all(
+      Array.from({ length: Math.min(25, count - i) }, (_, k) =>
+        pm2.call("start", { script: "sleep", args: ["infinity"], interpreter: "none", name: `idle-${i + k}`, autorestart: false }))
+    )
   }
   await settle(5_000)
   const pid = Number(readFileSync(join(pm2.home, "pm2.pid"), "utf8"))
@@ -50,7 +53,10 @@ const pm2Rss = async (pm2, count) => {
 
 const pm2 = await installPm2()
 const rows = []
-for (const count of [1, 100]) {
+const counts = process.argv.includes("--counts")
+  ? process.argv[process.argv.indexOf("--counts") + 1].split(",").map(Number)
+  : [1, 100, 1000]
+for (const count of counts) {
   const duende = await duendeRss(count)
   const peer = await pm2Rss(pm2, count)
   rows.push({ daemons: count, duendeMiB: duende.rss / 2 ** 20, pm2MiB: peer.rss / 2 ** 20, ratio: duende.rss / peer.rss, running: [duende.running, peer.running] })
@@ -61,7 +67,7 @@ if (process.argv.includes("--json")) console.log(JSON.stringify({ benchmark: "su
 else {
   console.log(`\nSupervisor RSS (median of 5 samples; PM2 ${pm2.version})`)
   for (const r of rows) {
-    console.log(`  ${String(r.daemons).padStart(3)} daemons  duende ${r.duendeMiB.toFixed(1)} MiB  pm2 ${r.pm2MiB.toFixed(1)} MiB  ${r.ratio.toFixed(2)}x  (running: ${r.running.join(" / ")})`)
+    console.log(`  ${String(r.daemons).padStart(4)} daemons  duende ${r.duendeMiB.toFixed(1)} MiB  pm2 ${r.pm2MiB.toFixed(1)} MiB  ${r.ratio.toFixed(2)}x  (running: ${r.running.join(" / ")})`)
   }
 }
 process.exit(0)

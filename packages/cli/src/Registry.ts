@@ -172,6 +172,26 @@ export const peek = (path: string): ReadonlyArray<Entry> | undefined => {
 
 let saves = 0
 
+/**
+ * Each entry's JSON, kept while the entry object lives: entries are replaced, never changed,
+ * so a save serializes only the entries that changed since the last one (one per line), not
+ * all of them (a crash storm of a thousand daemons saves many times a second).
+ */
+const texts = new WeakMap<Entry, string>()
+
+const entryText = (entry: Entry): string => {
+  let text = texts.get(entry)
+  if (text === undefined) {
+    text = JSON.stringify(entry)
+    texts.set(entry, text)
+  }
+  return text
+}
+
+/** The file's text: `{"version":1,"daemons":[` and one entry per line. */
+const fileText = (entries: ReadonlyArray<Entry>): string =>
+  entries.length === 0 ? `{"version":1,"daemons":[]}\n` : `{"version":1,"daemons":[\n${entries.map(entryText).join(",\n")}\n]}\n`
+
 /** Main files this process wrote itself (known good: no need to read them back before a save). */
 const written = new Set<string>()
 
@@ -203,7 +223,7 @@ export const save = (path: string, entries: ReadonlyArray<Entry>): Effect.Effect
       const file = await open(temp, "wx", 0o600)
       try {
         try {
-          await file.writeFile(`${JSON.stringify({ version: 1, daemons: entries }, null, 2)}\n`)
+          await file.writeFile(fileText(entries))
           await file.sync()
         } finally {
           await file.close()

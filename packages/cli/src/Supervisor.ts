@@ -382,18 +382,44 @@ class State {
       return this.saveNow
     })
 
-  /** Brings the registry's desired states (and pids) in line with the manager's and saves now. */
-  syncDesired = Effect.gen(this, function*() {
-    for (const managed of yield* this.manager.list.pipe(Effect.orElseSucceed(() => []))) {
-      const entry = this.entries.get(managed.handle.name)
-      if (entry !== undefined) this.entries.set(managed.handle.name, { ...entry, desired: managed.desired, ...this.pidOf(managed) })
-    }
-    yield* this.saveNow.pipe(Effect.catchAll((error) => Effect.logError(error.message)))
-  })
+  /**
+   * Brings the registry's desired states (and pids) in line with the manager's and saves now:
+   * for the daemons `name` stands for, or for all. An entry that did not change is kept as it
+   * is (no /proc read, no new object: a save does not serialize it again).
+   */
+  syncDesired = (name?: string) =>
+    Effect.gen(this, function*() {
+      const managed = name === undefined
+        ? this.manager.list
+        : Effect.map(
+          Effect.forEach(this.withDependencies(name), (each) => Effect.orElseSucceed(this.manager.members(each), () => [])),
+          (all) => all.flat()
+        )
+      for (const each of yield* managed.pipe(Effect.orElseSucceed((): ReadonlyArray<DaemonManager.Managed> => []))) {
+        const entry = this.entries.get(each.handle.name)
+        if (entry === undefined) continue
+        const pid = each.state.pid
+        const same = entry.desired === each.desired &&
+          (pid === undefined || (entry.lastPid === pid && entry.lastPidStartedAt !== undefined))
+        if (!same) this.entries.set(each.handle.name, { ...entry, desired: each.desired, ...this.pidOf(each) })
+      }
+      yield* this.saveNow.pipe(Effect.catchAll((error) => Effect.logError(error.message)))
+    })
+
+  /** `name` and what it runs `after`, transitively (a start starts those too). */
+  private withDependencies = (name: string, seen = new Set<string>()): ReadonlyArray<string> => {
+    if (seen.has(name)) return []
+    seen.add(name)
+    const entry = this.entriesOf(name)[0]
+    const config = configOf(entry) ?? name
+    const after = (entry?.config as { after?: unknown } | undefined)?.after
+    const dependencies = Array.isArray(after) ? after.filter((each): each is string => typeof each === "string") : []
+    return [config, ...dependencies.flatMap((each) => this.withDependencies(each, seen))]
+  }
 
   /** Runs a user's operation, then saves the registry before answering (nothing asked for is lost). */
   saved = <E>(operation: Effect.Effect<unknown, E>, name: string) =>
-    Effect.zipRight(Effect.zipRight(operation, this.syncDesired), this.infoOf(name))
+    Effect.zipRight(Effect.zipRight(operation, this.syncDesired(name)), this.infoOf(name))
 
   /** A registry entry whose config does not decode, as `ls` and `status` show it. */
   invalidInfo = (name: string, reason: string): DaemonInfo => {
@@ -453,7 +479,7 @@ class State {
       yield* this.record(config, configPath)
       yield* this.saveNow
       if (start) yield* Effect.zipRight(this.intend(config.name), this.manager.start(config.name))
-      yield* this.syncDesired
+      yield* this.syncDesired(config.name)
       return yield* this.infoOf(config.name)
     })
 
@@ -560,7 +586,7 @@ class State {
         case "logs":
           return this.logs(request.name, request.lines, request.follow, emit)
         case "resurrect":
-          return Effect.zipRight(Effect.zipRight(manager.startAll, this.syncDesired), this.all)
+          return Effect.zipRight(Effect.zipRight(manager.startAll, this.syncDesired()), this.all)
         case "stats":
           return Effect.zipWith(manager.list, Clock.currentTimeMillis, (all, now): SupervisorStats => {
             const cpu = process.cpuUsage()

@@ -24,6 +24,27 @@ const seeded = (seed: number) => () => {
 }
 
 describe("the registry file under faults", () => {
+  it("writes what it was given: a changed entry is written changed, the others as they were (each entry is serialized once)", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "duende-registry-")), "registry.json")
+    const entry = (i: number, extra: object = {}): Registry.Entry => ({
+      id: `id-${i}`,
+      name: `d-${i}`,
+      config: { name: `d-${i}`, command: ["sh", "-c", "echo \"\u2028$HOME\\n\""], env: { K: "\ud83d\ude00 \n" } },
+      desired: "running",
+      addedAt: i,
+      ...extra
+    })
+    const entries = Array.from({ length: 50 }, (_, i) => entry(i))
+    await Effect.runPromise(Registry.save(path, entries))
+    const changed = [...entries]
+    changed[7] = entry(7, { desired: "stopped", lastPid: 4242, lastPidStartedAt: 1_700_000_000_000 })
+    changed.splice(3, 1)
+    await Effect.runPromise(Registry.save(path, changed))
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ version: 1, daemons: changed })
+    expect((await Effect.runPromise(Registry.load(path))).entries).toEqual(changed)
+    expect(JSON.parse(readFileSync(`${path}.bak`, "utf8")).daemons).toEqual(entries)
+  })
+
   it("exists and parses at every instant while another process saves it in a loop", async () => {
     const home = mkdtempSync(join(tmpdir(), "duende-registry-"))
     const path = join(home, "registry.json")

@@ -42,7 +42,7 @@ import { createServer, type Server } from "node:net"
 import { rmSync } from "node:fs"
 import { lineSplitter } from "./internal/lines.js"
 import { decodeDaemon } from "./internal/notifyProtocol.js"
-import { NativeDaemon, type NumberedLine } from "./internal/native/nativeDaemon.js"
+import { NativeDaemon } from "./internal/native/nativeDaemon.js"
 import { reaper } from "./internal/native/reaper.js"
 import { cgroupSupport } from "./internal/native/resourceLimits.js"
 import { SocketPool } from "./internal/native/socketPool.js"
@@ -253,8 +253,7 @@ export const make = (options: Options): Effect.Effect<PlatformAdapter, never, Sc
           const handle: DaemonHandle = { id: id ?? DaemonId.random(), name, instance, platform: "native", ref: name }
           // Sliding: a slow subscriber loses the oldest, never stalls the daemon. Small: one per daemon.
           const events = yield* PubSub.sliding<DaemonEvent>(128)
-          const lines = yield* PubSub.sliding<NumberedLine>(512)
-          daemons.set(name, new NativeDaemon(handle, config, context, events, lines))
+          daemons.set(name, new NativeDaemon(handle, config, context, events))
           return handle
         }),
       start: (handle) => Effect.flatMap(find(handle), (daemon) => daemon.start()),

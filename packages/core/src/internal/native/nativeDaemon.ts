@@ -14,7 +14,6 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { type ChildProcess, spawn } from "node:child_process"
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs"
 import { StringDecoder } from "node:string_decoder"
 import { join } from "node:path"
@@ -39,10 +38,11 @@ import type { HeldSockets } from "./listeners.js"
 import { type DaemonLimits, limitsFor } from "./resourceLimits.js"
 import { parseLine, RotatingLog, tail } from "./rotatingLog.js"
 import type { SocketPool } from "./socketPool.js"
+import { type SpawnFailure, type Spawned, spawner } from "./spawner.js"
 import type { Warden } from "./warden.js"
 
 /** A log line as followers get it: numbered, so that a follower that fell behind can say how many it missed. */
-export interface NumberedLine {
+interface NumberedLine {
   readonly seq: number
   readonly line: LogLine
 }
@@ -58,7 +58,7 @@ export interface Context {
   /** The listen sockets of every config, shared by its instances. */
   readonly sockets: SocketPool
   readonly sessions: Set<number>
-  /** Main processes running now: Node's own children, which libuv reaps (the reaper skips them). */
+  /** Main processes running now, which their spawner reaps (the reaper skips them). */
   readonly mains: Set<number>
   /** When tethered: the process that stops every daemon's tree once this process ends. */
   readonly warden: Warden | undefined
@@ -114,7 +114,7 @@ interface Run {
   /** Set once the process has exited (a plain flag: status reads it often). */
   ended: boolean
   /** Undefined for an adopted process: another supervisor spawned it. */
-  readonly child: ChildProcess | undefined
+  readonly process: Spawned | undefined
   readonly pid: number
   /** Taken over from a previous supervisor: no pipes, no notify channel, no exit status. */
   readonly adopted: boolean
@@ -132,6 +132,15 @@ interface Run {
   oomKillsAtStart: number
   /** The child's fd of the notify pipe (3, or after the listen sockets). */
   readonly notifyFd: number
+}
+
+/** SIGKILL to a just-created process's group (it leads its own session): one nobody owns. */
+const killGroup = (pid: number): void => {
+  try {
+    process.kill(-pid, "SIGKILL")
+  } catch {
+    // gone already
+  }
 }
 
 /** Whether `program` can be run from `cwd` with `path` (the check spawn makes, done before a shell runs it). */
@@ -193,6 +202,8 @@ export class NativeDaemon {
   private statusText: string | undefined
   private health: DaemonState["health"]
   private limits: DaemonLimits | undefined
+  /** Set while the current run's process is being created (the spawner answers asynchronously). */
+  private spawning: Deferred.Deferred<void> | undefined
   /** The new process of a rolling restart, until it is ready (or has failed). */
   private successor: Run | undefined
   /** Limits already warned about as not enforced (once per daemon and limit). */
@@ -205,8 +216,7 @@ export class NativeDaemon {
     readonly handle: DaemonHandle,
     public config: DaemonConfig,
     private readonly context: Context,
-    readonly events: PubSub.PubSub<DaemonEvent>,
-    readonly lines: PubSub.PubSub<NumberedLine>
+    readonly events: PubSub.PubSub<DaemonEvent>
   ) {
     mkdirSync(context.logDirectory, { recursive: true, mode: 0o700 })
     const logs = config.platform.native?.logs ?? { maxSize: 10 * 1024 * 1024, keep: 5 }
@@ -216,8 +226,12 @@ export class NativeDaemon {
     if (config.listen.length > 0) this.holdListeners()
   }
 
+  /** The live lines for followers: made at the first follower (nothing per idle daemon before). */
+  private lines: PubSub.PubSub<NumberedLine> | undefined
+
   private publishLine(line: LogLine): void {
-    Effect.runSync(PubSub.publish(this.lines, { seq: ++this.lineCount, line }))
+    const seq = ++this.lineCount
+    if (this.lines !== undefined) Effect.runSync(PubSub.publish(this.lines, { seq, line }))
   }
 
   /**
@@ -226,6 +240,8 @@ export class NativeDaemon {
    * were dropped, one line saying how many and that the log file has them.
    */
   follow(): Effect.Effect<Stream.Stream<LogLine>, never, Scope.Scope> {
+    // Sliding: a slow follower loses the oldest, never stalls the daemon.
+    this.lines ??= Effect.runSync(PubSub.sliding<NumberedLine>(512))
     // The count when the subscription starts (no line can be published between the two).
     return Effect.map(PubSub.subscribe(this.lines), (queue) =>
       Stream.fromQueue(queue).pipe(
@@ -284,7 +300,13 @@ export class NativeDaemon {
   /** Starts the command; succeeds once it is ready (see the readiness modes in the config). */
   start(): Effect.Effect<void, DaemonAlreadyRunning | StartFailed> {
     return Effect.gen(this, function*() {
-      if (this.running) return yield* new DaemonAlreadyRunning({ name: this.handle.name, pid: this.run?.pid })
+      // A start under way (its process being created, or not ready yet): this one answers once
+      // that one is done, so that whoever asked sees the daemon started, not half-way.
+      if (this.spawning !== undefined) yield* Deferred.await(this.spawning)
+      if (this.running) {
+        yield* Effect.ignore(Deferred.await(this.run!.ready))
+        if (this.running) return yield* new DaemonAlreadyRunning({ name: this.handle.name, pid: this.run?.pid })
+      }
       const candidate = this.context.adoptable(this.handle.id)
       if (candidate !== undefined && (yield* this.adopt(candidate))) return
       const run = yield* this.spawnRun(true)
@@ -376,47 +398,51 @@ export class NativeDaemon {
         if (current) this.failedToSpawn(reason)
         return yield* new StartFailed({ name: this.handle.name, reason })
       }
-      let child: ChildProcess
-      try {
-        child = sockets === undefined
-          ? spawn(config.command.program, [...config.command.args], {
-            cwd: config.workingDirectory,
-            env,
-            detached: true,
-            stdio: ["ignore", "pipe", "pipe", "pipe"],
-            ...account
-          })
-          : spawn("/bin/sh", [...withListenPid, config.command.program, ...config.command.args], {
-            cwd: config.workingDirectory,
-            env,
-            detached: true,
-            stdio: ["ignore", "pipe", "pipe", ...sockets.fds, "pipe"],
-            ...account
-          })
-      } catch (error) {
-        return yield* new StartFailed({ name: this.handle.name, reason: (error as Error).message })
+      const program = sockets === undefined ? config.command.program : "/bin/sh"
+      const args = sockets === undefined ? config.command.args : [...withListenPid, config.command.program, ...config.command.args]
+      const spawning = yield* Deferred.make<void>()
+      const settled = Effect.suspend(() => {
+        if (this.spawning === spawning) this.spawning = undefined
+        return Deferred.succeed(spawning, undefined)
+      })
+      if (current) {
+        // Starting from the request on: the process is created off this thread, and meanwhile
+        // another start is refused and a stop waits for it.
+        this.spawning = spawning
+        this.moveTo(DaemonStatus.Starting())
       }
+      const spawned = yield* Effect.async<Spawned, StartFailed>((resume) => {
+        let abandoned = false
+        spawner().spawn({ program, args, env, cwd: config.workingDirectory, fds: sockets?.fds ?? [], ...account }).then(
+          (created) => {
+            // Interrupted meanwhile: nobody owns this process, so it must not live.
+            if (abandoned) killGroup(created.pid)
+            else resume(Effect.succeed(created))
+          },
+          (error: SpawnFailure) =>
+            resume(Effect.fail(
+              new StartFailed({
+                name: this.handle.name,
+                reason: error.code === "ENOENT"
+                  ? `cannot run "${config.command.program}": not found${
+                    config.command.program.includes("/") ? "" : " in PATH"
+                  } (cwd ${config.workingDirectory ?? process.cwd()})`
+                  : `cannot run "${config.command.program}": ${error.message}`
+              })
+            ))
+        )
+        return Effect.sync(() => (abandoned = true))
+      }).pipe(
+        Effect.tapError((error) => Effect.sync(() => current && this.failedToSpawn(error.reason))),
+        Effect.onExit((exit) => (exit._tag === "Success" ? Effect.void : settled))
+      )
       // At once: whatever it forks from now on is born in its groups.
-      if (child.pid !== undefined) limits.attach(child.pid, () => descendantsOf(child.pid!))
-      const spawned = yield* Effect.tapError(Effect.async<number, StartFailed>((resume) => {
-        child.once("spawn", () => resume(Effect.succeed(child.pid!)))
-        child.once("error", (error: NodeJS.ErrnoException) =>
-          resume(Effect.fail(
-            new StartFailed({
-              name: this.handle.name,
-              reason: error.code === "ENOENT"
-                ? `cannot run "${config.command.program}": not found${
-                  config.command.program.includes("/") ? "" : " in PATH"
-                } (cwd ${config.workingDirectory ?? process.cwd()})`
-                : `cannot run "${config.command.program}": ${error.message}`
-            })
-          )))
-      }), (error) => Effect.sync(() => current && this.failedToSpawn(error.reason)))
+      limits.attach(spawned.pid, () => descendantsOf(spawned.pid))
       const run: Run = {
         ended: false,
-        child,
+        process: spawned,
         adopted: false,
-        pid: spawned,
+        pid: spawned.pid,
         startedAt: now,
         ready,
         exited,
@@ -430,13 +456,11 @@ export class NativeDaemon {
         notifyFd
       }
       if (current) this.run = run
+      yield* settled
       this.context.sessions.add(run.pid)
       this.context.mains.add(run.pid)
       this.context.warden?.track(run.pid, Duration.toMillis(config.shutdownTimeout) + stopMarginMs)
-      if (current) {
-        this.health = undefined
-        this.moveTo(DaemonStatus.Starting())
-      }
+      if (current) this.health = undefined
       this.publish({ _tag: "Started", pid: run.pid, at: now })
       this.wire(run)
       this.context.fork(this.readiness(run))
@@ -474,7 +498,7 @@ export class NativeDaemon {
       yield* Deferred.succeed(ready, undefined)
       const run: Run = {
         ended: false,
-        child: undefined,
+        process: undefined,
         adopted: true,
         pid,
         startedAt,
@@ -624,22 +648,22 @@ export class NativeDaemon {
   }
 
   private wire(run: Run): void {
-    const child = run.child!
-    child.stdout!.on("data", (chunk: Buffer) => this.log.write("stdout", chunk.toString(), Date.now()))
-    child.stderr!.on("data", (chunk: Buffer) => {
+    const child = run.process!
+    child.stdout.on("data", (chunk: Buffer) => this.log.write("stdout", chunk.toString(), Date.now()))
+    child.stderr.on("data", (chunk: Buffer) => {
       const text = chunk.toString()
       this.log.write("stderr", text, Date.now())
       run.recentErrors.push(...text.split("\n").filter((l) => l.trim() !== ""))
       if (run.recentErrors.length > 8) run.recentErrors.splice(0, run.recentErrors.length - 8)
     })
-    const notify = child.stdio[run.notifyFd] as NodeJS.ReadableStream
+    const notify = child.notify
     const feed = lineSplitter((line) => {
       const message = decode(line)
       if (message !== undefined) this.onMessage(run, message)
     })
     notify.on("data", (chunk: Buffer) => feed(chunk.toString()))
     notify.on("error", () => undefined)
-    child.once("exit", (code, signalName) => this.onExit(run, code, signalName as Signal.Signal | null))
+    child.onExit((code, signal) => this.onExit(run, code, signal))
   }
 
   private onMessage(run: Run, message: NotifyMessage): void {
@@ -900,6 +924,9 @@ export class NativeDaemon {
   }
 
   stop(timeout: Duration.Duration): Effect.Effect<void> {
+    // A start whose process is being created finishes first: then that process is stopped.
+    const spawning = this.spawning
+    if (spawning !== undefined) return Effect.zipRight(Deferred.await(spawning), this.stop(timeout))
     return Effect.suspend(() => {
       const run = this.run
       const successor = this.successor
