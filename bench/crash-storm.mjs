@@ -1,8 +1,8 @@
 // A 1,000-process crash storm, side by side: 1,000 daemons that each live under
 // a second, crash, and are restarted with backoff, for 20 seconds, under
-// Duende's supervisor (with each of its two spawners: posix_spawn in a worker
-// thread, the default on Linux, and Node's child_process.spawn, which forks the
-// supervisor on its own thread) and under PM2's God daemon (its exponential
+// Duende's supervisor (with each of its two spawners: Node's child_process.spawn,
+// the default, which forks the supervisor on its own thread, and posix_spawn in
+// a worker thread, DUENDE_SPAWNER=posix) and under PM2's God daemon (its exponential
 // restart delay, from the same 200 ms). Reports, per manager: how long adding
 // and starting the thousand took, its CPU and RSS during the storm, how many
 // restarts it achieved, and how long its control RPC took to answer (sampled
@@ -116,9 +116,16 @@ const pm2Storm = async (pm2) => {
   return result
 }
 
-const rows = [await duendeStorm("posix"), await duendeStorm("node")]
+const rows = []
+// Each row on stderr as soon as it is measured (a long run interrupted keeps what it had).
+const measured = (row) => {
+  rows.push(row)
+  process.stderr.write(`${JSON.stringify(row)}\n`)
+}
+measured(await duendeStorm("posix"))
+measured(await duendeStorm("node"))
 const pm2 = await installPm2()
-rows.push(await pm2Storm(pm2))
+measured(await pm2Storm(pm2))
 await pm2.call("killDaemon")
 pm2.pm2.disconnect()
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Readable } from "node:stream"
 import { describe, expect, it } from "vitest"
-import { nodeSpawner, type Spawned, spawner, type SpawnFailure } from "../src/internal/native/spawner.js"
+import { nodeSpawner, posixSpawner, type Spawned, spawner, type SpawnFailure } from "../src/internal/native/spawner.js"
 
 const text = (stream: Readable) =>
   new Promise<string>((resolve) => {
@@ -29,11 +29,14 @@ const leakedByTheEnvironment = async () => {
   return fds.sort((x, y) => x - y)
 }
 
-it("on Linux with koffi and pidfds the spawner is posix_spawn in a worker thread, not a fork of the supervisor", () => {
-  expect(spawner().kind).toBe("posix")
+const posix = posixSpawner()
+
+it("node's child_process.spawn is the default; posix_spawn in a worker thread can be had here (DUENDE_SPAWNER=posix)", () => {
+  expect(spawner().kind).toBe(process.env.DUENDE_SPAWNER === "posix" ? "posix" : "node")
+  expect(typeof posix === "string" ? posix : posix.kind).toBe("posix")
 })
 
-describe.each([spawner(), nodeSpawner])("the $kind spawner", (chosen) => {
+describe.each([...(typeof posix === "string" ? [] : [posix]), nodeSpawner])("the $kind spawner", (chosen) => {
   it("runs the command with its args, env and cwd, its own session, stdin on /dev/null, and reports the exit code", async () => {
     const cwd = realpathSync(mkdtempSync(join(tmpdir(), "duende-spawner-")))
     const child = await chosen.spawn({

@@ -2,15 +2,15 @@
  * How the native adapter creates a daemon's process. Two ways, one interface
  * (`Spawned`: the pid, the stdout/stderr/notify streams, the exit):
  *
- * - posix (Linux with glibc and the optional koffi): a worker thread runs
- *   `posix_spawn` and waits for the exits on pidfds (see `spawnWorker`). No
- *   fork of the supervisor: Node's `child_process.spawn` forks on Linux, on
- *   the supervisor's own thread, and a fork copies the page tables of the
- *   whole process: with a thousand daemons in a crash storm that was most of
- *   the supervisor's CPU and seconds of event-loop delay.
- * - node: `child_process.spawn` (elsewhere, without koffi, without pidfds, or
- *   to run as another user, which posix_spawn cannot do). `DUENDE_SPAWNER=node`
- *   chooses it (the benchmarks measure both).
+ * - node (the default): `child_process.spawn`, which forks on Linux, on the
+ *   supervisor's own thread; a fork copies the page tables of the whole
+ *   process, which under a crash storm was most of the supervisor's CPU.
+ * - posix (`DUENDE_SPAWNER=posix`; Linux with glibc, pidfds and the optional
+ *   koffi): a worker thread runs `posix_spawn` (no fork of the supervisor) and
+ *   waits for the exits on pidfds (see `spawnWorker`). Measured against node
+ *   by `bench/crash-storm.mjs`: far better at 200 crashing daemons, not yet at
+ *   1,000, so it is not the default. A `user`/`group` to switch to always
+ *   goes through node (posix_spawn cannot change the user).
  *
  * Both give the child its own session, stdin on /dev/null, stdout and stderr
  * on Unix socket pairs (as libuv makes its "pipes"), the inherited fds (held
@@ -212,10 +212,16 @@ class PosixSpawner implements Spawner {
   }
 }
 
-/** `child_process.spawn`: the fallback, and what `DUENDE_SPAWNER=node` chooses. */
+/** `child_process.spawn`: the default, and the fallback where posix cannot be had. */
 export const nodeSpawner: Spawner = { kind: "node", spawn: viaNode }
 
 let chosen: Spawner | undefined
+
+/** The posix spawner, or why it cannot be had here. */
+export const posixSpawner = (): Spawner | string => {
+  const parts = posixParts()
+  return typeof parts === "string" ? parts : new PosixSpawner(parts.koffiPath, parts.wake)
+}
 
 /** Why the posix spawner cannot be used here, or its parts. */
 const posixParts = (): { readonly koffiPath: string; readonly wake: readonly [number, number] } | string => {
@@ -239,10 +245,10 @@ const posixParts = (): { readonly koffiPath: string; readonly wake: readonly [nu
   }
 }
 
-/** The spawner of this process: posix where it works (or `DUENDE_SPAWNER=node`), else node. */
+/** The spawner of this process: node, or posix with `DUENDE_SPAWNER=posix` where it works. */
 export const spawner = (): Spawner => {
   if (chosen !== undefined) return chosen
-  if (process.env.DUENDE_SPAWNER === "node") return (chosen = nodeSpawner)
+  if (process.env.DUENDE_SPAWNER !== "posix") return (chosen = nodeSpawner)
   const parts = posixParts()
   chosen = typeof parts === "string" ? nodeSpawner : new PosixSpawner(parts.koffiPath, parts.wake)
   return chosen
