@@ -39,6 +39,8 @@ describe.skipIf(!gate.ok)(`PepitaAdapter contract with real VMs${gate.label}`, (
   AdapterContract.run("PepitaAdapter (QEMU)", {
     layer: PepitaAdapter.layer({ stateDirectory, cacheDirectory, heartbeat: "1 second" }),
     clock: "live",
+    // Every start and restart boots a VM (10–15 s under TCG on a loaded machine): wait longer.
+    waitScale: 3,
     workingDirectory,
     daemon: (name, behavior) => ({
       name,

@@ -51,6 +51,11 @@ export interface Options {
   readonly workingDirectory: string
   /** Multiplies every time in the claims, for slow platforms (default 1). */
   readonly timeScale?: number
+  /**
+   * Multiplies only how long the claims wait for something to happen, not the delays they
+   * assert (default 1): for a platform whose every start is slow, such as a VM boot.
+   */
+  readonly waitScale?: number
 }
 
 /**
@@ -80,7 +85,9 @@ export interface Options {
 export const run = (name: string, options: Options): void => {
   const scale = options.timeScale ?? 1
   const ms = (n: number) => Duration.millis(n * scale)
-  const test = options.clock === "test" ? it.scoped : it.scopedLive
+  const base = options.clock === "test" ? it.scoped : it.scopedLive
+  // Each claim may take as much longer as its waits (vitest's default is 60 s).
+  const test = (name: string, self: Parameters<typeof base>[1]) => base(name, self, 60_000 * (options.waitScale ?? 1))
   let counter = 0
   const config = (behavior: Behavior, extra: Partial<DaemonConfig.Input> = {}): DaemonConfig.DaemonConfig => {
     const base = options.daemon(`contract-${++counter}`, behavior)
@@ -112,8 +119,9 @@ export const run = (name: string, options: Options): void => {
       while (true) {
         const value = yield* check
         if (value !== undefined) return value
-        if ((yield* Clock.currentTimeMillis) - start > Duration.toMillis(budget)) {
-          return yield* Effect.dieMessage(`contract: ${what} did not happen within ${Duration.format(budget)}`)
+        if ((yield* Clock.currentTimeMillis) - start > Duration.toMillis(budget) * (options.waitScale ?? 1)) {
+          const waited = Duration.times(budget, options.waitScale ?? 1)
+          return yield* Effect.dieMessage(`contract: ${what} did not happen within ${Duration.format(waited)}`)
         }
         yield* pass(Duration.millis(options.clock === "test" ? 10 : 25))
       }
