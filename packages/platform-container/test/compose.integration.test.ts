@@ -222,7 +222,8 @@ describe.skipIf(!gate.ok)(`compose files in podman-compose${gate.label}`, () => 
       // `duende health` as the HEALTHCHECK runs it: in the container, as its user.
       const end = Date.now() + 60_000
       let health = podman!.run("exec", spec.name, ...duendeHealth)
-      while (health.code !== 0 && Date.now() < end) {
+      // Until it says healthy: while its first check is under way it answers "starting" (exit 0 too).
+      while (!(health.code === 0 && /^healthy/.test(health.stdout)) && Date.now() < end) {
         spawnSync("sleep", ["0.5"])
         health = podman!.run("exec", spec.name, ...duendeHealth)
       }
