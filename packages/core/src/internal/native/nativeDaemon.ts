@@ -406,8 +406,8 @@ export class NativeDaemon {
         return Deferred.succeed(spawning, undefined)
       })
       if (current) {
-        // Starting from the request on: the process is created off this thread, and meanwhile
-        // another start is refused and a stop waits for it.
+        // Starting from the request on: the spawner answers asynchronously, and meanwhile another
+        // start waits for this one and a stop waits for the process to exist.
         this.spawning = spawning
         this.moveTo(DaemonStatus.Starting())
       }

@@ -51,6 +51,8 @@ const read = fn("long read(int fd, void *buffer, unsigned long count)")
 const poll = fn("int poll(void *fds, unsigned long count, int timeout)")
 const waitid = fn("int waitid(int idtype, int id, void *info, int options)")
 const syscall = fn("long syscall(long number, int pid, unsigned int flags)")
+const kill = fn("int kill(int pid, int signal)")
+const waitpid = fn("int waitpid(int pid, _Out_ int *status, int options)")
 
 const AF_UNIX = 1
 const SOCK_STREAM = 1
@@ -64,6 +66,7 @@ const WEXITED = 4
 const EINTR = 4
 const CLD_EXITED = 1
 const POLLIN = 1
+const SIGKILL = 9
 const signalNames = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name]))
 
 const emptySet = Buffer.alloc(128)
@@ -113,8 +116,16 @@ const spawn = (request) => {
       return { type: "failed", id: request.id, errno: result, call: "posix_spawn" }
     }
     const pidfd = Number(syscall(SYS_pidfd_open, pid[0], 0))
-    if (pidfd >= 0) children.set(pidfd, pid[0])
-    return { type: "spawned", id: request.id, pid: pid[0], reads: pipes.map((pair) => pair[0]), watched: pidfd >= 0 }
+    if (pidfd < 0) {
+      // Without a pidfd its exit could never be seen (no fd left: EMFILE): it must not run unwatched.
+      const errno = koffi.errno()
+      kill(pid[0], SIGKILL)
+      waitpid(pid[0], [0], 0)
+      closeAll(pipes.map((pair) => pair[0]))
+      return { type: "failed", id: request.id, errno, call: "pidfd_open" }
+    }
+    children.set(pidfd, pid[0])
+    return { type: "spawned", id: request.id, pid: pid[0], reads: pipes.map((pair) => pair[0]) }
   } finally {
     actionsDestroy(actions)
     attrDestroy(attr)

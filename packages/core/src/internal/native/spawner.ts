@@ -23,6 +23,7 @@ import { spawn as nodeSpawn } from "node:child_process"
 import { writeSync } from "node:fs"
 import { createRequire } from "node:module"
 import { Socket } from "node:net"
+import { constants } from "node:os"
 import type { Readable } from "node:stream"
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads"
 import type * as Signal from "../../Signal.js"
@@ -64,7 +65,8 @@ export interface Spawner {
   readonly spawn: (request: SpawnRequest) => Promise<Spawned>
 }
 
-const errnoNames: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 7: "E2BIG", 8: "ENOEXEC", 12: "ENOMEM", 13: "EACCES", 20: "ENOTDIR", 24: "EMFILE", 26: "ETXTBSY" }
+/** errno numbers by name, from Node's own table. */
+const errnoNames = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]))
 
 /** A value that would be cut short at a NUL byte by C: refused, as Node refuses it. */
 const nulIn = (request: SpawnRequest): string | undefined => {
@@ -118,7 +120,7 @@ const viaNode = (request: SpawnRequest): Promise<Spawned> =>
   })
 
 type Reply =
-  | { readonly type: "spawned"; readonly id: number; readonly pid: number; readonly reads: ReadonlyArray<number>; readonly watched: boolean }
+  | { readonly type: "spawned"; readonly id: number; readonly pid: number; readonly reads: ReadonlyArray<number> }
   | { readonly type: "failed"; readonly id: number; readonly errno: number; readonly call: string }
   | { readonly type: "exit"; readonly pid: number; readonly code: number | null; readonly signal: Signal.Signal | null }
 
@@ -177,7 +179,7 @@ class PosixSpawner implements Spawner {
     if (waiting === undefined) return
     this.pending.delete(reply.id)
     if (reply.type === "failed") {
-      const code = errnoNames[reply.errno]
+      const code = errnoNames.get(reply.errno)
       waiting.reject(failure(code, `${reply.call} failed: ${code ?? `errno ${reply.errno}`}`))
       return
     }
